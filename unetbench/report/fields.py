@@ -1,0 +1,134 @@
+"""The per-run figures the comparison uses, each read from one place in the results file.
+
+Usage::
+
+    from unetbench.report.fields import run_figures, METRICS
+    figures = run_figures(record)        # {"samples_per_s": 251.3, "step_p50_ms": 63.1, ...}
+    METRICS["samples_per_s"].label       # "samples/s"
+
+Names say what a figure is and carry their unit; a figure the run could not provide is None.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .load import RunRecord
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str          # column heading, unit included
+    higher_is_better: bool
+    digits: int         # decimals shown in tables
+
+
+METRICS: dict[str, Metric] = {
+    "samples_per_s": Metric("samples/s", True, 1),
+    "step_p50_ms": Metric("step p50 ms", False, 1),
+    "step_p90_ms": Metric("step p90 ms", False, 1),
+    "step_p99_ms": Metric("step p99 ms", False, 1),
+    "train_s": Metric("train s", False, 1),
+    "total_wall_s": Metric("wall s", False, 1),
+    "warmup_s": Metric("warm-up s", False, 2),
+    "data_wait_pct": Metric("data wait %", False, 1),
+    "model_gb": Metric("model GB", False, 3),
+    "peak_allocated_gb": Metric("peak alloc GB", False, 2),
+    "peak_reserved_gb": Metric("peak reserved GB", False, 2),
+    "test_accuracy": Metric("test acc", True, 4),
+    "test_miou": Metric("test mIoU", True, 4),
+    "test_precision": Metric("precision", True, 4),
+    "test_recall": Metric("recall", True, 4),
+    "test_f1": Metric("F1", True, 4),
+    "best_val_miou": Metric("best val mIoU", True, 4),
+    "best_epoch": Metric("best epoch", True, 0),
+    "time_to_best_s": Metric("time to best s", False, 1),
+    "energy_kj": Metric("energy kJ", False, 2),
+    "avg_power_w": Metric("avg power W", False, 1),
+    "samples_per_j": Metric("samples/J", True, 3),
+}
+
+
+def _get(data: dict, *path: str) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def per_device_batch(data: dict) -> Any:
+    return _get(data, "distributed", "per_device_batch") or _get(data, "settings", "batch_size")
+
+
+def trained_samples(data: dict) -> int | None:
+    """Samples seen in training: completed epochs x train split size (drop_last ignored)."""
+    train = _get(data, "dataset", "counts", "train")
+    epochs = len(data.get("history") or [])
+    return train * epochs if isinstance(train, int) and epochs else None
+
+
+def _pct(x: Any) -> Any:
+    return None if x is None else 100.0 * x
+
+
+_READERS: dict[str, Callable[[dict], Any]] = {
+    "samples_per_s": lambda d: _get(d, "timing", "steady_samples_per_s"),
+    "step_p50_ms": lambda d: _get(d, "timing", "step_ms", "p50"),
+    "step_p90_ms": lambda d: _get(d, "timing", "step_ms", "p90"),
+    "step_p99_ms": lambda d: _get(d, "timing", "step_ms", "p99"),
+    "train_s": lambda d: _get(d, "timing", "train_s"),
+    "total_wall_s": lambda d: _get(d, "timing", "total_wall_s"),
+    "warmup_s": lambda d: _get(d, "timing", "warmup_s"),
+    "data_wait_pct": lambda d: _pct(_get(d, "timing", "data_wait_fraction")),
+    "model_gb": lambda d: _get(d, "memory", "model_gb"),
+    "peak_allocated_gb": lambda d: _get(d, "memory", "peak_allocated_gb"),
+    "peak_reserved_gb": lambda d: _get(d, "memory", "peak_reserved_gb"),
+    "test_accuracy": lambda d: _get(d, "test", "accuracy"),
+    "test_miou": lambda d: _get(d, "test", "miou"),
+    "test_precision": lambda d: _get(d, "test", "precision"),
+    "test_recall": lambda d: _get(d, "test", "recall"),
+    "test_f1": lambda d: _get(d, "test", "f1"),
+    "best_val_miou": lambda d: _get(d, "best", "val_miou"),
+    "best_epoch": lambda d: _get(d, "best", "epoch"),
+    "time_to_best_s": lambda d: _get(d, "timing", "time_to_best_val_miou_s"),
+}
+
+
+def _finite(x: Any) -> Any:
+    """NaN or infinite (a diverged run) counts as missing: it has no median and no JSON form."""
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def run_figures(record: RunRecord) -> dict[str, Any]:
+    """Every figure in METRICS for one run (None where absent); energy from record.energy."""
+    data = record.data or {}
+    figures = {name: _finite(read(data)) for name, read in _READERS.items()}
+    energy = record.energy or {}
+    joules = energy.get("energy_j")
+    samples = trained_samples(data)
+    figures["energy_kj"] = None if joules is None else joules / 1000.0
+    figures["avg_power_w"] = energy.get("avg_power_w")
+    figures["samples_per_j"] = samples / joules if joules and samples else None
+    return figures
+
+
+def comparability_values(data: dict) -> dict[str, Any]:
+    """The fields that must match for two runs' figures to be compared."""
+    crop = _get(data, "dataset", "crop")
+    return {
+        "dataset": _get(data, "dataset", "splits_sha256"),
+        "crop": "x".join(map(str, crop)) if crop else None,
+        "batch_size": per_device_batch(data),
+        "epochs": _get(data, "settings", "epochs"),
+        "precision": _get(data, "environment", "math_mode", "precision"),
+    }
+
+
+def per_class_iou(data: dict) -> dict[str, Any]:
+    """Test IoU per class name, in class-id order."""
+    rows = _get(data, "test", "per_class") or []
+    return {row["name"]: _finite(row.get("iou")) for row in sorted(rows, key=lambda r: r["id"])}

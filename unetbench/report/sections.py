@@ -1,0 +1,136 @@
+"""The report's tables, built from a Comparison.
+
+Usage::
+
+    from unetbench.report.sections import build_tables
+    for table in build_tables(comparison):
+        print(render_text(table))
+
+A figure with repeated runs reads "median [min-max]"; a speedup that cannot be given reads
+"n/c" and a numbered note says which field differs.
+"""
+
+from __future__ import annotations
+
+from .compare import SPREAD, Comparison, Group
+from .fields import METRICS
+from .tables import Table, fmt
+
+_STATE_ORDER = ["complete", "interrupted", "failed", "running", "corrupt", "schema-mismatch", "invalid", "unreadable", "missing"]
+
+
+def cell(group: Group, metric: str, spread: bool = False) -> str:
+    stat = group.stats[metric]
+    digits = METRICS[metric].digits
+    if stat.median is None:
+        return "-"
+    text = fmt(float(stat.median), digits)
+    if spread and stat.n >= 2:
+        text += f" [{stat.lo:.{digits}f}-{stat.hi:.{digits}f}]"
+    return text
+
+
+def _metric_table(comp: Comparison, key: str, title: str, metrics: list[str], spread: tuple = ()) -> Table:
+    headers = ["group", "n"] + [METRICS[m].label for m in metrics]
+    rows = [[g.label, str(len(g.runs))] + [cell(g, m, m in spread) for m in metrics] for g in comp.groups]
+    notes = [f"n = complete runs; figures are medians; [a-b] = {SPREAD}."] if any(len(g.runs) > 1 for g in comp.groups) else []
+    return Table(title, headers, rows, notes, key)
+
+
+def runs_table(comp: Comparison) -> Table:
+    rows = []
+    for r in sorted(comp.runs, key=lambda r: (_STATE_ORDER.index(r.state), str(r.path))):
+        ws = r.data["distributed"]["world_size"] if r.data else None
+        rows.append([r.path.name, r.name, r.backend or "-", r.profile or "-", fmt(ws), r.state, r.problem or ""])
+    counts = {s: sum(r.state == s for r in comp.runs) for s in _STATE_ORDER}
+    notes = [", ".join(f"{n} {s}" for s, n in counts.items() if n) + "; only complete runs enter the tables below."]
+    return Table("Runs", ["file", "run", "backend", "profile", "world", "state", "note"], rows, notes, "runs")
+
+
+def setup_table(comp: Comparison) -> Table:
+    rows = []
+    for g in comp.groups:
+        vals = [("mixed: " + "/".join(g.conflicts[k]) if k in g.conflicts else
+                 (str(v)[:12] if k == "dataset" and v else fmt(v))) for k, v in g.values.items()]
+        rows.append([g.label, str(len(g.runs))] + vals + [g.runs[0].data["environment"]["device_name"]])
+    notes = ["Runs compare only when dataset checksum, crop, per-device batch and epochs match, "
+             "and precision too inside one profile."]
+    return Table("Setup (what must match)", ["group", "n", "dataset sha256", "crop", "batch/device", "epochs",
+                                             "precision", "device"], rows, notes, "setup")
+
+
+def performance_table(comp: Comparison) -> Table:
+    metrics = ["samples_per_s", "step_p50_ms", "step_p90_ms", "train_s", "warmup_s", "data_wait_pct"]
+    table = _metric_table(comp, "performance", "Performance (steady state)", metrics, spread=("samples_per_s", "step_p50_ms"))
+    base = comp.baseline
+    table.headers.append(f"speedup vs {base.label}" if base else "speedup")
+    marks = 0
+    for g, row in zip(comp.groups, table.rows):
+        s = comp.speedups.get(g.label, {})
+        if s.get("speedup") is not None:
+            row.append(f"{s['speedup']:.2f}x" + ("*" if s.get("note") else ""))
+        else:
+            marks += 1
+            table.notes.append(f"[{marks}] {g.label}: {s.get('reason', 'no baseline')}")
+            row.append(f"n/c [{marks}]")
+    if any(s.get("note") for s in comp.speedups.values()):
+        table.notes.append("* different profiles (parity vs fast): a speed comparison only, numerics differ.")
+    table.notes.append("warm-up = compile/autotune steps kept out of samples/s; data wait = share of measured time "
+                       "blocked on the loader.")
+    return table
+
+
+def memory_table(comp: Comparison) -> Table:
+    return _metric_table(comp, "memory", "Memory (GB = 1e9 bytes)", ["model_gb", "peak_allocated_gb", "peak_reserved_gb"])
+
+
+def quality_table(comp: Comparison) -> Table:
+    metrics = ["test_accuracy", "test_miou", "test_precision", "test_recall", "test_f1", "best_val_miou", "time_to_best_s"]
+    table = _metric_table(comp, "quality", "Quality (test split; best = highest validation mIoU)", metrics,
+                          spread=("test_miou",))
+    return table
+
+
+def class_iou_table(comp: Comparison) -> Table:
+    names = list(dict.fromkeys(n for g in comp.groups for n in g.class_iou))
+    rows = []
+    for name in names:
+        row = [name]
+        for g in comp.groups:
+            stat = g.class_iou.get(name)
+            row.append(fmt(float(stat.median), 3) if stat and stat.median is not None else "-")
+        rows.append(row)
+    return Table("Per-class test IoU (median over runs)", ["class"] + [g.label for g in comp.groups], rows, [], "class_iou")
+
+
+def energy_table(comp: Comparison) -> Table:
+    table = _metric_table(comp, "energy", "Energy (training window)", ["energy_kj", "avg_power_w", "samples_per_j"])
+    table.headers.append("source")
+    for g, row in zip(comp.groups, table.rows):
+        row.append(", ".join(sorted({(r.energy or {}).get("source", "-").split(":")[0] for r in g.runs})))
+    table.notes.append("samples/J = training samples (epochs x train split) / energy; the window includes evaluation.")
+    return table
+
+
+def scaling_table(comp: Comparison) -> Table:
+    rows, notes = [], []
+    for r in comp.scaling:
+        speed = fmt(r["speedup"], 2) + "x" if r["speedup"] is not None else f"n/c [{len(notes) + 1}]"
+        if r["note"]:
+            notes.append(f"[{len(notes) + 1}] {r['group']}: {r['note']}")
+        eff = f"{100 * r['efficiency']:.0f}%" if r["efficiency"] is not None else "-"
+        rows.append([r["group"], str(r["world_size"]), fmt(r["nodes"]), fmt(None if r["samples_per_s"] is None else float(r["samples_per_s"]), 1), speed, eff])
+    notes.append("speedup against the 1-device run of the same backend and profile; efficiency = speedup / devices.")
+    return Table("Scaling", ["group", "devices", "nodes", "samples/s", "speedup", "efficiency"], rows, notes, "scaling")
+
+
+def build_tables(comp: Comparison) -> list[Table]:
+    tables = [runs_table(comp)]
+    if comp.groups:
+        tables += [setup_table(comp), performance_table(comp), memory_table(comp), quality_table(comp),
+                   class_iou_table(comp)]
+        if comp.has_energy:
+            tables.append(energy_table(comp))
+        if comp.scaling:
+            tables.append(scaling_table(comp))
+    return tables
