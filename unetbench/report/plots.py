@@ -45,6 +45,9 @@ def _save(plt: Any, fig: Any, path: Path) -> Path:
 
 
 def _bar_axes(ax: Any, groups: list[Group]) -> None:
+    pad = 0.5 if len(groups) < 3 else 0.0  # keep one bar from filling the slide
+    ax.set_xlim(-0.7 - pad, len(groups) - 0.3 + pad)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # room for the value labels above the bars
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g.label for g in groups], rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
 
@@ -55,7 +58,7 @@ def throughput(plt: Any, comp: Comparison, path: Path) -> Path:
         s = g.stats["samples_per_s"]
         if s.median is None:
             continue
-        ax.bar(i, s.median, color=color(g), hatch=PROFILE_STYLE.get(g.profile, ("-", ""))[1], edgecolor="black", alpha=0.85)
+        ax.bar(i, s.median, 0.7, color=color(g), hatch=PROFILE_STYLE.get(g.profile, ("-", ""))[1], edgecolor="black", alpha=0.85)
         if s.n > 1:
             ax.errorbar(i, s.median, yerr=[[s.median - s.lo], [s.hi - s.median]], color="black", capsize=8, lw=2)
             ax.scatter([i] * s.n, [f["samples_per_s"] for f in g.figures if f["samples_per_s"] is not None],
@@ -92,8 +95,10 @@ def curves(plt: Any, comp: Comparison, path: Path, against: str) -> Path:
     ax_loss.set(xlabel=xlabel, ylabel="training loss (cross-entropy)", title="Training loss")
     ax_miou.set(xlabel=xlabel, ylabel="validation mIoU (0-1)", title="Validation mIoU")
     if log_time:
+        from matplotlib.ticker import FormatStrFormatter
         for ax in (ax_loss, ax_miou):
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         xlabel = f"training + evaluation time ({unit}, log scale)"
         ax_loss.set_xlabel(xlabel)
         ax_miou.set_xlabel(xlabel)
@@ -150,7 +155,9 @@ def step_times(plt: Any, comp: Comparison, path: Path) -> Path | None:
     everything = [t for _, ts in data for t in ts if t > 0]
     log_scale = bool(everything) and max(everything) / min(everything) > 20
     if log_scale:  # a CPU run next to accelerators would flatten every other box
+        from matplotlib.ticker import FormatStrFormatter
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     for patch, (g, _) in zip(box["boxes"], data):
         patch.set(facecolor=color(g), alpha=0.8, hatch=PROFILE_STYLE.get(g.profile, ("-", ""))[1])
     ax.set_xticks(range(1, len(data) + 1))
@@ -166,9 +173,11 @@ def energy(plt: Any, comp: Comparison, path: Path) -> Path | None:
         return None
     fig, (ax_e, ax_eff) = plt.subplots(1, 2)
     for i, g in enumerate(groups):
-        ax_e.bar(i, g.stats["energy_kj"].median, color=color(g), edgecolor="black")
-        if g.stats["samples_per_j"].median is not None:
-            ax_eff.bar(i, g.stats["samples_per_j"].median, color=color(g), edgecolor="black")
+        for ax, metric, digits in ((ax_e, "energy_kj", 1), (ax_eff, "samples_per_j", 4)):
+            value = g.stats[metric].median
+            if value is not None:
+                ax.bar(i, value, 0.6, color=color(g), edgecolor="black", hatch=PROFILE_STYLE.get(g.profile, ("-", ""))[1])
+                ax.annotate(f"{value:.{digits}f}", (i, value), textcoords="offset points", xytext=(0, 4), ha="center")
     for ax in (ax_e, ax_eff):
         _bar_axes(ax, groups)
     ax_e.set(ylabel="energy in training window (kJ)", title="Energy")
@@ -190,6 +199,9 @@ def scaling(plt: Any, comp: Comparison, path: Path) -> Path | None:
         top = max([top] + xs)
         ax.plot(xs, [r["speedup"] for r in rows], PROFILE_STYLE.get(profile, ("-", ""))[0], marker="o",
                 color=BACKEND_COLORS.get(backend, "#9467bd"), label=f"{backend}/{profile}")
+        for r in rows[1:]:
+            ax.annotate(f"{100 * r['efficiency']:.0f}% efficient", (r["world_size"], r["speedup"]),
+                        textcoords="offset points", xytext=(-10, -18), ha="right")
     ax.plot([1, top], [1, top], ":", color="black", label="ideal (linear)")
     ax.set(xlabel="devices (world size)", ylabel="speedup over 1 device (x)", title="Scaling of training throughput")
     ax.legend()
