@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Prepare the shared, verified dataset every backend trains on.
+
+Run::
+
+    python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data   # tiny demo set
+    python3 prepare_dataset.py                        # Kaggle lyft-udacity-challenge into data/
+    python3 prepare_dataset.py --source-dir lyft.zip --split-by folder
+
+Flags, sources, credentials and layouts: docs/prepare.md. Output format: docs/dataset_format.md.
+"""
+
+from unetbench.errors import run_cli
+from unetbench.prepare.cli import main
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,118 @@
+"""Command line of prepare_dataset.py.
+
+Run::
+
+    python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data
+    python3 prepare_dataset.py                                  # Kaggle lyft-udacity set into data/
+    python3 prepare_dataset.py --source-dir /scratch/lyft.zip --split-by folder --jobs 16
+
+Every flag is described in docs/prepare.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from ..errors import UserError
+
+DEFAULT_KAGGLE_DATASET = "kumaresanmanickavelu/lyft-udacity-challenge"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prepare_dataset.py",
+        description="Prepare a segmentation dataset once, into packed uint8 arrays and a split file "
+                    "that every backend reads (format: docs/dataset_format.md).")
+    src = p.add_argument_group("source (one per run; default: Kaggle)")
+    src.add_argument("--synthetic", action="store_true", help="procedural CARLA-like street scenes")
+    src.add_argument("--num-images", type=positive_int, default=None, metavar="N",
+                     help="synthetic: scenes to render (default 1000); real data: use a random subset "
+                          "of N source pairs (default all)")
+    src.add_argument("--source-dir", metavar="PATH", help="a local folder or .zip in any supported layout")
+    src.add_argument("--kaggle-dataset", metavar="SLUG", default=None,
+                     help=f"Kaggle dataset to download (default {DEFAULT_KAGGLE_DATASET})")
+    src.add_argument("--cache-dir", metavar="DIR", default=None,
+                     help="where Kaggle downloads are kept (default $UNETBENCH_CACHE or ~/.cache/unetbench)")
+    lab = p.add_argument_group("labels")
+    lab.add_argument("--encoding", choices=["auto", "red_channel", "index", "palette"], default="auto",
+                     help="how masks store class ids (default: detect)")
+    lab.add_argument("--palette", metavar="NAME|FILE",
+                     help="carla13, carla23, carla29, or a JSON/text file of colours (implies --encoding palette "
+                          "when detecting)")
+    lab.add_argument("--num-classes", type=positive_int, default=None, metavar="N",
+                     help="number of classes (default: from the palette, or 13 for CARLA ids)")
+    lab.add_argument("--class-names", metavar="A,B,...", default=None,
+                     help="comma-separated class names in id order")
+    lab.add_argument("--unknown-to-ignore", action="store_true",
+                     help="map unknown colours and ids >= the class count to 255 (ignore) instead of failing")
+    out = p.add_argument_group("crops, splits and output")
+    out.add_argument("--crop", default="384x512", metavar="HxW", help="crop size (default 384x512)")
+    out.add_argument("--crops-per-image", type=positive_int, default=1, metavar="K",
+                     help="random crops per source image (default 1)")
+    out.add_argument("--seed", type=int, default=42, help="seed for crops, splits and scenes (default 42)")
+    out.add_argument("--split", default="0.70,0.15,0.15", metavar="TRAIN,VAL,TEST",
+                     help="split ratios (default 0.70,0.15,0.15)")
+    out.add_argument("--split-by", choices=["image", "folder"], default="image",
+                     help="split by source image, or keep whole source folders together (default image)")
+    out.add_argument("--out", default="data", metavar="DIR", help="output folder (default data/)")
+    run = p.add_argument_group("running")
+    run.add_argument("--skip-bad", action="store_true", help="skip bad pairs and list them instead of failing")
+    run.add_argument("--jobs", type=positive_int, default=None, metavar="J",
+                     help="worker processes (default: all cores this process may use)")
+    run.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
+    run.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    return p
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+
+    class _Plain(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            msg = record.getMessage()
+            return f"warning: {msg}" if record.levelno >= logging.WARNING else msg
+
+    handler.setFormatter(_Plain())
+    root = logging.getLogger("unetbench")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    from .api import prepare
+
+    names = None
+    if args.class_names:
+        names = [n.strip() for n in args.class_names.split(",")]
+        if any(not n for n in names):
+            raise UserError(f"--class-names {args.class_names!r}: empty name in the list")
+    result = prepare(
+        args.out, synthetic=args.synthetic, num_images=args.num_images, source_dir=args.source_dir,
+        kaggle_dataset=args.kaggle_dataset, cache_dir=args.cache_dir, crop=args.crop,
+        crops_per_image=args.crops_per_image, seed=args.seed, ratios=args.split, split_by=args.split_by,
+        encoding=args.encoding, palette=args.palette, num_classes=args.num_classes, class_names=names,
+        unknown_to_ignore=args.unknown_to_ignore, skip_bad=args.skip_bad, jobs=args.jobs, force=args.force,
+        progress=not args.quiet)
+    if result.up_to_date:
+        print(f"{result.out} is up to date; nothing to do (--force rebuilds)")
+    else:
+        splits = result.metadata["splits"]
+        print(f"dataset ready in {result.out}: " + ", ".join(f"{s} {splits[s]['count']}" for s in splits)
+              + f" crops of {args.crop}; split file {result.splits_file}")
+    return 0
