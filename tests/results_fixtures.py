@@ -109,6 +109,7 @@ def make_result(backend: str = "cuda", profile: str = "parity", *, run_name: str
 
 def write_result(folder: str | Path, result: dict, name: str | None = None) -> Path:
     path = Path(folder) / f"results_{name or result['run_name']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     return path
 
