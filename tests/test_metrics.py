@@ -1,0 +1,81 @@
+"""Metrics from the on-device confusion matrix agree with scikit-learn (the oracle)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, f1_score, jaccard_score, precision_score, recall_score
+
+from unetbench.metrics import ConfusionMatrix, summarize
+
+
+def _random_case(seed, n_classes=6, absent=(2,), shape=(3, 17, 23)):
+    rng = np.random.default_rng(seed)
+    present = [c for c in range(n_classes) if c not in absent]
+    target = rng.choice(present, size=shape)
+    prediction = rng.choice(present, size=shape)
+    # a class that is predicted but never in the truth, and vice versa
+    prediction[0, 0, :3] = present[-1]
+    target[0, 1, :4] = present[0]
+    return target, prediction
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_confusion_and_scores_match_sklearn(seed):
+    n = 6
+    target, prediction = _random_case(seed, n)
+    cm = ConfusionMatrix(n, "cpu")
+    # accumulate in two batches, as the training loop does
+    cm.update(torch.from_numpy(prediction[:2]), torch.from_numpy(target[:2]))
+    cm.update(torch.from_numpy(prediction[2:]), torch.from_numpy(target[2:]))
+    counts = cm.read()
+    t, p = target.ravel(), prediction.ravel()
+    np.testing.assert_array_equal(counts, confusion_matrix(t, p, labels=list(range(n))))
+
+    summary = summarize(counts)
+    labels = sorted(set(t) | set(p))  # classes present in truth or prediction
+    assert summary["accuracy"] == pytest.approx((t == p).mean())
+    assert summary["miou"] == pytest.approx(jaccard_score(t, p, labels=labels, average="macro"))
+    assert summary["precision"] == pytest.approx(precision_score(t, p, labels=labels, average="macro", zero_division=0))
+    assert summary["recall"] == pytest.approx(recall_score(t, p, labels=labels, average="macro", zero_division=0))
+    assert summary["f1"] == pytest.approx(f1_score(t, p, labels=labels, average="macro", zero_division=0))
+    per_class_iou = jaccard_score(t, p, labels=labels, average=None)
+    for label, iou in zip(labels, per_class_iou):
+        assert summary["per_class"][label]["iou"] == pytest.approx(iou)
+
+
+def test_absent_class_is_null_and_left_out_of_means():
+    target = np.array([0, 0, 1, 1])
+    prediction = np.array([0, 1, 1, 1])
+    cm = ConfusionMatrix(3, "cpu")
+    cm.update(torch.from_numpy(prediction), torch.from_numpy(target))
+    summary = summarize(cm.read(), ["road", "car", "sky"])
+    sky = summary["per_class"][2]
+    assert sky["name"] == "sky" and sky["iou"] is None and sky["f1"] is None and sky["support"] == 0
+    assert summary["miou"] == pytest.approx(jaccard_score(target, prediction, average="macro"))
+
+
+def test_class_predicted_but_absent_from_truth_scores_zero():
+    target = np.array([0, 0, 0, 0])
+    prediction = np.array([0, 0, 0, 1])
+    cm = ConfusionMatrix(2, "cpu")
+    cm.update(torch.from_numpy(prediction), torch.from_numpy(target))
+    summary = summarize(cm.read())
+    assert summary["per_class"][1]["iou"] == 0.0
+    assert summary["per_class"][1]["recall"] is None  # 0/0: never in the truth
+    assert summary["miou"] == pytest.approx((0.75 + 0.0) / 2)
+
+
+def test_ignore_index_pixels_are_not_counted():
+    target = torch.tensor([0, 255, 1, 255])
+    prediction = torch.tensor([0, 1, 1, 0])
+    cm = ConfusionMatrix(2, "cpu", ignore_index=255)
+    cm.update(prediction, target)
+    np.testing.assert_array_equal(cm.read(), [[1, 0], [0, 1]])
+
+
+def test_add_and_reset():
+    cm = ConfusionMatrix(2, "cpu")
+    cm.add_(torch.tensor([[2, 1], [0, 3]]))
+    np.testing.assert_array_equal(cm.read(), [[2, 1], [0, 3]])
+    cm.reset()
+    assert cm.read().sum() == 0

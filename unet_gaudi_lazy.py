@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Train the benchmark UNet on Intel Gaudi in lazy mode (PT_HPU_LAZY_MODE=1).
+
+    python3 unet_gaudi_lazy.py [--splits data/dataset_splits.json] [--out results/] [--profile parity|fast]
+
+All logic lives in unetbench.train; this file only fixes the backend. --help lists every flag.
+"""
+
+from unetbench.errors import run_cli
+from unetbench.train import main
+
+if __name__ == "__main__":
+    run_cli(lambda argv: main(argv, backend_name="gaudi_lazy"))

@@ -1,0 +1,323 @@
+"""The one place that knows how CPU, CUDA and Intel Gaudi (lazy / eager) differ.
+
+    backend = make_backend("cuda", profile="fast")
+    model = backend.prepare_model(UNet(3, 13))
+    optimizer = backend.make_optimizer(model.parameters(), lr=1e-4)
+    with backend.autocast():
+        loss = criterion(model(x), y)
+    loss.backward(); backend.step_boundary()
+    optimizer.step(); backend.step_boundary()
+    backend.synchronize()                  # before reading any clock
+
+Profiles: ``parity`` is the same math everywhere (fp32 without TF32, eager, plain Adam);
+``fast`` is each device at its documented best (bf16 autocast, channels_last and
+torch.compile on CUDA, fused optimizers, torch.compile with hpu_backend on Gaudi eager).
+``habana_frameworks`` is imported only here, after PT_HPU_LAZY_MODE is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import platform
+import resource
+import subprocess
+from typing import Any, Iterable
+
+import torch
+
+from .errors import UserError
+from .timing import HostEvent
+
+BACKENDS = ("cpu", "cuda", "gaudi_lazy", "gaudi_eager")
+PROFILES = ("parity", "fast")
+
+
+class Backend:
+    """Defaults describe a synchronous device with fp32 math (the CPU)."""
+
+    name = "cpu"
+    dist_backend = "gloo"
+    pin_memory = False
+
+    def __init__(self, profile: str, local_rank: int = 0):
+        if profile not in PROFILES:
+            raise UserError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+        self.profile = profile
+        self.local_rank = local_rank
+        self.device = torch.device("cpu")
+        self.precision = "fp32"
+        self.channels_last = False
+        self.compiled = False
+        self.fused_optimizer = False
+
+    # -- execution ------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step_boundary(self) -> None:
+        """Where lazy-mode graphs are cut; nothing on eager devices."""
+
+    def synchronize(self) -> None:
+        """Wait for all queued device work; CPU work is already finished."""
+
+    def new_event(self):
+        return HostEvent()
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(self.device, memory_format=self.memory_format)
+
+    def compile_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Optional graph compilation for training (the first steps pay for it: warm-up)."""
+        return model
+
+    def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=lr)
+
+    # -- state and statistics -------------------------------------------------------------
+    def rng_state(self) -> Any:
+        return None
+
+    def set_rng_state(self, state: Any) -> None:
+        pass
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def memory_bytes(self) -> dict:
+        """allocated / reserved now and their peaks; None where the device cannot tell."""
+        rss = _current_rss_bytes()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"allocated": rss, "reserved": rss, "peak_allocated": peak, "peak_reserved": peak,
+                "source": "process resident set size (CPU)"}
+
+    def math_mode(self) -> dict:
+        return {"precision": self.precision, "tf32": False, "channels_last": self.channels_last,
+                "compiled": self.compiled, "fused_optimizer": self.fused_optimizer}
+
+    def environment(self) -> dict:
+        return {"device_name": _cpu_name(), "device_count": os.cpu_count() or 1,
+                "driver": None, "cuda": None, "cudnn": None, "habana": None}
+
+
+class CpuBackend(Backend):
+    def __init__(self, profile: str, local_rank: int = 0):
+        super().__init__(profile, local_rank)
+        if profile == "fast":
+            # oneDNN convolutions run best on NHWC; bf16 autocast is only a win on CPUs with
+            # AMX, so the CPU baseline stays fp32 even in the fast profile.
+            self.channels_last = True
+
+
+class CudaBackend(Backend):
+    name = "cuda"
+    dist_backend = "nccl"
+    pin_memory = True
+
+    def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False):
+        super().__init__(profile, local_rank)
+        if not torch.cuda.is_available():
+            raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
+                            "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
+        if local_rank >= torch.cuda.device_count():
+            raise UserError(f"local rank {local_rank} has no GPU: only {torch.cuda.device_count()} visible; "
+                            "start at most one process per GPU")
+        torch.cuda.set_device(local_rank)
+        self.device = torch.device("cuda", local_rank)
+        fast = profile == "fast"
+        self.precision = "bf16" if fast else "fp32"
+        self.channels_last = fast
+        self.compiled = fast
+        self.fused_optimizer = fast
+        # Parity means true fp32: TF32 convolutions (PyTorch's default for cuDNN) would change
+        # the math relative to the other devices. The fast profile computes in bf16 anyway.
+        self.tf32 = fast or allow_tf32
+        torch.backends.cudnn.allow_tf32 = self.tf32
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune once, during warm-up
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def new_event(self):
+        return _TorchEvent(torch.cuda.Event(enable_timing=True))
+
+    def compile_model(self, model):
+        return torch.compile(model) if self.compiled else model
+
+    def make_optimizer(self, params, lr):
+        return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
+
+    def rng_state(self):
+        return torch.cuda.get_rng_state(self.device)
+
+    def set_rng_state(self, state):
+        if state is not None:
+            torch.cuda.set_rng_state(state.cpu(), self.device)
+
+    def reset_peak_memory(self):
+        torch.cuda.reset_peak_memory_stats(self.device)
+
+    def memory_bytes(self):
+        return {"allocated": torch.cuda.memory_allocated(self.device),
+                "reserved": torch.cuda.memory_reserved(self.device),
+                "peak_allocated": torch.cuda.max_memory_allocated(self.device),
+                "peak_reserved": torch.cuda.max_memory_reserved(self.device),
+                "source": "torch.cuda caching allocator"}
+
+    def math_mode(self):
+        return {**super().math_mode(), "tf32": self.tf32}
+
+    def environment(self):
+        return {"device_name": torch.cuda.get_device_name(self.device),
+                "device_count": torch.cuda.device_count(),
+                "driver": _nvidia_driver(),
+                "cuda": torch.version.cuda,
+                "cudnn": str(torch.backends.cudnn.version()),
+                "habana": None}
+
+
+class HpuBackend(Backend):
+    """Intel Gaudi through habana_frameworks; ``lazy`` selects PT_HPU_LAZY_MODE=1."""
+
+    dist_backend = "hccl"
+
+    def __init__(self, profile: str, local_rank: int = 0, lazy: bool = True):
+        super().__init__(profile, local_rank)
+        self.lazy = lazy
+        self.name = "gaudi_lazy" if lazy else "gaudi_eager"
+        # The bridge reads the mode once, at import: it must be set before the first import.
+        os.environ["PT_HPU_LAZY_MODE"] = "1" if lazy else "0"
+        try:
+            self.htcore = importlib.import_module("habana_frameworks.torch.core")
+        except ImportError as err:
+            raise UserError(f"Intel Gaudi software not found (import habana_frameworks failed: {err}); "
+                            "run on a Gaudi node inside the Intel Gaudi PyTorch environment") from None
+        self.hpu = torch.hpu
+        if not self.hpu.is_available():
+            raise UserError("no Gaudi device visible on this node (torch.hpu.is_available() is False); "
+                            "run on a Gaudi node, or check HABANA_VISIBLE_MODULES and the job's --gres")
+        self.device = torch.device("hpu")
+        fast = profile == "fast"
+        self.precision = "bf16" if fast else "fp32"
+        self.fused_optimizer = fast
+        self.compiled = fast and not lazy  # lazy mode builds its own graphs per mark_step
+
+    def step_boundary(self):
+        if self.lazy:
+            # Lazy mode accumulates ops into a graph; mark_step cuts and launches it. Placed
+            # after backward and after optimizer.step, as Intel's training examples do.
+            self.htcore.mark_step()
+
+    def synchronize(self):
+        # mark_step(sync=True) only waits for the graph launch, not device completion.
+        self.hpu.synchronize()
+
+    def new_event(self):
+        return _TorchEvent(self.hpu.Event(enable_timing=True))
+
+    def compile_model(self, model):
+        return torch.compile(model, backend="hpu_backend") if self.compiled else model
+
+    def make_optimizer(self, params, lr):
+        if self.fused_optimizer:
+            fused = importlib.import_module("habana_frameworks.torch.hpex.optimizers")
+            return fused.FusedAdamW(params, lr=lr, weight_decay=0.0)  # AdamW with wd 0 == Adam
+        return torch.optim.Adam(params, lr=lr)
+
+    def rng_state(self):
+        return self.hpu.get_rng_state() if hasattr(self.hpu, "get_rng_state") else None
+
+    def set_rng_state(self, state):
+        if state is not None and hasattr(self.hpu, "set_rng_state"):
+            self.hpu.set_rng_state(state)
+
+    def reset_peak_memory(self):
+        self.hpu.reset_peak_memory_stats()
+
+    def memory_bytes(self):
+        stats = self.hpu.memory_stats()
+        return {"allocated": self.hpu.memory_allocated(),
+                "reserved": stats.get("Limit"),
+                "peak_allocated": self.hpu.max_memory_allocated(),
+                "peak_reserved": stats.get("MaxInUse"),
+                "source": "torch.hpu memory_stats (reserved = allocator limit)"}
+
+    def environment(self):
+        return {"device_name": self.hpu.get_device_name(), "device_count": self.hpu.device_count(),
+                "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": _habana_version()}
+
+
+class _TorchEvent:
+    """Adapts torch.cuda.Event / torch.hpu.Event to the timer's Event protocol."""
+
+    def __init__(self, event):
+        self.event = event
+
+    def record(self) -> None:
+        self.event.record()
+
+    def elapsed_ms(self, later: "_TorchEvent") -> float:
+        return self.event.elapsed_time(later.event)
+
+
+def make_backend(name: str, profile: str = "parity", local_rank: int = 0, allow_tf32: bool = False) -> Backend:
+    if name == "cpu":
+        return CpuBackend(profile, local_rank)
+    if name == "cuda":
+        return CudaBackend(profile, local_rank, allow_tf32=allow_tf32)
+    if name in ("gaudi_lazy", "gaudi_eager"):
+        return HpuBackend(profile, local_rank, lazy=name == "gaudi_lazy")
+    raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+# -- environment helpers -------------------------------------------------------------------
+def _run_quiet(argv: list) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.strip() or None
+
+
+def _nvidia_driver() -> str | None:
+    out = _run_quiet(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+    return out.splitlines()[0] if out else None
+
+
+def _habana_driver() -> str | None:
+    out = _run_quiet(["hl-smi", "-Q", "driver_version", "-f", "csv,noheader"])
+    return out.splitlines()[0] if out else None
+
+
+def _habana_version() -> str | None:
+    try:
+        return importlib.import_module("habana_frameworks.torch").__version__
+    except (ImportError, AttributeError):
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _current_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="utf-8") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,56 @@
+"""Checkpoints: ``best_unet_<run>.pth`` (weights) and a resumable ``last_<run>.pth``.
+
+    save_checkpoint(path, state)                 # temp file + rename: never half-written
+    state = load_checkpoint(path)                 # weights_only=True: no pickled code runs
+
+Random-number states are stored as tensors and plain tuples so that ``weights_only`` loading
+works (numpy's state array would otherwise need pickle).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path
+from .errors import UserError
+
+
+def checkpoint_paths(out_dir: str | Path, run_name: str) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    return out / f"best_unet_{run_name}.pth", out / f"last_{run_name}.pth"
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} not found; run without --resume to start fresh") from None
+    except Exception as err:  # truncated or foreign file: torch raises several types
+        raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
+                        "delete it to start fresh") from None
+
+
+def host_rng_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+
+
+def set_host_rng_state(state: dict) -> None:
+    random.setstate(_tuplify(state["python"]))
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+
+
+def _tuplify(value):
+    return tuple(_tuplify(v) for v in value) if isinstance(value, (list, tuple)) else value

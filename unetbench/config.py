@@ -1,0 +1,176 @@
+"""Training settings: one dataclass, defaults = the seed's, config file < command line.
+
+    python3 unet_cpu.py --config my.yaml --epochs 3     # the file sets the rest, the flag wins
+
+Every field is a flag (``--batch-size``), and may appear in a YAML or JSON config file under
+the same name (``batch_size: 16``). The resolved settings are written into the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .backends import PROFILES
+from .errors import UserError
+
+
+@dataclass
+class Settings:
+    splits: str = "data/dataset_splits.json"
+    out: str = "results"
+    run_name: Optional[str] = None          # default: the backend name (results_cuda.json)
+    profile: str = "parity"
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-4
+    lr_patience: int = 3                    # ReduceLROnPlateau on validation loss
+    lr_factor: float = 0.5
+    workers: int = 4
+    seed: int = 42
+    warmup_steps: int = 5                   # per process; excluded from steady-state figures
+    max_steps_per_epoch: Optional[int] = None
+    log_every: int = 50
+    model_width: int = 64                   # 64 = the seed's UNet; smaller only for smoke tests
+    allow_tf32: bool = False                # CUDA parity: permit TF32 convolutions/matmuls
+    resume: bool = False                    # continue from last_<run>.pth (must exist)
+    auto_resume: bool = False               # continue if last_<run>.pth exists, else start fresh
+
+
+HELP = {
+    "splits": "dataset_splits.json written by prepare_dataset.py",
+    "out": "folder for results_<run>.json and checkpoints",
+    "run_name": "name in output files (default: the backend name)",
+    "profile": "parity: identical fp32 math on every device; fast: each device at its best",
+    "epochs": "training epochs", "batch_size": "samples per step per device", "lr": "Adam learning rate",
+    "lr_patience": "epochs without validation-loss improvement before the LR drops",
+    "lr_factor": "LR multiplier on plateau", "workers": "data-loader worker processes",
+    "seed": "seed for weights, shuffling and flips", "warmup_steps": "steps excluded from steady-state timing",
+    "max_steps_per_epoch": "cap on training steps per epoch (smoke runs)",
+    "log_every": "steps between plain progress lines in batch logs",
+    "model_width": "channels of the first UNet level (64 = the seed's 31M-parameter model)",
+    "allow_tf32": "allow TF32 in the CUDA parity profile (recorded in the results)",
+    "resume": "continue from OUT/last_<run>.pth; error if it is missing",
+    "auto_resume": "continue from OUT/last_<run>.pth when it exists (what batch jobs use)",
+}
+
+POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch"}
+NON_NEGATIVE = {"lr_patience", "workers", "seed", "warmup_steps"}
+
+
+def _check(name: str, value) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if name in POSITIVE and not value > 0:
+        raise ValueError(f"{name.replace('_', '-')} must be positive, got {value}")
+    if name in NON_NEGATIVE and value < 0:
+        raise ValueError(f"{name.replace('_', '-')} must not be negative, got {value}")
+    if name == "lr_factor" and not value < 1:
+        raise ValueError(f"lr-factor must be below 1, got {value}")
+
+
+def _typed(name: str, kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        try:
+            _check(name, value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return value
+    return parse
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    text = str(f.type)
+    return int if "int" in text else float if "float" in text else bool if "bool" in text else str
+
+
+def build_parser(prog: str | None = None, description: str | None = None, backend_choice: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if backend_choice:
+        from .backends import BACKENDS
+        parser.add_argument("--backend", required=True, choices=BACKENDS)
+    parser.add_argument("--config", help="YAML or JSON file of settings; command-line flags win")
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        kind = _field_type(f)
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=HELP[f.name])
+        elif f.name == "profile":
+            parser.add_argument(flag, choices=PROFILES, default=None, help=HELP[f.name])
+        else:
+            parser.add_argument(flag, type=_typed(f.name, kind), default=None, help=HELP[f.name])
+    return parser
+
+
+def load_config_file(path: str) -> dict:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read config file {p}: {err.strerror}; check the --config path") from None
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml  # only needed for YAML configs
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as err:  # yaml.YAMLError / json.JSONDecodeError: both user errors here
+        raise UserError(f"config file {p} is not valid {'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {err}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must hold a mapping of setting names to values")
+    return data
+
+
+def resolve(args: argparse.Namespace) -> Settings:
+    """Defaults < config file < command line; every value validated."""
+    values = {}
+    if getattr(args, "config", None):
+        known = {f.name: f for f in fields(Settings)}
+        for key, value in load_config_file(args.config).items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise UserError(f"config file {args.config}: unknown setting {key!r}; "
+                                f"known settings: {', '.join(sorted(known))}")
+            values[name] = _coerce(name, value, _field_type(known[name]), args.config)
+    for f in fields(Settings):
+        cli_value = getattr(args, f.name, None)
+        if cli_value is not None:
+            values[f.name] = cli_value
+    settings = Settings(**values)
+    if settings.resume and settings.auto_resume:
+        raise UserError("choose one of --resume and --auto-resume")
+    if settings.profile not in PROFILES:
+        raise UserError(f"profile must be one of {', '.join(PROFILES)}, got {settings.profile!r}")
+    return settings
+
+
+def _coerce(name: str, value, kind: type, source: str):
+    if value is None:
+        return None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"config file {source}: {name} must be true or false, got {value!r}")
+        return value
+    try:
+        typed = kind(value)
+        if kind is int and typed != value:
+            raise ValueError
+        _check(name, typed)
+    except (TypeError, ValueError) as err:
+        detail = str(err) or f"expected {kind.__name__}, got {value!r}"
+        raise UserError(f"config file {source}: {name}: {detail}") from None
+    return typed
+
+
+def parse_settings(argv: Sequence[str] | None, prog: str | None = None, description: str | None = None,
+                   backend_choice: bool = False) -> tuple[Settings, argparse.Namespace]:
+    args = build_parser(prog, description, backend_choice).parse_args(argv)
+    return resolve(args), args

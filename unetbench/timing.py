@@ -1,0 +1,183 @@
+"""Synchronised training timer: warm-up apart, steady state measured, no per-step host sync.
+
+    timer = StepTimer(sync=backend.synchronize, new_event=backend.new_event, warmup_steps=5)
+    timer.epoch_start()
+    for batch in ...:
+        timer.step_start()                 # device event only; never blocks the host
+        ...
+        timer.add_data_wait(seconds)
+        timer.step_end(samples=len(batch))
+    timer.epoch_end()                      # one synchronisation, then events are read
+
+Per-step times come from device events (CUDA/HPU events, or the host clock on CPU) recorded
+into the stream and read only at the end of an epoch, so the hot loop never waits for the
+device. Wall-clock boundaries (warm-up end, epoch end) synchronise first: without that the
+host clock would measure kernel launches, not work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+STEP_SAMPLE_LIMIT = 2000  # step times kept for distribution plots (evenly thinned)
+
+
+class Event(Protocol):
+    def record(self) -> None: ...
+    def elapsed_ms(self, later: "Event") -> float: ...
+
+
+class HostEvent:
+    """Event on the host clock: right for synchronous devices (CPU)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self._clock = clock
+        self.t = 0.0
+
+    def record(self) -> None:
+        self.t = self._clock()
+
+    def elapsed_ms(self, later: "HostEvent") -> float:
+        return (later.t - self.t) * 1000.0
+
+
+@dataclass
+class TimingTotals:
+    """Accumulators that survive a checkpoint/resume (plain numbers and lists)."""
+
+    steps: int = 0                  # training steps run by this run, warm-up included
+    warmup_s: float = 0.0
+    warmup_steps_done: int = 0
+    measured_steps: int = 0
+    measured_samples: int = 0
+    measured_s: float = 0.0
+    data_wait_s: float = 0.0
+    step_ms: list = field(default_factory=list)
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "TimingTotals":
+        return cls(**state)
+
+
+def percentiles(values_ms: list) -> dict:
+    if not values_ms:
+        return {k: None for k in ("p50", "p90", "p99", "min", "max", "mean")}
+    a = np.asarray(values_ms, dtype=np.float64)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99),
+            "min": float(a.min()), "max": float(a.max()), "mean": float(a.mean())}
+
+
+class StepTimer:
+    """Times one process's training steps. ``warmup_steps`` counts from the process start,
+    so a resumed run warms up (recompiles) again and that time is kept out as well."""
+
+    def __init__(self, sync: Callable[[], None], new_event: Callable[[], Event], warmup_steps: int,
+                 clock: Callable[[], float] = time.perf_counter, totals: TimingTotals | None = None):
+        self.sync = sync
+        self.new_event = new_event
+        self.clock = clock
+        self.warmup_steps = warmup_steps
+        self.totals = totals or TimingTotals()
+        self._process_steps = 0
+        self._events: list[Event] = []
+        self._measuring_since: float | None = None
+        self._warmup_since: float | None = None
+        self._epoch_samples = 0
+
+    # -- epoch boundaries -------------------------------------------------------------
+    def epoch_start(self) -> float:
+        # Synchronise so that the epoch clock does not start while earlier work (evaluation,
+        # checkpointing) is still queued on the device.
+        self.sync()
+        now = self.clock()
+        self._epoch_t0 = now
+        self._events = []
+        self._epoch_samples = 0
+        if self._process_steps < self.warmup_steps:
+            self._warmup_since = now
+        else:
+            self._measuring_since = now
+        return now
+
+    def epoch_end(self) -> float:
+        """Synchronise, close the measured window, read the step events. Returns epoch seconds."""
+        self.sync()  # all queued steps must have finished before the clock is read
+        now = self.clock()
+        t = self.totals
+        if self._warmup_since is not None:  # the epoch ended inside warm-up
+            t.warmup_s += now - self._warmup_since
+            self._warmup_since = None
+        if self._measuring_since is not None:
+            t.measured_s += now - self._measuring_since
+            self._measuring_since = None
+        # Events were recorded at the start of each measured step plus one at the epoch end;
+        # consecutive differences are the device-side step times (data wait included).
+        if self._events:
+            end = self.new_event()
+            end.record()
+            self.sync()
+            marks = self._events + [end]
+            t.step_ms.extend(a.elapsed_ms(b) for a, b in zip(marks, marks[1:]))
+            if len(t.step_ms) > STEP_SAMPLE_LIMIT * 2:
+                t.step_ms = t.step_ms[::2]
+        self._events = []
+        return now - self._epoch_t0
+
+    # -- steps --------------------------------------------------------------------------
+    def step_start(self) -> None:
+        if self._process_steps == self.warmup_steps and self._warmup_since is not None:
+            # Warm-up just ended: synchronise so compilation and autotuning queued by the
+            # warm-up steps are charged to warm-up, not to the first measured step.
+            self.sync()
+            now = self.clock()
+            self.totals.warmup_s += now - self._warmup_since
+            self._warmup_since = None
+            self._measuring_since = now
+        if self.measuring:
+            event = self.new_event()
+            event.record()
+            self._events.append(event)
+
+    def add_data_wait(self, seconds: float) -> None:
+        if self.measuring:
+            self.totals.data_wait_s += seconds
+
+    def step_end(self, samples: int) -> None:
+        t = self.totals
+        if self.measuring:
+            t.measured_steps += 1
+            t.measured_samples += samples
+        else:
+            t.warmup_steps_done += 1
+        self._process_steps += 1
+        t.steps += 1
+
+    @property
+    def measuring(self) -> bool:
+        return self._measuring_since is not None
+
+    # -- summary ------------------------------------------------------------------------
+    def summary(self, samples_scale: int = 1) -> dict:
+        """Steady-state figures; ``samples_scale`` turns per-rank samples into global ones."""
+        t = self.totals
+        samples = t.measured_samples * samples_scale
+        return {
+            "warmup_steps": t.warmup_steps_done,
+            "warmup_s": t.warmup_s,
+            "measured_steps": t.measured_steps,
+            "measured_samples": samples,
+            "measured_s": t.measured_s,
+            "steady_samples_per_s": samples / t.measured_s if t.measured_s > 0 else None,
+            "step_ms": percentiles(t.step_ms),
+            "data_wait_s": t.data_wait_s,
+            "data_wait_fraction": t.data_wait_s / t.measured_s if t.measured_s > 0 else None,
+            "step_samples_ms": t.step_ms[:: max(1, len(t.step_ms) // STEP_SAMPLE_LIMIT)],
+        }
