@@ -163,7 +163,7 @@ def _spread_words(a: Stat, b: Stat) -> str:
     return f"outside the run-to-run spread ({SPREAD}){single}"
 
 
-def best_statement(groups: list[Group], metric: str, verb: str) -> list[str]:
+def best_statement(groups: list[Group], metric: str, verb: str, cross_only: bool = False) -> list[str]:
     """'X is <verb>: r x Y's figure ...' for the best group and its closest comparable rival."""
     ranked = [g for g in groups if g.stats[metric].median is not None]
     if not ranked:
@@ -175,7 +175,12 @@ def best_statement(groups: list[Group], metric: str, verb: str) -> list[str]:
     excluded = [(g, differences(best, g)) for g in ranked[1:] if differences(best, g)]
     b = best.stats[metric]
     lines = []
-    if rivals:
+    if rivals and cross_only and rivals[0].profile == best.profile:
+        return []  # the same pair was already stated inside its profile
+    if rivals and rivals[0].stats[metric].median == b.median:
+        tied = [g.label for g in rivals if g.stats[metric].median == b.median]
+        lines.append(f"{best.label} and {', '.join(tied)} tie on {meta.label} ({b.median:.{meta.digits}f}).")
+    elif rivals:
         r = rivals[0].stats[metric]
         cross = f"; different profiles ({best.profile} vs {rivals[0].profile})" if best.profile != rivals[0].profile else ""
         lines.append(f"{best.label} is {verb}: {ratio(b.median, r.median):.2f}x the {meta.label} of "
@@ -235,8 +240,8 @@ def build_comparison(runs: list[RunRecord], baseline: str | None = None) -> Comp
             if len(members) < 2:
                 continue
             statements += [f"[{scope}] {s}" if not s.startswith("  ") else s
-                           for s in best_statement(members, "samples_per_s", "the fastest")
-                           + best_statement(members, "test_miou", "the most accurate")]
+                           for s in best_statement(members, "samples_per_s", "the fastest", scope.startswith("all"))
+                           + best_statement(members, "test_miou", "the most accurate", scope.startswith("all"))]
     for g in groups:
         for k, vals in g.conflicts.items():
             statements.append(f"Warning: the runs of {g.label} differ in {k} ({' vs '.join(_short(k, v) for v in vals)}); "

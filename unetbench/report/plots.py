@@ -81,16 +81,25 @@ def curves(plt: Any, comp: Comparison, path: Path, against: str) -> Path:
         scale, unit = (60.0, "min") if longest > 600 else (1.0, "s")
         # one slow backend (CPU) would squash every other curve against the y axis
         log_time = bool(ends) and min(ends) > 0 and longest / min(ends) > 8
+    import statistics
     for g in comp.groups:
         style = PROFILE_STYLE.get(g.profile, ("-", ""))[0]
-        for k, r in enumerate(g.runs):
-            hist = r.data["history"]
-            xs = [h["epoch"] for h in hist] if against == "epoch" else [(h.get("elapsed_s") or float("nan")) / scale for h in hist]
-            label = g.label if k == 0 else None
-            alpha = 1.0 if len(g.runs) == 1 else 0.6
-            marker = "o" if g.world_size == 1 else "s"
-            for ax, key in ((ax_loss, "train_loss"), (ax_miou, "val_miou")):
-                ax.plot(xs, [h[key] for h in hist], style, color=color(g), marker=marker, ms=5, label=label, alpha=alpha)
+        marker = "o" if g.world_size == 1 else "s"
+        depth = min(len(r.data["history"]) for r in g.runs)  # epochs every run of the group reached
+        if depth == 0:
+            continue
+        per_epoch = [[r.data["history"][i] for r in g.runs] for i in range(depth)]
+        if against == "epoch":
+            xs = [rows[0]["epoch"] for rows in per_epoch]
+        else:
+            xs = [statistics.median([h.get("elapsed_s") or float("nan") for h in rows]) / scale for rows in per_epoch]
+        for ax, key in ((ax_loss, "train_loss"), (ax_miou, "val_miou")):
+            values = [[h[key] for h in rows if h[key] is not None] for rows in per_epoch]
+            ys = [statistics.median(v) if v else float("nan") for v in values]
+            ax.plot(xs, ys, style, color=color(g), marker=marker, ms=5, label=g.label + (f" (median of {len(g.runs)})" if len(g.runs) > 1 else ""))
+            if len(g.runs) > 1:  # band = min-max over the repeated runs
+                ax.fill_between(xs, [min(v) if v else float("nan") for v in values],
+                                [max(v) if v else float("nan") for v in values], color=color(g), alpha=0.2)
     xlabel = "epoch" if against == "epoch" else f"training + evaluation time ({unit})"
     ax_loss.set(xlabel=xlabel, ylabel="training loss (cross-entropy)", title="Training loss")
     ax_miou.set(xlabel=xlabel, ylabel="validation mIoU (0-1)", title="Validation mIoU")
@@ -102,6 +111,8 @@ def curves(plt: Any, comp: Comparison, path: Path, against: str) -> Path:
         xlabel = f"training + evaluation time ({unit}, log scale)"
         ax_loss.set_xlabel(xlabel)
         ax_miou.set_xlabel(xlabel)
+    if any(len(g.runs) > 1 for g in comp.groups):
+        fig.suptitle("line = median over repeated runs, shaded band = min-max", fontsize=11)
     ax_miou.legend(fontsize=10, loc="lower right")
     return _save(plt, fig, path)
 
