@@ -159,8 +159,8 @@ def _spread_words(a: Stat, b: Stat) -> str:
         return "one run each, so the run-to-run spread is unknown"
     if overlap:
         return f"inside the run-to-run spread ({SPREAD}), so not a clear difference"
-    single = " (one side has a single run)" if min(a.n, b.n) < 2 else ""
-    return f"outside the run-to-run spread ({SPREAD}){single}"
+    single = "; one side has a single run" if min(a.n, b.n) < 2 else ""
+    return f"outside the run-to-run spread ({SPREAD}{single})"
 
 
 def best_statement(groups: list[Group], metric: str, verb: str, cross_only: bool = False) -> list[str]:

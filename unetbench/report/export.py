@@ -67,7 +67,8 @@ def run_rows(comp: Comparison) -> list[dict[str, Any]]:
 
 def csv_text(comp: Comparison) -> str:
     rows = run_rows(comp)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
+    ordered = sorted(rows, key=lambda row: row["state"] != "complete")  # a full row fixes the column order
+    columns = list(dict.fromkeys(k for row in ordered for k in row))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -104,7 +105,7 @@ def markdown_text(comp: Comparison, tables: list[Table], plots: dict[str, Path] 
            f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from {len(comp.runs)} result files; "
            f"baseline {comp.baseline.label if comp.baseline else 'none'}; spread = {SPREAD}.", ""]
     if comp.statements:
-        out += ["## Findings", ""] + [f"- {s.strip()}" for s in comp.statements] + [""]
+        out += ["## Findings", ""] + [("  - " if s.startswith("  ") else "- ") + s.strip() for s in comp.statements] + [""]
     out += [render_markdown(t) for t in tables]
     if plots:
         out += ["## Plots", ""]
