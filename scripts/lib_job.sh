@@ -1,0 +1,253 @@
+# shellcheck shell=bash
+# The body of every batch job, written once; the submit_*.sh scripts only add #SBATCH defaults.
+#
+#   source scripts/lib_job.sh
+#   train_job cuda "$@"        # header, environment, device monitor, training, requeue
+#   prepare_job "$@"           # prepare_dataset.py as a CPU job
+#   compare_job "$@"           # compare_results.py as a CPU job
+#
+# Environment (all optional): UNETBENCH_ROOT (the checkout; default: this file's parent),
+# UNETBENCH_SITE (site.env to source for <GROUP>_SETUP; "none" to use the current environment;
+# default: $UNETBENCH_ROOT/site.env when it exists), UNETBENCH_PYTHON (default: python3 after
+# SETUP), UNETBENCH_MAX_REQUEUES (default 10).
+#
+# Signals: Slurm sends --signal=B:USR1@<s> to this shell only, and bash runs a trap only
+# between foreground commands, so the training runs in the background and this shell waits
+# for it; the trap forwards the signal. The training then finishes its step, saves
+# last_<run>.pth and exits 3 (INTERRUPTED). On 3 after USR1 the job requeues itself and the
+# next start passes --auto-resume, which continues from that checkpoint. A TERM (scancel, the
+# time limit itself, preemption) is forwarded too but never requeues: whoever sent it meant stop.
+
+UNETBENCH_ROOT=${UNETBENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+export UNETBENCH_ROOT
+# shellcheck source=scripts/lib_site.sh
+source "$UNETBENCH_ROOT/scripts/lib_site.sh"
+
+EXIT_USAGE=2
+EXIT_INTERRUPTED=3
+
+_ub_child=""        # pid of the foreground work (training, prepare, compare)
+_ub_monitor=""      # pid of the device monitor
+_ub_signals=()      # signals received, in order
+_ub_pending=0       # set by a trap while we wait
+
+_ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+_ub_forward() {
+  local sig=$1
+  _ub_signals+=("$sig")
+  _ub_pending=1
+  if [ -n "$_ub_child" ]; then
+    _ub_log "received SIG$sig; forwarding it to pid $_ub_child"
+    kill -s "$sig" "$_ub_child" 2>/dev/null || true
+  else
+    _ub_log "received SIG$sig before the work started"
+  fi
+}
+
+_ub_stop_monitor() {
+  if [ -n "$_ub_monitor" ]; then
+    kill -s TERM "$_ub_monitor" 2>/dev/null || true
+    wait "$_ub_monitor" 2>/dev/null || true
+    _ub_monitor=""
+  fi
+}
+
+_ub_on_exit() {
+  _ub_stop_monitor
+  if [ -n "$_ub_child" ] && kill -0 "$_ub_child" 2>/dev/null; then
+    kill -s TERM "$_ub_child" 2>/dev/null || true
+  fi
+}
+
+# job_setup KIND: source site.env and run its <GROUP>_SETUP, pick python.
+job_setup() {
+  local kind=$1 group setup site=${UNETBENCH_SITE:-}
+  group=$(site_group "$kind")
+  if [ -z "$site" ] && [ -f "$UNETBENCH_ROOT/site.env" ]; then site="$UNETBENCH_ROOT/site.env"; fi
+  if [ -n "$site" ] && [ "$site" != none ]; then
+    site_load "$site" || { echo "error: site settings $site not found" >&2; exit "$EXIT_USAGE"; }
+    setup=$(site_get "$group" SETUP)
+    if [ -n "$setup" ]; then
+      _ub_log "environment: ${group}_SETUP from $site"
+      # SETUP is shell code by design (module load, conda activate, source venv/bin/activate),
+      # written by the user in a file that is itself sourced; it must run in this shell.
+      set +u
+      if ! eval "$setup"; then
+        echo "error: ${group}_SETUP failed: $setup" >&2
+        exit "$EXIT_USAGE"
+      fi
+      set -u
+    fi
+  fi
+  UB_PYTHON=${UNETBENCH_PYTHON:-python3}
+  command -v "$UB_PYTHON" >/dev/null 2>&1 || {
+    echo "error: $UB_PYTHON not found; set ${group}_SETUP in site.env or UNETBENCH_PYTHON" >&2
+    exit "$EXIT_USAGE"
+  }
+}
+
+# job_header KIND: who, where, what devices, which software - the first thing in every log.
+job_header() {
+  local kind=$1
+  echo "================ unetbench $kind job ================"
+  echo "job       : ${SLURM_JOB_ID:-local} ${SLURM_JOB_NAME:+($SLURM_JOB_NAME)} restart ${SLURM_RESTART_COUNT:-0}"
+  echo "node      : $(hostname) ${SLURM_JOB_PARTITION:+partition $SLURM_JOB_PARTITION} cpus ${SLURM_CPUS_PER_TASK:-$(nproc)}"
+  echo "started   : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "checkout  : $UNETBENCH_ROOT ($(git -C "$UNETBENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
+  echo "python    : $(command -v "$UB_PYTHON") ($("$UB_PYTHON" --version 2>&1))"
+  echo "software  : $("$UB_PYTHON" -c 'import sys
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.version.cuda)
+except Exception as err:
+    print("torch not importable:", err)
+try:
+    import habana_frameworks.torch as ht
+    print("habana_frameworks", getattr(ht, "__version__", "?"))
+except Exception:
+    pass' 2>&1 | paste -sd ';' -)"
+  case "$kind" in
+    cuda)
+      echo "CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-<unset>}"
+      if command -v nvidia-smi >/dev/null 2>&1; then
+        nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader || true
+      else
+        echo "devices   : nvidia-smi not found on this node"
+      fi ;;
+    gaudi_lazy | gaudi_eager)
+      echo "PT_HPU_LAZY_MODE=${PT_HPU_LAZY_MODE} HABANA_VISIBLE_MODULES=${HABANA_VISIBLE_MODULES:-<unset>}"
+      if command -v hl-smi >/dev/null 2>&1; then
+        hl-smi -Q index,name,bus_id,driver_version,memory.total -f csv,noheader || true
+      else
+        echo "devices   : hl-smi not found on this node"
+      fi ;;
+    *) echo "devices   : CPU only" ;;
+  esac
+  echo "======================================================"
+}
+
+# job_run CMD...: run in the background, forward signals, wait; sets UB_RC.
+job_run() {
+  _ub_log "running: $*"
+  "$@" &
+  _ub_child=$!
+  # A signal that arrived during set-up is delivered now.
+  if _ub_has USR1 "${_ub_signals[@]}"; then kill -s USR1 "$_ub_child" 2>/dev/null || true; fi
+  while :; do
+    _ub_pending=0
+    UB_RC=0
+    wait "$_ub_child" || UB_RC=$?
+    # wait returns early (status > 128) when a trap ran; wait again for the real status.
+    [ "$_ub_pending" = 1 ] || break
+  done
+  _ub_child=""
+}
+
+_ub_install_traps() {
+  trap '_ub_forward USR1' USR1
+  trap '_ub_forward TERM' TERM
+  # Background jobs of a script ignore SIGINT, so an interrupt is passed on as TERM.
+  trap '_ub_forward TERM' INT
+  trap '_ub_on_exit' EXIT
+}
+
+# The value of --flag VALUE or --flag=VALUE in the arguments ('' if absent).
+_ub_arg() {
+  local flag=$1 prev=""
+  shift
+  for a in "$@"; do
+    [ "$prev" = "$flag" ] && { printf '%s' "$a"; return 0; }
+    case "$a" in "$flag="*) printf '%s' "${a#*=}"; return 0 ;; esac
+    prev=$a
+  done
+}
+
+_ub_has() {
+  local want
+  for want in "${@:2}"; do
+    [ "$1" = "$want" ] && return 0
+  done
+  return 1
+}
+
+# train_job BACKEND [training flags...]
+train_job() {
+  local backend=$1 out run entry restarts max_requeues
+  shift
+  is_backend "$backend" || { echo "error: unknown backend '$backend'" >&2; exit "$EXIT_USAGE"; }
+  # Set explicitly here, before any Python starts: habana_frameworks reads it at import time.
+  case "$backend" in
+    gaudi_lazy) export PT_HPU_LAZY_MODE=1 ;;
+    gaudi_eager) export PT_HPU_LAZY_MODE=0 ;;
+  esac
+  _ub_install_traps
+  job_setup "$backend"
+  job_header "$backend"
+
+  entry="$UNETBENCH_ROOT/unet_${backend}.py"
+  out=$(_ub_arg --out "$@")
+  out=${out:-results}
+  run=$(_ub_arg --run-name "$@")
+  run=${run:-$backend}
+  local args=("$@")
+  local a resume_flag=0
+  for a in "$@"; do
+    case "$a" in --resume | --auto-resume) resume_flag=1 ;; esac
+  done
+  # A requeued job must continue, not start over: --auto-resume picks up last_<run>.pth.
+  [ "$resume_flag" = 1 ] || args+=(--auto-resume)
+  restarts=${SLURM_RESTART_COUNT:-0}
+  if [ "$restarts" -gt 0 ]; then
+    _ub_log "restart $restarts of job ${SLURM_JOB_ID:-}: resuming from $out/last_$run.pth if present"
+  fi
+
+  mkdir -p "$out"
+  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    "$UB_PYTHON" -m unetbench.monitor --backend "$backend" --out "$out" --run-name "$run" &
+  _ub_monitor=$!
+
+  job_run "$UB_PYTHON" "$entry" "${args[@]}"
+  _ub_stop_monitor
+  _ub_log "training exited with status $UB_RC"
+
+  if [ "$UB_RC" = "$EXIT_INTERRUPTED" ]; then
+    max_requeues=${UNETBENCH_MAX_REQUEUES:-10}
+    if [ -z "${SLURM_JOB_ID:-}" ]; then
+      _ub_log "interrupted; checkpoint saved. Run again (it passes --auto-resume) to continue."
+    elif _ub_has TERM "${_ub_signals[@]}"; then
+      _ub_log "interrupted by SIGTERM (scancel, time limit or preemption): not requeueing." \
+        "Checkpoint: $out/last_$run.pth; resubmit to continue."
+    elif [ "$restarts" -ge "$max_requeues" ]; then
+      _ub_log "interrupted; already restarted $restarts times (UNETBENCH_MAX_REQUEUES=$max_requeues): not requeueing"
+    else
+      _ub_log "interrupted; checkpoint saved; requeueing job $SLURM_JOB_ID to resume (restart $((restarts + 1)))"
+      if scontrol requeue "$SLURM_JOB_ID"; then
+        # Slurm now ends this run of the job; the requeued one starts after the scheduler's delay.
+        exit "$EXIT_INTERRUPTED"
+      fi
+      _ub_log "scontrol requeue failed; resubmit this job to resume from $out/last_$run.pth"
+    fi
+  fi
+  exit "$UB_RC"
+}
+
+# prepare_job [prepare_dataset.py flags...]
+prepare_job() {
+  _ub_install_traps
+  job_setup prepare
+  job_header prepare
+  job_run "$UB_PYTHON" "$UNETBENCH_ROOT/prepare_dataset.py" "$@"
+  _ub_log "prepare_dataset.py exited with status $UB_RC"
+  exit "$UB_RC"
+}
+
+# compare_job [compare_results.py flags...]
+compare_job() {
+  _ub_install_traps
+  job_setup compare
+  job_header compare
+  job_run "$UB_PYTHON" "$UNETBENCH_ROOT/compare_results.py" "$@"
+  _ub_log "compare_results.py exited with status $UB_RC"
+  exit "$UB_RC"
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# UNet training on CPU cores (unet_cpu.py): the baseline, and the backend the tests run.
+# Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
+# (they override these defaults); a plain `sbatch submit_cpu.sh [flags]` works from the checkout too.
+#SBATCH --job-name=unetbench_cpu
+#SBATCH --output=%x_%j.out
+#SBATCH --open-mode=append
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@300
+#SBATCH --time=04:00:00
+#SBATCH --nodes=1
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=8
+#SBATCH --mem=16G
+set -euo pipefail
+# Slurm runs a copy of this script from its spool folder, so find the checkout another way.
+_root=${UNETBENCH_ROOT:-${SLURM_SUBMIT_DIR:-$(cd "$(dirname "$0")" && pwd)}}
+[ -f "$_root/scripts/lib_job.sh" ] || { echo "error: no scripts/lib_job.sh under $_root; submit from the unetbench checkout or set UNETBENCH_ROOT" >&2; exit 2; }
+UNETBENCH_ROOT=$(cd "$_root" && pwd)
+# shellcheck source=scripts/lib_job.sh
+source "$UNETBENCH_ROOT/scripts/lib_job.sh"
+train_job cpu "$@"

@@ -1,0 +1,140 @@
+"""Device monitor: sample utilisation, memory, power and temperature once a second to a CSV.
+
+Usage (the batch scripts start it in the background and stop it with SIGTERM)::
+
+    python3 -m unetbench.monitor --backend cuda --out results/ --run-name cuda
+    # -> results/monitor_cuda.csv:
+    # timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c
+    # 1732440000.512,0,97,40211,612.3,64
+
+It runs ``nvidia-smi --query-gpu=... --format=csv,noheader,nounits -l 1`` (CUDA) or
+``hl-smi -Q ... -f csv,noheader,nounits -l 1`` (Gaudi) and normalises their rows to the header
+above (the compare step reads exactly this header to integrate power into energy). The
+timestamp is this host's clock in unix seconds when the row arrived: both tools print their
+own timestamps in different formats, and the host clock is the one the results use too.
+A value the tool reports as ``[N/A]`` is left empty. When neither tool is present (a CPU
+run, a laptop) it logs one line and exits 0. An existing CSV is appended to, so a requeued
+job's samples continue in the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, TextIO
+
+log = logging.getLogger("unetbench.monitor")
+
+HEADER = ["timestamp", "device_index", "utilization_pct", "memory_used_mib", "power_w", "temperature_c"]
+
+# Each tool's query, in HEADER order after the timestamp.
+TOOLS = {
+    "nvidia-smi": lambda interval: [
+        "nvidia-smi", "--query-gpu=index,utilization.gpu,memory.used,power.draw,temperature.gpu",
+        "--format=csv,noheader,nounits", "-l", str(interval),
+    ],
+    "hl-smi": lambda interval: [
+        "hl-smi", "-Q", "index,utilization.aip,memory.used,power.draw,temperature.aip",
+        "-f", "csv,noheader,nounits", "-l", str(interval),
+    ],
+}
+PREFERRED = {"cuda": ["nvidia-smi"], "gaudi_lazy": ["hl-smi"], "gaudi_eager": ["hl-smi"], "cpu": [],
+             "auto": ["nvidia-smi", "hl-smi"]}
+
+
+def pick_tool(backend: str) -> Optional[str]:
+    for tool in PREFERRED.get(backend, PREFERRED["auto"]):
+        if shutil.which(tool):
+            return tool
+    return None
+
+
+def _number(text: str) -> str:
+    """'97 %' / '612.30 W' / '[N/A]' -> '97' / '612.30' / ''."""
+    text = text.strip()
+    if not text:
+        return ""
+    token = text.split()[0]
+    try:
+        float(token)
+    except ValueError:
+        return ""
+    return token
+
+
+def normalise(line: str, now: float) -> Optional[list[str]]:
+    """One tool output row -> one CSV row in HEADER order, or None for a line that is not data."""
+    fields = [f.strip() for f in line.strip().split(",")]
+    if len(fields) != len(HEADER) - 1 or not _number(fields[0]):
+        return None
+    return [f"{now:.3f}", str(int(float(fields[0])))] + [_number(f) for f in fields[1:]]
+
+
+def record(lines: Iterable[str], out: TextIO, clock=time.time) -> int:
+    """Write normalised rows as they arrive (flushed, so a killed job keeps what it sampled)."""
+    writer = csv.writer(out, lineterminator="\n")
+    rows = 0
+    for line in lines:
+        row = normalise(line, clock())
+        if row is not None:
+            writer.writerow(row)
+            out.flush()
+            rows += 1
+    return rows
+
+
+def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
+    proc = subprocess.Popen(TOOLS[tool](interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, bufsize=1)
+
+    def stop(signum, _frame):
+        # Stop the tool; its stdout then ends and the loop below finishes cleanly.
+        proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("monitor: %s -> %s", tool, csv_path)
+    with open(csv_path, "a", encoding="ascii", newline="") as out:
+        if new_file:
+            out.write(",".join(HEADER) + "\n")
+            out.flush()
+        assert proc.stdout is not None
+        rows = record(proc.stdout, out)
+    code = proc.wait()
+    log.info("monitor: %s ended (code %s) after %d rows", tool, code, rows)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Sample device utilisation, memory, power and temperature to CSV.")
+    parser.add_argument("--backend", default="auto", choices=sorted(PREFERRED), help="which tool to look for")
+    parser.add_argument("--out", default="results", help="folder of the results; the CSV goes beside them")
+    parser.add_argument("--run-name", default=None, help="run name (default: the backend)")
+    parser.add_argument("--interval", type=int, default=1, help="seconds between samples")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    run_name = args.run_name or (args.backend if args.backend != "auto" else "device")
+    tool = pick_tool(args.backend)
+    if tool is None:
+        wanted = PREFERRED[args.backend]
+        if wanted:
+            log.info("monitor: %s not found on this node; not sampling", " or ".join(wanted))
+        else:
+            log.info("monitor: backend %s has no device tool to sample; not sampling", args.backend)
+        return 0
+    return monitor(Path(args.out) / f"monitor_{run_name}.csv", tool, args.interval)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
