@@ -134,7 +134,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         plan = _plan_synthetic(int(num_images or DEFAULT_SYNTHETIC_IMAGES), encoding, palette,
                                num_classes, class_names)
     else:
-        from .plan_files import plan_files
+        from .plan_files import plan_files  # imports PIL-heavy modules only when needed
         plan = plan_files(source_dir=source_dir, kaggle_dataset=kaggle_dataset or DEFAULT_KAGGLE_DATASET,
                           cache_dir=cache_dir, num_images=num_images, seed=seed, encoding=encoding,
                           palette=palette, num_classes=num_classes, class_names=class_names,

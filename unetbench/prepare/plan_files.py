@@ -1,7 +1,116 @@
-"""Real-data planning (Kaggle, local folder or zip): being written; see docs/prepare.md."""
+"""Plan a run over real data: find the source, its pairs, the encoding and the classes.
+
+Use (from api.prepare)::
+
+    plan = plan_files(source_dir="lyft.zip", kaggle_dataset=None, cache_dir=None, num_images=None,
+                      seed=42, encoding="auto", palette=None, num_classes=None, class_names=None,
+                      unknown_to_ignore=False, skip_bad=False)
+
+Nothing is written here; every problem found before decoding (no pairs, unpaired files,
+undetectable encoding, inconsistent class settings) is a ``UserError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
 
 from ..errors import UserError
+from .classes import BUILTIN_PALETTES, generic_table
+from .decode import PairError, _load, load_mask
+from .encodings import MaskDecoder, detect_encoding, load_palette
+from .layouts import FOLDER_PAIRS, describe_folders, find_pairs
+from .sources import fetch_kaggle, list_files, open_source, SourceReader
+
+log = logging.getLogger("unetbench.prepare")
+
+DETECT_SAMPLES = 8
 
 
-def plan_files(**kwargs):
-    raise UserError("real-data sources are not available in this build yet; use --synthetic")
+def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Optional[int], seed: int,
+               encoding: str, palette: Optional[str], num_classes: Optional[int],
+               class_names: Optional[Sequence[str]], unknown_to_ignore: bool, skip_bad: bool):
+    from .api import Plan
+
+    if source_dir:
+        reader = open_source(source_dir)
+        kind, location = reader.kind, reader.root
+    else:
+        zip_path = fetch_kaggle(kaggle_dataset, cache_dir)
+        reader = SourceReader("zip", str(zip_path))
+        kind, location = "kaggle", kaggle_dataset
+    files = list_files(reader)
+    rels = [f[0] for f in files]
+    pairs, unmatched, found = find_pairs(rels)
+    if not pairs:
+        names = ", ".join(f"{a}/{b}" for a, b in FOLDER_PAIRS[:6])
+        raise UserError(f"no image/mask pairs found in {location}: {len(files)} image file(s) in "
+                        f"{describe_folders(rels)}; expected sibling folders like {names} (any depth, "
+                        "any case) holding files with the same names")
+    log.info("source %s: %d image files, %d pairs in %s", location, len(files), len(pairs), "; ".join(found[:5])
+             + (f" and {len(found) - 5} more" if len(found) > 5 else ""))
+    if unmatched and not skip_bad:
+        shown = "; ".join(f"{u['image'] or u['mask']}: {u['reason']}" for u in unmatched[:5])
+        raise UserError(f"{len(unmatched)} unpaired file(s), first: {shown}; add the missing files, remove "
+                        "the strays, or pass --skip-bad to skip them")
+    for u in unmatched[:20]:
+        log.warning("skipping %s: %s", u["image"] or u["mask"], u["reason"])
+    if num_images and num_images < len(pairs):
+        rng = np.random.default_rng([int(seed), 0x5AB5E7])
+        chosen = np.sort(rng.choice(len(pairs), size=num_images, replace=False))
+        pairs = [pairs[i] for i in chosen]
+        log.info("using a random subset of %d pairs (--num-images)", num_images)
+
+    kind_enc, table, detected = _resolve_encoding(reader, pairs, encoding, palette)
+    classes = _resolve_classes(kind_enc, table, num_classes, class_names)
+    decoder = MaskDecoder.build(kind_enc, len(classes), table if kind_enc == "palette" else None,
+                                unknown_to_ignore)
+    source = {"kind": kind, "location": location, "files_found": len(files)}
+    settings = {"source": kind, "location": location, "palette": palette}
+    return Plan(source=source, items=pairs, groups=[p.group for p in pairs],
+                encoding={"kind": kind_enc, "detected": detected}, classes=classes,
+                ignore_index=255 if unknown_to_ignore else None, files=files, skipped=unmatched,
+                reader=reader, decoder=decoder, settings=settings)
+
+
+def _resolve_encoding(reader, pairs, encoding: str, palette: Optional[str]):
+    if encoding not in (None, "auto"):
+        table = load_palette(palette) if palette else None
+        if encoding == "palette" and table is None:
+            table = BUILTIN_PALETTES["carla13"]
+            log.info("--encoding palette without --palette: using the built-in carla13 palette")
+        log.info("mask encoding: %s (from --encoding)", encoding)
+        return encoding, table, False
+    samples = []
+    step = max(1, len(pairs) // DETECT_SAMPLES)
+    for pair in pairs[::step][:DETECT_SAMPLES]:
+        try:
+            img = _load(reader.read(pair.mask), pair.mask, "mask")
+        except (PairError, OSError):
+            continue  # a bad file is reported properly when its pair is processed
+        single = img.mode in ("L", "P", "I", "I;16", "I;16B", "F", "1")
+        samples.append((pair.mask, load_mask(img, "single" if single else "rgb")))
+    kind, table, why = detect_encoding(samples, palette)
+    log.info("mask encoding detected: %s (%s; --encoding overrides)", kind, why)
+    return kind, table, True
+
+
+def _resolve_classes(kind: str, table, num_classes: Optional[int], class_names: Optional[Sequence[str]]):
+    if kind == "palette":
+        n = num_classes or len(table)
+        if n > len(table):
+            raise UserError(f"--num-classes {n}: the palette only has {len(table)} colours")
+        classes = [e for e in table if e[0] < n]
+    else:
+        n = num_classes or (len(class_names) if class_names else 13)
+        known = {len(t): t for t in BUILTIN_PALETTES.values()}
+        classes = list(known[n]) if n in known else generic_table(n)
+    if class_names:
+        if len(class_names) != len(classes):
+            raise UserError(f"--class-names lists {len(class_names)} names but there are {len(classes)} classes; "
+                            "give one name per class id, or set --num-classes")
+        classes = [(cid, name, color) for (cid, _, color), name in zip(classes, class_names)]
+    return classes

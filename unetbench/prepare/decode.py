@@ -1,0 +1,76 @@
+"""Decode one image/mask pair, check it, and cut its random crops (runs in the workers).
+
+Use::
+
+    crops = crops_for_pair(job, pair)     # [(top, left, image uint8 HxWx3, labels uint8 HxW), ...]
+
+Every problem with a pair raises ``PairError`` naming the file and the fix; the parent turns it
+into one error line, or into a skipped entry with --skip-bad. Crop offsets come from
+(seed, the image's path): the same file gets the same crops whatever else is in the source.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from .pipeline import PairError
+
+
+def _load(data: bytes, name: str, what: str) -> Image.Image:
+    if not data:
+        raise PairError(f"{name}: empty file (0 bytes); re-copy it or remove the pair (or --skip-bad)")
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise PairError(f"{name}: cannot decode {what} ({err}); the file is corrupt or truncated, "
+                        "re-copy it or remove the pair (or --skip-bad)") from None
+
+
+def load_mask(img: Image.Image, channels: str) -> np.ndarray:
+    if channels == "rgb":
+        return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    if img.mode in ("RGB", "RGBA"):
+        return np.asarray(img)[..., 0]
+    if img.mode in ("I", "I;16", "I;16B", "F"):
+        return np.asarray(img).astype(np.int64)
+    return np.asarray(img if img.mode in ("L", "P") else img.convert("L"))
+
+
+def read_pair(reader, decoder, pair):
+    """-> (image uint8 HxWx3, mask array as the decoder wants it)."""
+    try:
+        image_bytes = reader.read(pair.image)
+        mask_bytes = reader.read(pair.mask)
+    except OSError as err:
+        raise PairError(f"{pair.image}: cannot read ({err.strerror or err})") from None
+    image_pil = _load(image_bytes, pair.image, "image")
+    mask_pil = _load(mask_bytes, pair.mask, "mask")
+    if image_pil.size != mask_pil.size:
+        (iw, ih), (mw, mh) = image_pil.size, mask_pil.size
+        raise PairError(f"{pair.image} is {iw}x{ih} but its mask {pair.mask} is {mw}x{mh}; "
+                        "they must be the same size (wrong mask for this image?)")
+    image = np.asarray(image_pil if image_pil.mode == "RGB" else image_pil.convert("RGB"))
+    return image, load_mask(mask_pil, decoder.mask_channels())
+
+
+def crops_for_pair(job, pair) -> list:
+    image, mask = read_pair(job.source, job.decoder, pair)
+    h, w = job.crop
+    H, W = image.shape[:2]
+    if h > H or w > W:
+        raise PairError(f"{pair.image}: image is {W}x{H} (WxH), smaller than --crop {h}x{w} (HxW); "
+                        "choose a smaller --crop")
+    rng = np.random.default_rng([job.seed, zlib.crc32(pair.image.encode())])
+    tops = rng.integers(0, H - h + 1, size=job.crops_per_image)
+    lefts = rng.integers(0, W - w + 1, size=job.crops_per_image)
+    out = []
+    for top, left in zip(tops.tolist(), lefts.tolist()):
+        labels = job.decoder.decode(mask[top:top + h, left:left + w], pair.mask)
+        out.append((top, left, np.ascontiguousarray(image[top:top + h, left:left + w]), labels))
+    return out

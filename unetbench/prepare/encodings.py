@@ -1,0 +1,161 @@
+"""Mask label encodings: class id in the red channel, single-channel index, or RGB palette.
+
+Use::
+
+    kind, table, why = detect_encoding([("a.png", mask_array), ...], palette=None)
+    decoder = MaskDecoder.build(kind, num_classes=13, table=table, unknown_to_ignore=False)
+    labels = decoder.decode(mask_crop, "dataA/CameraSeg/a.png")   # uint8 (H, W); raises PairError
+
+Detection looks at a few masks: all-grey or single-channel -> index; RGB whose green and blue are
+zero -> red_channel (CARLA's raw output); RGB whose colours all belong to a palette -> palette
+(the smallest built-in CARLA palette that covers them, or ``--palette``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import UserError
+from .classes import BUILTIN_PALETTES, ClassEntry
+from .pipeline import PairError
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = 255
+ENCODINGS = ("red_channel", "index", "palette")
+
+
+def pack_rgb(arr: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 -> (...) int32 keys r<<16 | g<<8 | b."""
+    a = arr.astype(np.int32)
+    return (a[..., 0] << 16) | (a[..., 1] << 8) | a[..., 2]
+
+
+def load_palette(spec: str) -> List[ClassEntry]:
+    """``carla13``/``carla23``/``carla29`` or a file: JSON (a classes list, or an object with
+    "classes", e.g. a dataset_splits.json) or text lines ``R G B [name]`` (ids in line order)."""
+    if spec.lower() in BUILTIN_PALETTES:
+        return BUILTIN_PALETTES[spec.lower()]
+    path = Path(spec).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"--palette {spec}: not a built-in palette ({', '.join(BUILTIN_PALETTES)}) and "
+                        f"not a readable file ({err.strerror})") from None
+    try:
+        if text.lstrip().startswith(("[", "{")):
+            data = json.loads(text)
+            entries = data["classes"] if isinstance(data, dict) else data
+            table = [(int(e["id"]), str(e.get("name", f"class_{e['id']}")),
+                      tuple(int(v) for v in e["color"])) for e in entries]
+        else:
+            table = []
+            for line in text.splitlines():
+                line = line.split("#", 1)[0].replace(",", " ").split()
+                if not line:
+                    continue
+                rgb = tuple(int(v) for v in line[:3])
+                table.append((len(table), " ".join(line[3:]) or f"class_{len(table)}", rgb))
+    except (ValueError, KeyError, TypeError, IndexError) as err:
+        raise UserError(f"--palette {spec}: cannot parse it ({err}); expected JSON "
+                        '[{"id": 0, "name": "road", "color": [r, g, b]}, ...] or lines "R G B name"') from None
+    table.sort()
+    if [e[0] for e in table] != list(range(len(table))) or not table:
+        raise UserError(f"--palette {spec}: ids must be 0..N-1 without gaps")
+    if any(len(e[2]) != 3 or not all(0 <= v <= 255 for v in e[2]) for e in table):
+        raise UserError(f"--palette {spec}: every colour needs three values 0..255")
+    if len({e[2] for e in table}) != len(table):
+        raise UserError(f"--palette {spec}: two classes share a colour")
+    return table
+
+
+def detect_encoding(samples: Sequence[Tuple[str, np.ndarray]], palette: Optional[str] = None
+                    ) -> Tuple[str, Optional[List[ClassEntry]], str]:
+    """-> (kind, palette table or None, a sentence saying why)."""
+    if not samples:
+        raise UserError("cannot detect the mask encoding: no readable mask; pass --encoding")
+    if all(arr.ndim == 2 for _, arr in samples):
+        return "index", None, "masks are single-channel images"
+    colours = np.unique(np.concatenate([pack_rgb(_as_rgb(arr)[::3, ::3]).ravel() for _, arr in samples]))
+    r, g, b = colours >> 16, (colours >> 8) & 255, colours & 255
+    if palette is not None:
+        return "palette", load_palette(palette), f"--palette {palette} given"
+    if (g == 0).all() and (b == 0).all():
+        return "red_channel", None, "masks are RGB with green and blue zero (CARLA raw: class id in red)"
+    if (r == g).all() and (g == b).all():
+        return "index", None, "masks are grey RGB (the same id in every channel)"
+    for name, table in BUILTIN_PALETTES.items():
+        keys = pack_rgb(np.array([c for _, _, c in table], dtype=np.uint8))
+        if np.isin(colours, keys).all():
+            return "palette", table, f"all {len(colours)} mask colours are in the built-in {name} palette"
+    if r.max() < 32:
+        return "red_channel", None, "red values are all small class ids (other channels ignored)"
+    shown = ", ".join(f"({c >> 16},{(c >> 8) & 255},{c & 255})" for c in colours[:6])
+    raise UserError(f"cannot detect the mask encoding of {samples[0][0]}: colours {shown} are not in the "
+                    "CARLA palettes; pass --palette FILE with your colours, or --encoding")
+
+
+def _as_rgb(arr: np.ndarray) -> np.ndarray:
+    return np.repeat(arr[..., None], 3, axis=-1) if arr.ndim == 2 else arr[..., :3]
+
+
+@dataclass(frozen=True)
+class MaskDecoder:
+    kind: str
+    num_classes: int
+    unknown_to_ignore: bool
+    keys: Optional[np.ndarray] = None      # palette: sorted packed colours
+    ids: Optional[np.ndarray] = None       # palette: class id of each key
+
+    @classmethod
+    def build(cls, kind: str, num_classes: int, table: Optional[List[ClassEntry]] = None,
+              unknown_to_ignore: bool = False) -> "MaskDecoder":
+        if kind not in ENCODINGS:
+            raise UserError(f"--encoding {kind!r}: choose one of {', '.join(ENCODINGS)}")
+        if not 1 <= num_classes <= 255:
+            raise UserError(f"--num-classes {num_classes}: must be 1..255 (labels are uint8, 255 is ignore)")
+        if kind != "palette":
+            return cls(kind, num_classes, unknown_to_ignore)
+        if not table:
+            raise UserError("--encoding palette needs a palette: --palette carla13|carla23|carla29|FILE")
+        keys = pack_rgb(np.array([c for _, _, c in table], dtype=np.uint8))
+        order = np.argsort(keys)
+        return cls(kind, num_classes, unknown_to_ignore, keys[order],
+                   np.array([e[0] for e in table], dtype=np.int64)[order])
+
+    def mask_channels(self) -> str:
+        """How the decoder wants the mask loaded: "rgb" or "single"."""
+        return "rgb" if self.kind in ("palette", "red_channel") else "single"
+
+    def decode(self, mask: np.ndarray, name: str) -> np.ndarray:
+        """Mask crop -> uint8 class ids; unknown values raise PairError (or become 255)."""
+        if self.kind == "palette":
+            keys = pack_rgb(_as_rgb(mask))
+            pos = np.searchsorted(self.keys, keys)
+            pos = np.minimum(pos, len(self.keys) - 1)
+            known = self.keys[pos] == keys
+            ids = self.ids[pos]
+            bad = ~known | (ids >= self.num_classes)
+            if bad.any():
+                if not self.unknown_to_ignore:
+                    values = np.unique(keys[bad])
+                    shown = ", ".join(f"({v >> 16},{(v >> 8) & 255},{v & 255})" for v in values[:5])
+                    raise PairError(f"{name}: {len(values)} colour(s) not in the palette, first {shown}; "
+                                    "pass the right --palette, or --unknown-to-ignore to label them 255 (ignored)")
+                ids = np.where(bad, IGNORE_INDEX, ids)
+            return ids.astype(np.uint8)
+        values = mask[..., 0] if mask.ndim == 3 else mask
+        bad = values >= self.num_classes
+        if bad.any():
+            if not self.unknown_to_ignore:
+                shown = ", ".join(str(int(v)) for v in np.unique(values[bad])[:5])
+                raise PairError(f"{name}: class id(s) {shown} at or above the class count {self.num_classes}; "
+                                "set --num-classes, or pass --unknown-to-ignore to label them 255 (ignored)")
+            values = np.where(bad, IGNORE_INDEX, values)
+        return np.ascontiguousarray(values, dtype=np.uint8)

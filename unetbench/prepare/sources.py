@@ -1,0 +1,209 @@
+"""Where source files come from: a local folder, a .zip, or a Kaggle download (cached).
+
+Use::
+
+    reader = open_source("/scratch/lyft.zip")          # or a folder
+    files = list_files(reader)                        # [(relpath, size, mtime_ns), ...]
+    data = reader.read(files[0][0])                   # bytes
+    zip_path = fetch_kaggle("kumaresanmanickavelu/lyft-udacity-challenge", cache_dir=None)
+
+Zips are read in place (no extraction): each worker process opens the archive once. ``kaggle`` is
+imported only inside :func:`download`, after :func:`kaggle_credentials` found credentials,
+because the package authenticates at import time and exits the process when that fails. Tests
+replace :func:`download` only; everything around it (cache, checks, zip reading) is real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+_scandir = os.scandir  # tests swap this to simulate an unreadable folder (root ignores chmod)
+_OPEN_ZIPS: Dict[str, zipfile.ZipFile] = {}
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    """A picklable handle on the source: ``kind`` is "local" (a folder) or "zip"."""
+    kind: str
+    root: str
+
+    def read(self, rel: str) -> bytes:
+        if self.kind == "zip":
+            archive = _OPEN_ZIPS.get(self.root)
+            if archive is None:
+                archive = _OPEN_ZIPS[self.root] = zipfile.ZipFile(self.root)
+            return archive.read(rel)
+        with open(os.path.join(self.root, rel), "rb") as fh:
+            return fh.read()
+
+
+def open_source(path) -> SourceReader:
+    """A folder or a zip file given with --source-dir."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"--source-dir {p}: does not exist; give a folder or a .zip of the dataset")
+    if p.is_dir():
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise UserError(f"--source-dir {p}: folder is not readable (permission denied); fix its permissions")
+        return SourceReader("local", str(p.resolve()))
+    if not zipfile.is_zipfile(p):
+        raise UserError(f"--source-dir {p}: is not a folder and not a zip archive (corrupt or incomplete "
+                        "download?); give a folder, or re-create/re-download the .zip")
+    return SourceReader("zip", str(p.resolve()))
+
+
+def list_files(reader: SourceReader) -> List[Tuple[str, int, int]]:
+    """Image files in the source, sorted: (path relative to the root, size, mtime in ns)."""
+    if reader.kind == "zip":
+        return _list_zip(Path(reader.root))
+    found: List[Tuple[str, int, int]] = []
+    _walk(Path(reader.root), "", found)
+    found.sort()
+    return found
+
+
+def _walk(root: Path, rel: str, found: list) -> None:
+    folder = root / rel if rel else root
+    try:
+        with _scandir(folder) as entries:
+            entries = list(entries)
+    except PermissionError:
+        raise UserError(f"cannot read folder {folder}: permission denied; fix its permissions "
+                        "(chmod -R u+rX) or copy the data somewhere readable") from None
+    except OSError as err:
+        raise UserError(f"cannot read folder {folder}: {err.strerror or err}") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        sub = f"{rel}/{entry.name}" if rel else entry.name
+        if entry.is_dir(follow_symlinks=True):
+            _walk(root, sub, found)
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            st = entry.stat(follow_symlinks=True)
+            found.append((sub, st.st_size, st.st_mtime_ns))
+
+
+def _list_zip(path: Path) -> List[Tuple[str, int, int]]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as err:
+        raise UserError(f"{path}: not a readable zip archive ({err}); re-download it or pass the extracted folder") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
+    found = []
+    for info in infos:
+        name = info.filename
+        if info.is_dir() or "__MACOSX" in name or any(part.startswith(".") for part in name.split("/")):
+            continue
+        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            # zip members have no ns mtime; date_time + CRC identify the member's content
+            stamp = int("".join(f"{v:02d}" for v in info.date_time)) * 1000 + (info.CRC % 1000)
+            found.append((name, info.file_size, stamp))
+    found.sort()
+    return found
+
+
+# ---------------------------------------------------------------- Kaggle
+
+CREDENTIAL_HELP = (
+    "no Kaggle credentials found. Set one of: ~/.kaggle/kaggle.json (from kaggle.com > Settings > "
+    "Create New Token; chmod 600 it), KAGGLE_USERNAME and KAGGLE_KEY, KAGGLE_API_TOKEN, or "
+    "KAGGLE_CONFIG_DIR pointing at a folder with kaggle.json; or run without internet using "
+    "--source-dir PATH (a copy of the dataset) or --synthetic")
+
+
+def kaggle_credentials() -> Optional[str]:
+    """Where Kaggle credentials are (a description, never the secret), or None."""
+    env = os.environ
+    if env.get("KAGGLE_API_TOKEN"):
+        return "KAGGLE_API_TOKEN"
+    if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
+        return "KAGGLE_USERNAME/KAGGLE_KEY"
+    config_dir = Path(env.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle").expanduser()
+    for name in ("kaggle.json", "access_token", "access_token.txt", "credentials.json"):
+        candidate = config_dir / name
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            if name == "kaggle.json" and candidate.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                log.warning("%s is readable by other users; run: chmod 600 %s", candidate, candidate)
+            return str(candidate)
+    return None
+
+
+def download(slug: str, dest: Path) -> None:
+    """Download dataset ``slug`` as a zip into folder ``dest`` (the only network access)."""
+    chatter = io.StringIO()  # kaggle prints help and progress text; keep our output to our lines
+    try:
+        with contextlib.redirect_stdout(chatter):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+            api = KaggleApi()
+            api.authenticate()
+            api.dataset_download_files(slug, path=str(dest), unzip=False, quiet=True)
+    except ImportError:
+        raise UserError("the kaggle package is not installed: pip install 'unetbench[kaggle]' "
+                        "(or pip install kaggle), or use --source-dir / --synthetic") from None
+    except SystemExit:
+        raise UserError("Kaggle rejected the credentials (authentication failed); create a new token "
+                        "on kaggle.com > Settings and update ~/.kaggle/kaggle.json or KAGGLE_API_TOKEN") from None
+
+
+def _cache_root(cache_dir) -> Path:
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get("UNETBENCH_CACHE"):
+        return Path(os.environ["UNETBENCH_CACHE"]).expanduser()
+    return Path.home() / ".cache" / "unetbench"
+
+
+def fetch_kaggle(slug: str, cache_dir=None) -> Path:
+    """The dataset's zip in the cache, downloading it once if it is not there yet."""
+    parts = slug.split("/")
+    if len(parts) != 2 or not all(parts) or any(c in slug for c in " \\:"):
+        raise UserError(f"--kaggle-dataset {slug!r}: expected OWNER/NAME, e.g. kumaresanmanickavelu/lyft-udacity-challenge")
+    folder = _cache_root(cache_dir) / "kaggle" / parts[0] / parts[1]
+    target = folder / f"{parts[1]}.zip"
+    if target.is_file() and zipfile.is_zipfile(target):
+        log.info("using cached download %s", target)
+        return target
+    where = kaggle_credentials()
+    if where is None:
+        raise UserError(CREDENTIAL_HELP)
+    log.info("downloading Kaggle dataset %s into %s (credentials from %s)", slug, folder, where)
+    partial = folder / f".download-{os.getpid()}"
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the download cache {folder}: {err.strerror}; use --cache-dir") from None
+    try:
+        try:
+            download(slug, partial)
+        except UserError:
+            raise
+        except Exception as err:  # network, HTTP 403/404, proxy, disk: one line, no traceback
+            text = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise UserError(f"download of Kaggle dataset {slug} failed: {text}; check the name, your "
+                            "network or proxy, that you accepted the dataset's terms on kaggle.com, and "
+                            "free space in the cache; or copy the data over and use --source-dir") from None
+        zips = sorted(partial.glob("*.zip"))
+        if len(zips) != 1 or not zipfile.is_zipfile(zips[0]):
+            raise UserError(f"download of Kaggle dataset {slug} did not produce one valid zip in {partial}; "
+                            "delete the cache folder and retry, or use --source-dir")
+        os.replace(zips[0], target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
