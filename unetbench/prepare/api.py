@@ -235,7 +235,7 @@ def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: b
                 if not skip_bad:
                     raise UserError(f"{result['error']}\n  fix the file, remove the pair, or pass --skip-bad "
                                     "to skip bad pairs and list them in dataset_splits.json")
-                log.warning("skipping %s: %s", entry["image"], entry["reason"])
+                log.warning("skipping a pair: %s", entry["reason"])
                 per_split[task.split]["skipped"].append(entry)
             per_split[task.split]["results"].append(result)
             bar.update(1)

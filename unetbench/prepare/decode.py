@@ -22,14 +22,15 @@ from .pipeline import PairError
 
 def _load(data: bytes, name: str, what: str) -> Image.Image:
     if not data:
-        raise PairError(f"{name}: empty file (0 bytes); re-copy it or remove the pair (or --skip-bad)")
+        raise PairError(f"{name}: empty file (0 bytes); re-copy it or remove the pair")
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
         return img
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise PairError(f"{name}: cannot decode {what} ({err}); the file is corrupt or truncated, "
-                        "re-copy it or remove the pair (or --skip-bad)") from None
+        detail = "not a picture format Pillow can read" if "cannot identify" in str(err) else str(err)
+        raise PairError(f"{name}: cannot decode {what} ({detail}); the file is corrupt or truncated, "
+                        "re-copy it or remove the pair") from None
 
 
 def load_mask(img: Image.Image, channels: str) -> np.ndarray:

@@ -46,9 +46,9 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     rels = [f[0] for f in files]
     pairs, unmatched, found = find_pairs(rels)
     if not pairs:
-        names = ", ".join(f"{a}/{b}" for a, b in FOLDER_PAIRS[:6])
+        names = "CameraRGB/CameraSeg, " + ", ".join(f"{a}/{b}" for a, b in FOLDER_PAIRS[1:6])
         raise UserError(f"no image/mask pairs found in {location}: {len(files)} image file(s) in "
-                        f"{describe_folders(rels)}; expected sibling folders like {names} (any depth, "
+                        f"folder(s) {describe_folders(rels)}; expected sibling folders like {names} (any depth, "
                         "any case) holding files with the same names")
     log.info("source %s: %d image files, %d pairs in %s", location, len(files), len(pairs), "; ".join(found[:5])
              + (f" and {len(found) - 5} more" if len(found) > 5 else ""))

@@ -72,7 +72,8 @@ def create_array(path: Path, shape: Tuple[int, ...], dtype=np.uint8) -> None:
 def _header_length(path: Path) -> Tuple[int, tuple, np.dtype]:
     with open(path, "rb") as fh:
         version = np.lib.format.read_magic(fh)
-        shape, _, dtype = np.lib.format._read_array_header(fh, version)  # noqa: SLF001 (stable since numpy 1.9)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fh)
         return fh.tell(), shape, dtype
 
 
