@@ -88,6 +88,7 @@ class Trainer:
         self.attempts = 1
         self.timer = StepTimer(backend.synchronize, backend.new_event, settings.warmup_steps, clock=clock)
         self.train_model = self.model  # replaced by the compiled/DDP wrapper in run()
+        self.started = False
 
     # -- setup ------------------------------------------------------------------------------
     def _seed_everything(self, seed: int) -> None:
@@ -279,6 +280,7 @@ class Trainer:
         self.train_model = self.backend.compile_model(self.model)
         sampler, train_loader, eval_loaders = self._loaders()
         self.backend.reset_peak_memory()
+        self.started = True  # from here on a failure is recorded in the results file
         self.write("running")
         cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
         try:
@@ -400,11 +402,10 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
                         "or use --auto-resume to start fresh when there is none")
     try:
         return trainer.run()
-    except UserError as err:
-        trainer.write("failed", str(err))
-        raise
     except Exception as err:
-        trainer.write("failed", f"{type(err).__name__}: {err}")
+        # A run that never started (bad checkpoint, say) leaves earlier results untouched.
+        if trainer.started:
+            trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
         raise
 
 

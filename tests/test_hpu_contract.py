@@ -1,0 +1,124 @@
+"""CONTRACT TESTS for the Gaudi backends, against a recording stand-in of habana_frameworks.
+
+No Gaudi exists here, so these tests check how the suite drives Intel's API (the order of
+calls the documentation prescribes), not that a Gaudi computes correctly. The stand-in lives in
+tests/standin_habana and keeps tensors on the CPU.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training_fixtures import tiny_splits  # noqa: F401
+from unetbench.backends import make_backend
+from unetbench.config import Settings
+from unetbench.train import Trainer
+
+STANDIN = Path(__file__).parent / "standin_habana"
+
+
+@pytest.fixture
+def habana(monkeypatch):
+    monkeypatch.syspath_prepend(str(STANDIN))
+    monkeypatch.delenv("PT_HPU_LAZY_MODE", raising=False)
+    for name in [m for m in sys.modules if m.startswith("habana_frameworks")]:
+        monkeypatch.delitem(sys.modules, name)
+    import habana_frameworks
+    habana_frameworks.CALLS.clear()
+    yield habana_frameworks.CALLS
+    if hasattr(torch, "hpu"):
+        del torch.hpu  # set by the stand-in's import; not a monkeypatch, so delete by hand
+
+
+def _train_two_steps(calls, backend, splits, out, monkeypatch, steps=2):
+    backend.device = torch.device("cpu")  # the stand-in computes on the CPU
+    original_backward = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        calls.append(("backward",))
+        return original_backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    settings = Settings(splits=str(splits), out=str(out), epochs=1, max_steps_per_epoch=steps, batch_size=4,
+                        workers=0, warmup_steps=1, model_width=8)
+    trainer = Trainer(settings, backend)
+    step = trainer.optimizer.step
+
+    def optimizer_step(*args, **kwargs):
+        calls.append(("optimizer.step",))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = optimizer_step
+    assert trainer.run() == 0
+    return trainer
+
+
+def test_lazy_mode_is_set_before_import_and_mark_step_follows_backward_and_step(habana, tiny_splits, tmp_path, monkeypatch):
+    backend = make_backend("gaudi_lazy", "parity")
+    assert habana[0] == ("import", "1"), "PT_HPU_LAZY_MODE must be set before habana_frameworks loads"
+    _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch)
+    names = [c[0] for c in habana]
+    first_backward = names.index("backward")
+    assert names[first_backward:first_backward + 4] == ["backward", "mark_step", "optimizer.step", "mark_step"]
+    assert names.count("optimizer.step") == 2
+    # mark_step is never used as a synchronisation: the timer calls torch.hpu.synchronize
+    assert all(c == ("mark_step", False) for c in habana if c[0] == "mark_step")
+
+
+def test_eager_mode_sets_mode_zero_and_never_marks_steps(habana, tiny_splits, tmp_path, monkeypatch):
+    backend = make_backend("gaudi_eager", "parity")
+    assert habana[0] == ("import", "0")
+    _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch)
+    assert "mark_step" not in [c[0] for c in habana]
+
+
+def test_timed_boundaries_synchronise_but_steps_do_not(habana, tiny_splits, tmp_path, monkeypatch):
+    backend = make_backend("gaudi_lazy", "parity")
+    _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch, steps=5)
+    names = [c[0] for c in habana]
+    first_step = names.index("backward")
+    last_step = len(names) - 1 - names[::-1].index("optimizer.step")
+    # the epoch clock is read only after the last optimizer step has been synchronised
+    assert "synchronize" in names[last_step:names.index("backward", last_step) if "backward" in names[last_step:] else None]
+    assert names[names.index("synchronize", last_step) - 1] in ("mark_step", "event.record")
+    # inside the loop: one synchronisation where warm-up ends (step 1 of 5), none per step;
+    # per-step times come from device events instead
+    assert names[first_step:last_step].count("synchronize") == 1
+    assert names[first_step:last_step].count("event.record") == 4
+
+
+def test_fast_profile_uses_bf16_fused_adamw_and_hpu_backend_compile(habana, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, backend=None, **kw: compiled.append(backend) or model)
+    eager = make_backend("gaudi_eager", "fast")
+    autocast = eager.autocast()
+    assert autocast.device == "hpu" and autocast.fast_dtype == torch.bfloat16
+    model = torch.nn.Linear(2, 2)
+    eager.compile_model(model)
+    assert compiled == ["hpu_backend"]
+    eager.make_optimizer(model.parameters(), lr=1e-4)
+    assert ("FusedAdamW", 1e-4, 0.0) in habana  # AdamW with weight decay 0 is Adam
+
+    lazy = make_backend("gaudi_lazy", "fast")
+    lazy.compile_model(model)
+    assert compiled == ["hpu_backend"], "lazy mode builds its own graphs; no torch.compile"
+
+
+def test_results_record_the_gaudi_environment(habana, tiny_splits, tmp_path, monkeypatch):
+    trainer = _train_two_steps(habana, make_backend("gaudi_lazy", "parity"), tiny_splits, tmp_path, monkeypatch)
+    results = trainer.results("completed")
+    assert results["backend"] == "gaudi_lazy"
+    assert results["environment"]["device_name"] == "Stand-in Gaudi"
+    assert results["environment"]["habana"] == "0.0.0-standin"
+    assert results["memory"]["peak_allocated_gb"] == pytest.approx(2e-6)
+
+
+def test_missing_gaudi_software_is_a_clear_error(monkeypatch):
+    for name in [m for m in sys.modules if m.startswith("habana_frameworks")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "habana_frameworks", None)  # import fails
+    from unetbench.errors import UserError
+    with pytest.raises(UserError, match="Intel Gaudi software not found"):
+        make_backend("gaudi_lazy", "parity")
