@@ -94,7 +94,7 @@ class SlurmCluster:
         key.write_bytes(os.urandom(1024))
         for path in (self.munge_dir, key):
             os.chown(path, munge.pw_uid, munge.pw_gid)
-        os.chmod(self.munge_dir, 0o700)
+        os.chmod(self.munge_dir, 0o755)
         os.chmod(key, 0o600)
 
     def _write_conf(self) -> None:
@@ -138,11 +138,15 @@ class SlurmCluster:
             f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
-            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={memory} State=UNKNOWN",
+            # One pretend GPU (a count, no device file) so that --gres=gpu:1 jobs are accepted and
+            # start; unet_cuda.py then finds no CUDA device - the failing backend the tests want.
+            "GresTypes=gpu",
+            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN",
             f"PartitionName={PARTITIONS[0]} Nodes={self.host} Default=YES MaxTime=INFINITE State=UP",
             f"PartitionName={PARTITIONS[1]} Nodes={self.host} Default=NO MaxTime=INFINITE State=UP",
         ]
         self.conf.write_text("\n".join(lines) + "\n", encoding="ascii")
+        (self.conf.parent / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File=/dev/null\n", encoding="ascii")
         # Slurm also wants a cgroup.conf beside slurm.conf in some builds; an empty one is harmless.
         (self.conf.parent / "cgroup.conf").write_text("", encoding="ascii")
 

@@ -94,15 +94,23 @@ def record(lines: Iterable[str], out: TextIO, clock=time.time) -> int:
 def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-    proc = subprocess.Popen(TOOLS[tool](interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, bufsize=1)
+    stopping = []
 
     def stop(signum, _frame):
         # Stop the tool; its stdout then ends and the loop below finishes cleanly.
-        proc.terminate()
+        stopping.append(signum)
+        if procs:
+            procs[0].terminate()
 
+    # Handlers first: a job that ends at once must still stop us cleanly, not kill us mid-row.
+    procs: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    proc = subprocess.Popen(TOOLS[tool](interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, bufsize=1)
+    procs.append(proc)
+    if stopping:
+        proc.terminate()
     log.info("monitor: %s -> %s", tool, csv_path)
     with open(csv_path, "a", encoding="ascii", newline="") as out:
         if new_file:

@@ -1,0 +1,28 @@
+"""Shared pytest fixtures. Keep this file small: fixtures only, helpers live in their own modules."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from slurm_cluster import SlurmCluster, missing_reason
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real single-node Slurm (munged, slurmctld, slurmd) for the whole session.
+
+    Skipped where Slurm cannot run (not root, packages missing), except under CI, where a
+    missing Slurm is a failure: `.ci/run` installs it, so the tests must run there.
+    """
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the Slurm tests cannot run: {reason}")
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
