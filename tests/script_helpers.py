@@ -1,0 +1,64 @@
+"""Helpers for the script tests: run the shell scripts, write a site.env, stand-in Slurm tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def script_env(extra_path: Path | None = None, **env) -> dict:
+    """The environment a user would have: the venv's python first on PATH (as `make test` does)."""
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    if VENV_BIN.is_dir():
+        path = f"{VENV_BIN}:{path}"
+    if extra_path is not None:
+        path = f"{extra_path}:{path}"
+    return {**os.environ, "PATH": path, **{k: str(v) for k, v in env.items()}}
+
+
+def run(cmd, env=None, timeout=300, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=env or script_env())
+
+
+def write_site(path: Path, partition: str = "debug", drop=(), **overrides) -> Path:
+    """A complete site.env for the test cluster (no account, no QOS, one CPU per job)."""
+    values = {}
+    for group in ("CUDA", "GAUDI", "CPU"):
+        values.update({f"{group}_PARTITION": partition, f"{group}_ACCOUNT": "", f"{group}_QOS": "",
+                       f"{group}_GRES": "gpu:1" if group != "CPU" else "", f"{group}_CPUS": "1",
+                       f"{group}_MEM": "3000M", f"{group}_TIME": "00:30:00", f"{group}_SETUP": ""})
+    values.update({"COMPARE_MEM": "2000M", "PREPARE_MEM": "2000M"})
+    values.update({k: str(v) for k, v in overrides.items()})
+    for key in drop:
+        values.pop(key)
+    path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
+    return path
+
+
+STUB_SBATCH = """#!/bin/bash
+# Stand-in sbatch: records each call; fails on call number $SBATCH_FAIL_AT like a refusing sbatch.
+n=$(( $(cat "$STUB_LOG.count" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$STUB_LOG.count"
+printf '%s\\n' "sbatch $*" >> "$STUB_LOG"
+if [ "$n" = "${SBATCH_FAIL_AT:-0}" ]; then
+  echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2
+  exit 1
+fi
+echo "$((100 + n))"
+"""
+
+
+def stub_slurm(bin_dir: Path, log: Path) -> Path:
+    """sbatch/scancel/squeue/scontrol stand-ins that log their calls to `log`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "sbatch").write_text(STUB_SBATCH)
+    for tool in ("scancel", "squeue", "scontrol"):
+        (bin_dir / tool).write_text(f"#!/bin/bash\nprintf '%s\\n' \"{tool} $*\" >> \"$STUB_LOG\"\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return bin_dir
