@@ -67,6 +67,10 @@ class Backend:
     def new_event(self):
         return HostEvent()
 
+    def side_stream(self) -> "InlineStream":
+        """Where the next batch is copied and transformed while the current step computes."""
+        return InlineStream()
+
     @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
@@ -121,8 +125,9 @@ class CudaBackend(Backend):
     dist_backend = "nccl"
     pin_memory = True
 
-    def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False):
+    def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False, compile_mode: str | None = None):
         super().__init__(profile, local_rank)
+        self.compile_mode = compile_mode
         if not torch.cuda.is_available():
             raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
                             "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
@@ -149,8 +154,11 @@ class CudaBackend(Backend):
     def new_event(self):
         return _TorchEvent(torch.cuda.Event(enable_timing=True))
 
+    def side_stream(self):
+        return CudaSideStream(self.device)
+
     def compile_model(self, model):
-        return torch.compile(model) if self.compiled else model
+        return torch.compile(model, mode=self.compile_mode) if self.compiled else model
 
     def make_optimizer(self, params, lr):
         return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
@@ -255,6 +263,36 @@ class HpuBackend(Backend):
                 "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": _habana_version()}
 
 
+class InlineStream:
+    """Runs the transfer in line, on the compute stream (every device but CUDA)."""
+
+    def run(self, fn):
+        return fn()
+
+    def hand_over(self, *tensors) -> None:
+        pass
+
+
+class CudaSideStream:
+    """A second CUDA stream: the host-to-device copy and augmentation of batch i+1 overlap
+    the kernels of step i instead of queueing in front of them."""
+
+    def __init__(self, device: torch.device):
+        self.stream = torch.cuda.Stream(device)
+
+    def run(self, fn):
+        with torch.cuda.stream(self.stream):
+            return fn()
+
+    def hand_over(self, *tensors) -> None:
+        # The compute stream must wait for the copy, and the allocator must not recycle the
+        # tensors' memory while the compute stream still reads them.
+        current = torch.cuda.current_stream(self.stream.device)
+        current.wait_stream(self.stream)
+        for t in tensors:
+            t.record_stream(current)
+
+
 class _TorchEvent:
     """Adapts torch.cuda.Event / torch.hpu.Event to the timer's Event protocol."""
 
@@ -268,11 +306,12 @@ class _TorchEvent:
         return self.event.elapsed_time(later.event)
 
 
-def make_backend(name: str, profile: str = "parity", local_rank: int = 0, allow_tf32: bool = False) -> Backend:
+def make_backend(name: str, profile: str = "parity", local_rank: int = 0, allow_tf32: bool = False,
+                 compile_mode: str | None = None) -> Backend:
     if name == "cpu":
         return CpuBackend(profile, local_rank)
     if name == "cuda":
-        return CudaBackend(profile, local_rank, allow_tf32=allow_tf32)
+        return CudaBackend(profile, local_rank, allow_tf32=allow_tf32, compile_mode=compile_mode)
     if name in ("gaudi_lazy", "gaudi_eager"):
         return HpuBackend(profile, local_rank, lazy=name == "gaudi_lazy")
     raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

@@ -36,6 +36,8 @@ class Settings:
     max_steps_per_epoch: Optional[int] = None
     log_every: int = 50
     model_width: int = 64                   # 64 = the seed's UNet; smaller only for smoke tests
+    compile_mode: Optional[str] = None      # torch.compile mode for CUDA fast (None = default)
+    compile_cache: Optional[str] = None     # inductor cache folder (default: OUT/compile_cache)
     allow_tf32: bool = False                # CUDA parity: permit TF32 convolutions/matmuls
     resume: bool = False                    # continue from last_<run>.pth (must exist)
     auto_resume: bool = False               # continue if last_<run>.pth exists, else start fresh
@@ -53,6 +55,8 @@ HELP = {
     "max_steps_per_epoch": "cap on training steps per epoch (smoke runs)",
     "log_every": "steps between plain progress lines in batch logs",
     "model_width": "channels of the first UNet level (64 = the seed's 31M-parameter model)",
+    "compile_mode": "torch.compile mode in the CUDA fast profile, e.g. max-autotune-no-cudagraphs",
+    "compile_cache": "compiled-kernel cache reused across runs (default: OUT/compile_cache)",
     "allow_tf32": "allow TF32 in the CUDA parity profile (recorded in the results)",
     "resume": "continue from OUT/last_<run>.pth; error if it is missing",
     "auto_resume": "continue from OUT/last_<run>.pth when it exists (what batch jobs use)",

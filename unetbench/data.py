@@ -187,16 +187,52 @@ class DeviceTransform:
         self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
         self.inv_std = (1.0 / torch.tensor(STD, device=device)).view(1, 3, 1, 1)
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, train: bool):
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, flip_key: int | None = None):
+        """``flip_key`` (training only) seeds this batch's flips: the same key gives the same
+        flips whatever ran before, so a resumed run sees exactly the flips it would have."""
         # Pinned host memory + non_blocking lets the copy overlap the previous step's kernels.
         images = images.to(self.device, non_blocking=self.non_blocking)
         labels = labels.to(self.device, non_blocking=self.non_blocking)
         x = images.permute(0, 3, 1, 2).float()   # NHWC storage: a channels_last view of NCHW
         x = ((x - self.mean) * self.inv_std).contiguous(memory_format=self.memory_format)
         y = labels.long()
-        if train:
-            # Per-sample horizontal flip drawn on the device: no host round trip, no sync.
-            flip = torch.rand(x.shape[0], device=self.device) < 0.5
+        if flip_key is not None:
+            # B coin flips from a host generator (a few bytes), applied on the device per sample.
+            coins = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(flip_key)) < 0.5
+            flip = coins.to(self.device, non_blocking=self.non_blocking)
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             y = torch.where(flip.view(-1, 1, 1), y.flip(2), y)
         return x, y
+
+
+def flip_key(seed: int, epoch: int, step: int, rank: int) -> int:
+    # Plain arithmetic, not hash(): stable across Python versions and processes.
+    return (((seed * 1_000_003 + epoch) * 1_000_003 + step) * 10_007 + rank) % (2**63 - 1)
+
+
+def feed(batches, steps: range, transform: DeviceTransform, stream, clock, key=None):
+    """Yield one device batch ``(x, y, data_wait_s)`` per step in ``steps``, one batch ahead.
+
+    Batch i+1 is fetched from the loader and its copy and transform are queued on ``stream``
+    before batch i is handed to the step, so on CUDA the transfer overlaps the step's
+    kernels. ``key(step)`` gives the step's flip key (None: no augmentation).
+    ``data_wait_s`` is the host time blocked on the loader since the last yield.
+    """
+    waited = 0.0
+
+    def load(step):
+        nonlocal waited
+        t0 = clock()
+        images, labels = next(batches)
+        waited += clock() - t0
+        return stream.run(lambda: transform(images, labels, key(step) if key else None))
+
+    steps = list(steps)
+    upcoming = load(steps[0]) if steps else None
+    for i, _ in enumerate(steps):
+        x, y = upcoming
+        stream.hand_over(x, y)
+        if i + 1 < len(steps):
+            upcoming = load(steps[i + 1])
+        wait, waited = waited, 0.0
+        yield x, y, wait

@@ -25,7 +25,9 @@ class ConfusionMatrix:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         # One extra bin collects ignored pixels, so no boolean masking (which needs a host sync
-        # to learn the result size) and no torch.bincount (which syncs to find the max on CUDA).
+        # to learn the result size). torch.bincount syncs too (it reads the max on CUDA), and
+        # scatter_add into ~200 bins serialises on atomics; histc with a fixed range does
+        # neither: it counts in shared memory and never asks the host anything.
         self._bins = torch.zeros(num_classes * num_classes + 1, dtype=torch.int64, device=device)
 
     @torch.no_grad()
@@ -37,7 +39,9 @@ class ConfusionMatrix:
         if self.ignore_index is not None:
             valid &= target != self.ignore_index
         index = torch.where(valid, target * n + prediction, torch.full_like(target, n * n))
-        self._bins.scatter_add_(0, index, torch.ones_like(index))
+        # float32 counts are exact up to 2**24, so count in chunks of that size; totals are int64.
+        for chunk in index.split(2**24):
+            self._bins += torch.histc(chunk.float(), bins=n * n + 1, min=0, max=n * n + 1).long()
 
     def add_(self, counts: torch.Tensor) -> None:
         """Add another matrix (e.g. restored from a checkpoint), shape (n, n)."""

@@ -86,4 +86,5 @@ def environment(backend) -> dict:
         "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
         "git_commit": git_commit(),
         "math_mode": backend.math_mode(),
+        "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR") if backend.compiled else None,
     }

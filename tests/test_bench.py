@@ -1,0 +1,29 @@
+"""The throughput benchmark runs on the CPU and prints sane figures (not how fast: that is the
+benchmark's job on real hardware)."""
+
+import json
+
+from training_fixtures import run_script
+
+
+def test_bench_runs_and_reports_consistent_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_script(["-m", "unetbench.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
+                       "--batch-size", "2", "--steps", "3", "--warmup", "1", "--model-width", "8",
+                       "--workers", "0", "--matmul-size", "128", "--json", out])
+    assert proc.returncode == 0, proc.stderr
+    for label in ("samples/s", "TFLOP/s", "end-to-end / compute-only ratio", "utilisation vs matmul peak",
+                  "data-wait share", "metrics share", "warm-up s", "peak memory GB"):
+        assert label in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["compute_only"]["samples_per_s"] > 0 and r["end_to_end"]["samples_per_s"] > 0
+    assert r["end_to_end"]["measured_steps"] == 3
+    assert r["matmul_peak_tflops"] > 0 and 0 < r["end_to_end_over_compute"]
+    assert 0 <= r["end_to_end"]["data_wait_fraction"] < 1 and 0 < r["metrics_share"] < 1
+    expected_flops = r["gflop_per_sample"] * 1e9 * r["end_to_end"]["samples_per_s"] / 1e12
+    assert abs(r["tflops_end_to_end"] - expected_flops) < 1e-9
+
+
+def test_bench_rejects_a_crop_the_unet_cannot_take():
+    proc = run_script(["-m", "unetbench.bench", "--backend", "cpu", "--crop", "30x48"])
+    assert proc.returncode == 2 and "multiples of 16" in proc.stderr

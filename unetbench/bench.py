@@ -1,0 +1,211 @@
+"""Throughput benchmark: the pure training step versus the full training loop, in one run.
+
+    python3 -m unetbench.bench --backend cuda --profile fast            # H100: 384x512, batch 16
+    python3 -m unetbench.bench --backend cpu --crop 32x48 --batch-size 2 --steps 3 --model-width 8
+
+(a) compute only: one training step on tensors already on the device, repeated;
+(b) end to end: the real training loop (loader, host-to-device copies, on-device augmentation,
+    metrics, logging) on a prepared dataset (``--splits``; by default a synthetic one is made
+    in a temporary folder at the requested crop).
+Prints samples/s, TFLOP/s, utilisation against a matrix-product peak measured here, the
+end-to-end / compute-only ratio, data-wait and metrics shares, warm-up time and peak memory.
+Needs only torch and numpy beyond this package. ``--json FILE`` keeps the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .atomic import atomic_write_json
+from .backends import BACKENDS, PROFILES, make_backend
+from .config import Settings
+from .errors import run_cli
+from .metrics import ConfusionMatrix
+from .model import UNet, flops_per_sample
+
+GB = 1e9
+
+
+def _timed(backend, fn, repeats: int) -> float:
+    """Seconds per call of ``fn``, synchronised on both sides of the timed block."""
+    backend.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    backend.synchronize()  # the clock must see the work finish, not just its launch
+    return (time.perf_counter() - t0) / repeats
+
+
+def matmul_peak_tflops(backend, size: int, repeats: int = 20) -> float:
+    """Dense matrix-product throughput in the profile's compute dtype: the utilisation yardstick."""
+    dtype = torch.bfloat16 if backend.precision == "bf16" else torch.float32
+    a = torch.randn(size, size, device=backend.device, dtype=dtype)
+    b = torch.randn(size, size, device=backend.device, dtype=dtype)
+    _timed(backend, lambda: a @ b, 3)  # library/autotune warm-up
+    seconds = _timed(backend, lambda: a @ b, repeats)
+    return 2 * size**3 / seconds / 1e12
+
+
+def compute_only(backend, num_classes: int, crop: tuple, batch: int, width: int, warmup: int, steps: int) -> dict:
+    """(a) The training step alone, on device-resident tensors (the ceiling for the loop)."""
+    from .train import TrainForward
+    model = backend.prepare_model(UNet(3, num_classes, width))
+    optimizer = backend.make_optimizer(model.parameters(), 1e-4)
+    train_model = backend.compile_model(TrainForward(model, nn.CrossEntropyLoss()))
+    x = torch.randn(batch, 3, *crop, device=backend.device).contiguous(memory_format=backend.memory_format)
+    y = torch.randint(0, num_classes, (batch, *crop), device=backend.device)
+
+    def step():
+        with backend.autocast():
+            loss, _ = train_model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        backend.step_boundary()
+        optimizer.step()
+        backend.step_boundary()
+
+    backend.reset_peak_memory()
+    warmup_s = _timed(backend, step, warmup) * warmup
+    step_s = _timed(backend, step, steps)
+    peak = backend.memory_bytes()["peak_allocated"]
+
+    # Metrics cost outside the compiled step: the on-device confusion-matrix update.
+    prediction = torch.randint(0, num_classes, (batch, *crop), device=backend.device)
+    cm = ConfusionMatrix(num_classes, backend.device)
+    metrics_s = _timed(backend, lambda: cm.update(prediction, y), steps)
+    del model, optimizer, train_model
+    return {"samples_per_s": batch / step_s, "step_ms": step_s * 1e3, "warmup_s": warmup_s,
+            "metrics_ms": metrics_s * 1e3, "peak_memory_gb": None if peak is None else peak / GB}
+
+
+def end_to_end(backend, splits: Path, batch: int, width: int, warmup: int, steps: int, workers: int, out: Path) -> dict:
+    """(b) The real training loop for ``warmup + steps`` steps; figures from its own results."""
+    from .train import Trainer
+    settings = Settings(splits=str(splits), out=str(out), run_name=f"bench_{backend.name}", profile=backend.profile,
+                        epochs=1, batch_size=batch, workers=workers, warmup_steps=warmup,
+                        max_steps_per_epoch=warmup + steps, model_width=width, log_every=max(1, steps),
+                        compile_mode=getattr(backend, "compile_mode", None))
+    trainer = Trainer(settings, backend)
+    trainer.run()
+    results = trainer.results("completed")
+    t = results["timing"]
+    return {"samples_per_s": t["steady_samples_per_s"], "step_ms_p50": t["step_ms"]["p50"],
+            "step_ms_p90": t["step_ms"]["p90"], "warmup_s": t["warmup_s"],
+            "data_wait_fraction": t["data_wait_fraction"], "measured_steps": t["measured_steps"],
+            "peak_memory_gb": results["memory"]["peak_allocated_gb"], "environment": results["environment"]}
+
+
+def make_synthetic_splits(folder: Path, crop: tuple, batch: int, warmup: int, steps: int) -> Path:
+    from .prepare.api import default_jobs, prepare_synthetic
+    train_needed = batch * (warmup + steps)
+    num_images = math.ceil(train_needed / 0.70) + 3
+    print(f"preparing {num_images} synthetic {crop[0]}x{crop[1]} images in {folder} ...", flush=True)
+    return Path(prepare_synthetic(folder, num_images=num_images, crop=crop, jobs=default_jobs()).splits_file)
+
+
+def _parse_crop(text: str) -> tuple:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 384x512, got {text!r}") from None
+    if h <= 0 or w <= 0 or h % 16 or w % 16:
+        raise argparse.ArgumentTypeError(f"crop sides must be positive multiples of 16 (UNet depth 4), got {text!r}")
+    return h, w
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m unetbench.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=BACKENDS, default="cuda")
+    p.add_argument("--profile", choices=PROFILES, default="fast")
+    p.add_argument("--crop", type=_parse_crop, default=(384, 512), help="HxW (default 384x512)")
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--model-width", type=_positive, default=64, help="64 = the seed's UNet")
+    p.add_argument("--num-classes", type=_positive, default=13, help="for the compute-only part")
+    p.add_argument("--warmup", type=_positive, default=15, help="warm-up steps (compilation, autotuning)")
+    p.add_argument("--steps", type=_positive, default=100, help="measured steps")
+    p.add_argument("--workers", type=int, default=6, help="loader workers for the end-to-end part")
+    p.add_argument("--splits", type=Path, help="prepared dataset (default: make a synthetic one)")
+    p.add_argument("--matmul-size", type=_positive, default=8192)
+    p.add_argument("--out", type=Path, help="folder for the end-to-end run's results and compile cache")
+    p.add_argument("--compile-mode", help="torch.compile mode for the CUDA fast profile")
+    p.add_argument("--json", type=Path, help="write the figures to this file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    backend = make_backend(args.backend, args.profile, compile_mode=args.compile_mode)
+    with tempfile.TemporaryDirectory(prefix="unetbench_bench_") as tmp:
+        out = args.out or Path(tmp) / "results"
+        splits = args.splits or make_synthetic_splits(Path(tmp) / "data", args.crop, args.batch_size,
+                                                      args.warmup, args.steps)
+        from .data import load_splits
+        meta = load_splits(splits)
+        peak = matmul_peak_tflops(backend, args.matmul_size)
+        compute = compute_only(backend, meta.num_classes, meta.crop, args.batch_size, args.model_width,
+                               args.warmup, args.steps)
+        e2e = end_to_end(backend, splits, args.batch_size, args.model_width, args.warmup, args.steps,
+                         args.workers, out)
+    flops = flops_per_sample(*meta.crop, num_classes=meta.num_classes, base=args.model_width)
+    report = {
+        "backend": args.backend, "profile": args.profile, "crop": list(meta.crop), "batch_size": args.batch_size,
+        "model_width": args.model_width, "gflop_per_sample": flops / 1e9, "matmul_peak_tflops": peak,
+        "compute_only": compute, "end_to_end": e2e,
+        "end_to_end_over_compute": (e2e["samples_per_s"] or 0) / compute["samples_per_s"],
+        "tflops_compute_only": compute["samples_per_s"] * flops / 1e12,
+        "tflops_end_to_end": (e2e["samples_per_s"] or 0) * flops / 1e12,
+        "metrics_share": compute["metrics_ms"] / compute["step_ms"],
+    }
+    report["utilisation_end_to_end"] = report["tflops_end_to_end"] / peak
+    print_report(report)
+    if args.json:
+        atomic_write_json(args.json, report)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    env = r["end_to_end"]["environment"]
+    c, e = r["compute_only"], r["end_to_end"]
+    print(f"\n{env['device_name']} | torch {env['torch']} | CUDA {env.get('cuda')} cuDNN {env.get('cudnn')} | "
+          f"{r['backend']}/{r['profile']} {env['math_mode']}")
+    print(f"UNet width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
+          f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
+    rows = [("", "compute only", "end to end"),
+            ("samples/s", f"{c['samples_per_s']:.1f}", f"{e['samples_per_s'] or 0:.1f}"),
+            ("TFLOP/s", f"{r['tflops_compute_only']:.2f}", f"{r['tflops_end_to_end']:.2f}"),
+            ("step ms (mean | p50)", f"{c['step_ms']:.1f}", f"{e['step_ms_p50'] or 0:.1f}"),
+            ("warm-up s", f"{c['warmup_s']:.1f}", f"{e['warmup_s']:.1f}"),
+            ("peak memory GB", _num(c["peak_memory_gb"]), _num(e["peak_memory_gb"]))]
+    for name, a, b in rows:
+        print(f"  {name:<22}{a:>14}{b:>14}")
+    print(f"  end-to-end / compute-only ratio: {r['end_to_end_over_compute']:.3f}")
+    print(f"  utilisation vs matmul peak (end to end): {100 * r['utilisation_end_to_end']:.1f}%")
+    print(f"  data-wait share: {100 * (e['data_wait_fraction'] or 0):.2f}%   "
+          f"metrics share (confusion update / step): {100 * r['metrics_share']:.2f}%")
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    run_cli(main)
