@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +77,9 @@ class SlurmCluster:
         self.root = Path(root)
         self.host = socket.gethostname().split(".")[0]
         self.conf = self.root / "etc" / "slurm.conf"
-        self.munge_dir = self.root / "munge"
+        # munged runs as the munge user, which cannot enter pytest's private (0700) temp folders:
+        # its folder lives in the system temp dir instead (and keeps the socket path short).
+        self.munge_dir = Path(tempfile.mkdtemp(prefix="unetbench-munge-"))
         self.munge_socket = self.munge_dir / "munge.socket"
         self.pid_files = {
             "munged": self.munge_dir / "munged.pid",
@@ -89,7 +92,6 @@ class SlurmCluster:
     # -- set-up -----------------------------------------------------------------------------
     def _write_munge(self) -> None:
         munge = pwd.getpwnam("munge")
-        self.munge_dir.mkdir(parents=True)
         key = self.munge_dir / "munge.key"
         key.write_bytes(os.urandom(1024))
         for path in (self.munge_dir, key):
@@ -220,6 +222,7 @@ class SlurmCluster:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        shutil.rmtree(self.munge_dir, ignore_errors=True)
 
     # -- helpers for tests ----------------------------------------------------------------------
     def job_state(self, job_id: str) -> dict[str, str]:
