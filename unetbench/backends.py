@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 import torch
 
+from .distributed import check_local_rank
 from .errors import UserError
 from .timing import HostEvent
 
@@ -85,6 +86,13 @@ class Backend:
     def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
+    def ddp_kwargs(self) -> dict:
+        """Extra DistributedDataParallel arguments for this device."""
+        return {}
+
+    def init_distributed(self, dist) -> None:
+        dist.init(self.dist_backend)
+
     # -- state and statistics -------------------------------------------------------------
     def rng_state(self) -> Any:
         return None
@@ -131,9 +139,7 @@ class CudaBackend(Backend):
         if not torch.cuda.is_available():
             raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
                             "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
-        if local_rank >= torch.cuda.device_count():
-            raise UserError(f"local rank {local_rank} has no GPU: only {torch.cuda.device_count()} visible; "
-                            "start at most one process per GPU")
+        check_local_rank(local_rank, torch.cuda.device_count(), "GPU")
         torch.cuda.set_device(local_rank)
         self.device = torch.device("cuda", local_rank)
         fast = profile == "fast"
@@ -156,6 +162,9 @@ class CudaBackend(Backend):
 
     def side_stream(self):
         return CudaSideStream(self.device)
+
+    def ddp_kwargs(self):
+        return {"device_ids": [self.device.index]}
 
     def compile_model(self, model):
         return torch.compile(model, mode=self.compile_mode) if self.compiled else model
@@ -212,11 +221,17 @@ class HpuBackend(Backend):
         if not self.hpu.is_available():
             raise UserError("no Gaudi device visible on this node (torch.hpu.is_available() is False); "
                             "run on a Gaudi node, or check HABANA_VISIBLE_MODULES and the job's --gres")
+        check_local_rank(local_rank, self.hpu.device_count(), "Gaudi card")
         self.device = torch.device("hpu")
         fast = profile == "fast"
         self.precision = "bf16" if fast else "fp32"
         self.fused_optimizer = fast
         self.compiled = fast and not lazy  # lazy mode builds its own graphs per mark_step
+
+    def init_distributed(self, dist) -> None:
+        # The hccl backend registers itself with torch.distributed on import.
+        importlib.import_module("habana_frameworks.torch.distributed.hccl")
+        dist.init(self.dist_backend)
 
     def step_boundary(self):
         if self.lazy:

@@ -1,14 +1,27 @@
-"""Process layout: one process per device; a single process is a world of size one.
+"""Process layout: one process per device, launched by torchrun or srun; one process is a world of one.
 
-    ctx = DistContext.single()
-    ctx.all_reduce_sum(tensor)      # identity when world_size == 1
+    torchrun --nproc_per_node=4 unet_cuda.py ...        # env:// (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_*)
+    srun --ntasks-per-node=4 python3 unet_cuda.py ...   # SLURM_PROCID / SLURM_LOCALID / SLURM_NTASKS
+    python3 unet_cuda.py ...                             # a single process: no process group at all
+
+``DistContext.from_environment()`` reads whichever launcher started us; ``init(backend)``
+creates the process group (nccl / hccl / gloo, from the backend) with a bounded timeout, so a
+launch that does not match its world size fails with a message instead of hanging.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import os
+import re
 from dataclasses import dataclass
 
 import torch
+
+from .errors import UserError
+
+DEFAULT_TIMEOUT_S = 300
 
 
 @dataclass
@@ -17,11 +30,61 @@ class DistContext:
     local_rank: int = 0
     world_size: int = 1
     nodes: int = 1
+    launcher: str = "single"          # single / torchrun / srun
     comm_backend: str | None = None   # nccl / hccl / gloo once a process group exists
+    master: str | None = None
 
     @classmethod
     def single(cls) -> "DistContext":
         return cls()
+
+    @classmethod
+    def from_environment(cls, env=None) -> "DistContext":
+        env = os.environ if env is None else env
+        if "RANK" in env and "WORLD_SIZE" in env and "LOCAL_RANK" in env:  # torchrun (env://)
+            world = _int(env, "WORLD_SIZE")
+            local_world = _int(env, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else world
+            ctx = cls(rank=_int(env, "RANK"), local_rank=_int(env, "LOCAL_RANK"), world_size=world,
+                      nodes=max(1, world // max(1, local_world)), launcher="torchrun",
+                      master=f"{env.get('MASTER_ADDR')}:{env.get('MASTER_PORT')}")
+        elif _int(env, "SLURM_NTASKS", 1) > 1 and "SLURM_PROCID" in env:      # srun, one task per device
+            nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+            host = first_host(nodelist)
+            if not host:
+                raise UserError("srun launch without SLURM_JOB_NODELIST: cannot find the master host")
+            port = 20000 + _int(env, "SLURM_JOB_ID", 0) % 20000  # the same on every task of a job
+            os.environ.setdefault("MASTER_ADDR", host)
+            os.environ.setdefault("MASTER_PORT", str(port))
+            ctx = cls(rank=_int(env, "SLURM_PROCID"), local_rank=_int(env, "SLURM_LOCALID", 0),
+                      world_size=_int(env, "SLURM_NTASKS"), nodes=_int(env, "SLURM_NNODES", 1), launcher="srun",
+                      master=f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}")
+        else:
+            return cls.single()
+        if not 0 <= ctx.rank < ctx.world_size:
+            raise UserError(f"rank {ctx.rank} is outside the world size {ctx.world_size}: the launch is inconsistent")
+        return ctx
+
+    # -- process group --------------------------------------------------------------------
+    def init(self, comm_backend: str, timeout_s: float | None = None) -> None:
+        if self.world_size == 1:
+            return
+        timeout_s = timeout_s or float(os.environ.get("UNETBENCH_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
+        self.comm_backend = comm_backend
+        try:
+            torch.distributed.init_process_group(comm_backend, init_method="env://", rank=self.rank,
+                                                 world_size=self.world_size,
+                                                 timeout=datetime.timedelta(seconds=timeout_s))
+            # The first collective proves every rank arrived; gloo's init alone may not.
+            self.barrier()
+        except Exception as err:  # timeouts and refused connections come as several types
+            raise UserError(f"rank {self.rank}: the process group did not form within {timeout_s:.0f} s "
+                            f"({type(err).__name__}); {self.world_size} processes were expected at {self.master} "
+                            f"via {self.launcher}: check that the number of started processes matches "
+                            "(srun --ntasks, torchrun --nproc_per_node x nodes)") from None
+
+    def close(self) -> None:
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     @property
     def is_main(self) -> bool:
@@ -31,6 +94,7 @@ class DistContext:
     def devices_per_node(self) -> int:
         return max(1, self.world_size // self.nodes)
 
+    # -- collectives ----------------------------------------------------------------------
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.world_size > 1:
             torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
@@ -40,7 +104,64 @@ class DistContext:
         if self.world_size > 1:
             torch.distributed.barrier()
 
+    def gather_strings(self, text: str) -> list[str]:
+        if self.world_size == 1:
+            return [text]
+        gathered = [None] * self.world_size
+        torch.distributed.all_gather_object(gathered, text)
+        return gathered
+
+    def check_same(self, what: str, value: str) -> None:
+        """Every rank must hold the same ``value`` (e.g. dataset checksum); all ranks fail alike."""
+        values = self.gather_strings(value)
+        odd = [r for r, v in enumerate(values) if v != values[0]]
+        if odd:
+            raise UserError(f"rank(s) {', '.join(map(str, odd))} see a different {what} than rank 0 "
+                            f"({values[odd[0]][:16]}... vs {values[0][:16]}...); give every rank the same one")
+
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+        DDP keeps parameters identical, but each rank updates its running statistics with its
+        own last batch; evaluation must use one model, so all ranks take rank 0's."""
+        if self.world_size > 1:
+            for buffer in model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+    def replicas_identical(self, model: torch.nn.Module) -> bool:
+        """True when every rank holds bit-identical weights and buffers (checked once, at the end)."""
+        digest = hashlib.sha256()
+        for tensor in model.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        values = self.gather_strings(digest.hexdigest())
+        return all(v == values[0] for v in values)
+
     def describe(self, per_device_batch: int) -> dict:
         return {"world_size": self.world_size, "nodes": self.nodes, "devices_per_node": self.devices_per_node,
                 "per_device_batch": per_device_batch, "global_batch": per_device_batch * self.world_size,
-                "backend": self.comm_backend}
+                "backend": self.comm_backend, "launcher": self.launcher}
+
+
+def check_local_rank(local_rank: int, devices: int, kind: str) -> None:
+    """More processes on a node than devices would share a device and distort every figure."""
+    if local_rank >= devices:
+        raise UserError(f"local rank {local_rank} has no {kind} of its own: only {devices} visible on this node; "
+                        f"start at most {devices} process(es) per node")
+
+
+def first_host(nodelist: str) -> str | None:
+    """First host of a Slurm node list: 'gpu[03-05,09],cpu1' -> 'gpu03'."""
+    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
+    if not match:
+        return None
+    prefix, ranges = match.groups()
+    if not ranges:
+        return prefix
+    return prefix + ranges.split(",")[0].split("-")[0]
+
+
+def _int(env, name: str, default: int | None = None) -> int:
+    try:
+        return int(env[name]) if default is None else int(env.get(name, default))
+    except (KeyError, ValueError):
+        raise UserError(f"environment variable {name}={env.get(name)!r} is not a valid integer") from None

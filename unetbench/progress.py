@@ -12,8 +12,9 @@ import time
 
 
 class Progress:
-    def __init__(self, total: int, desc: str, log_every: int, stream=None):
+    def __init__(self, total: int, desc: str, log_every: int, stream=None, enabled: bool = True):
         self.stream = stream or sys.stdout
+        self.enabled = enabled
         self.total = total
         self.desc = desc
         self.log_every = log_every
@@ -21,7 +22,7 @@ class Progress:
         self.samples = 0
         self.t0 = time.perf_counter()
         self.bar = None
-        if self.stream.isatty():
+        if enabled and self.stream.isatty():
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, file=self.stream)
 
@@ -30,7 +31,7 @@ class Progress:
         self.samples += samples
         if self.bar is not None:
             self.bar.update(1)
-        elif self.steps % self.log_every == 0 or self.steps == self.total:
+        elif self.enabled and (self.steps % self.log_every == 0 or self.steps == self.total):
             # Host-side rate (no device sync): indicative only; the results hold the
             # synchronised figures.
             elapsed = time.perf_counter() - self.t0

@@ -39,6 +39,7 @@ from .timing import StepTimer, TimingTotals
 
 log = logging.getLogger(__name__)
 GB = 1e9
+STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks train
 
 
 class Interrupted(Exception):
@@ -101,9 +102,19 @@ class Trainer:
         self.memory_samples: list[float] = []
         self.partial = None            # accumulators of an epoch interrupted mid-way
         self.attempts = 1
-        self.timer = StepTimer(backend.synchronize, backend.new_event, settings.warmup_steps, clock=clock)
+        self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
         self.train_model = self.model  # replaced by the compiled/DDP wrapper in run()
         self.started = False
+
+    def _aligned_sync(self) -> None:
+        # Timed boundaries wait for this device and then for every rank, so the clocks of all
+        # ranks open and close the same window.
+        self.backend.synchronize()
+        self.dist.barrier()
+
+    def say(self, line: str) -> None:
+        if self.dist.is_main:  # one log per run, not one per rank
+            print(line, flush=True)
 
     # -- setup ------------------------------------------------------------------------------
     def _seed_everything(self, seed: int) -> None:
@@ -176,8 +187,7 @@ class Trainer:
         ckpt.set_host_rng_state(state["rng"]["host"])
         self.backend.set_rng_state(state["rng"]["device"])
         log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
-        print(f"resumed from {path}: epoch {self.epoch}, step {self.step_in_epoch} (attempt {self.attempts})",
-              flush=True)
+        self.say(f"resumed from {path}: epoch {self.epoch}, step {self.step_in_epoch} (attempt {self.attempts})")
 
     # -- one epoch --------------------------------------------------------------------------
     def train_epoch(self, sampler: ResumableSampler, loader, cm: ConfusionMatrix) -> dict:
@@ -195,7 +205,8 @@ class Trainer:
             self.partial = None
 
         self.train_model.train()
-        progress = Progress(total_steps, f"epoch {self.epoch}/{self.s.epochs}", self.s.log_every)
+        progress = Progress(total_steps, f"epoch {self.epoch}/{self.s.epochs}", self.s.log_every,
+                            enabled=self.dist.is_main)
         epoch, seed, rank = self.epoch, self.s.seed, self.dist.rank
         device_batches = feed(iter(loader), range(self.step_in_epoch, total_steps), self.transform, self.stream,
                               self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
@@ -226,7 +237,7 @@ class Trainer:
                 mem = self.backend.memory_bytes()["allocated"]
                 if mem is not None:
                     self.memory_samples.append(mem / GB)
-            if self._stop_requested():
+            if self._stop_requested(self.step_in_epoch):
                 interrupted = True
                 break
         progress.close()
@@ -248,18 +259,22 @@ class Trainer:
         metrics["samples"] = int(total_samples.item())
         return metrics
 
-    def _stop_requested(self) -> bool:
-        flag = self.stop.requested
-        if self.dist.world_size > 1:
-            # Every rank must stop at the same step, or the others would hang in all-reduce.
-            t = torch.tensor([1.0 if flag else 0.0], device=self.backend.device)
-            flag = bool(self.dist.all_reduce_sum(t).item() > 0)
-        return flag
+    def _stop_requested(self, step: int | None = None) -> bool:
+        if self.dist.world_size == 1:
+            return self.stop.requested
+        # Every rank must stop at the same step, or the others would hang in the next
+        # all-reduce. Agreeing costs a host sync, so ranks compare notes every few steps only
+        # (Slurm signals minutes ahead of the limit).
+        if step is not None and step % STOP_CHECK_EVERY:
+            return False
+        t = torch.tensor([1.0 if self.stop.requested else 0.0], device=self.backend.device)
+        return bool(self.dist.all_reduce_sum(t).item() > 0)
 
     @torch.no_grad()
     def evaluate(self, loader, model: nn.Module | None = None) -> dict:
         """Loss and metrics over a whole split, each sample once across ranks."""
         model = model or self.model
+        self.dist.broadcast_buffers(model)  # one model for every rank's shard
         model.eval()
         device = self.backend.device
         cm = ConfusionMatrix(self.splits.num_classes, device, self.splits.ignore_index)
@@ -281,6 +296,7 @@ class Trainer:
         confusion = self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy()  # synchronises
         metrics = summarize(confusion, self.splits.class_names)
         metrics["loss"] = float(loss_sum.item() / count.item()) if count.item() else None
+        metrics["samples"] = int(count.item())
         self.backend.synchronize()
         seconds = self.clock() - t0
         self.eval_s += seconds
@@ -295,7 +311,12 @@ class Trainer:
             # Reuse compiled kernels across runs of the suite: the second run's warm-up shrinks.
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(self.s.compile_cache or self.out / "compile_cache")))
         # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
-        self.train_model = self.backend.compile_model(TrainForward(self.model, self.criterion))
+        forward = TrainForward(self.model, self.criterion)
+        if self.dist.world_size > 1:
+            # Gradients are averaged across ranks in backward; BatchNorm stays per device (its
+            # running statistics are broadcast from rank 0), as in PyTorch's DDP examples.
+            forward = nn.parallel.DistributedDataParallel(forward, **self.backend.ddp_kwargs())
+        self.train_model = self.backend.compile_model(forward)
         sampler, train_loader, eval_loaders = self._loaders()
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
@@ -313,11 +334,11 @@ class Trainer:
             self.save_last()
             self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {self.epoch} "
                                       f"step {self.step_in_epoch}; rerun with --auto-resume to continue")
-            print(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}", flush=True)
+            self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
             return EXIT_INTERRUPTED
         self.test = self._test(eval_loaders["test"])
         self.write("completed")
-        print(f"completed: results in {self.results_file}", flush=True)
+        self.say(f"completed: results in {self.results_file}")
         return EXIT_OK
 
     def _end_epoch(self, train: dict, val: dict) -> None:
@@ -327,7 +348,7 @@ class Trainer:
                "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                "train_miou": train["miou"], "train_f1": train["f1"],
                "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_miou": val["miou"],
-               "val_f1": val["f1"], "lr": self.optimizer.param_groups[0]["lr"],
+               "val_f1": val["f1"], "val_samples": val["samples"], "lr": self.optimizer.param_groups[0]["lr"],
                "epoch_s": train["epoch_s"], "eval_s": val["eval_s"],
                "samples_per_s": train["samples"] / train["epoch_s"] if train["epoch_s"] > 0 else None,
                "elapsed_s": self.elapsed_s}
@@ -340,15 +361,16 @@ class Trainer:
                 ckpt.save_checkpoint(self.best_path, {"model": self.model.state_dict(), "epoch": self.epoch,
                                                       "val_miou": val["miou"], "num_classes": self.splits.num_classes,
                                                       "class_names": self.splits.class_names})
-        print(f"epoch {self.epoch}/{self.s.epochs}: train loss {train['loss']:.4f} mIoU {_fmt(train['miou'])} | "
+        self.say(f"epoch {self.epoch}/{self.s.epochs}: train loss {train['loss']:.4f} mIoU {_fmt(train['miou'])} | "
               f"val loss {_fmt(val['loss'])} mIoU {_fmt(val['miou'])} acc {_fmt(val['accuracy'])} | "
-              f"{train['epoch_s']:.1f} s train, {val['eval_s']:.1f} s eval", flush=True)
+              f"{train['epoch_s']:.1f} s train, {val['eval_s']:.1f} s eval")
         self.epoch += 1
         self.step_in_epoch = 0
         self.save_last()
         self.write("running")
 
     def _test(self, loader) -> dict:
+        self.dist.barrier()  # rank 0 must have finished writing the best checkpoint
         model = self.model
         if self.best_path.exists():
             # Test metrics come from the best-validation weights, as the seed reported them.
@@ -357,6 +379,8 @@ class Trainer:
             model.load_state_dict(best["model"])
         metrics = self.evaluate(loader, model)
         metrics["checkpoint"] = str(self.best_path) if self.best_path.exists() else None
+        if self.dist.world_size > 1:
+            self.replicas_identical = self.dist.replicas_identical(self.model)
         metrics.pop("eval_s", None)
         return metrics
 
@@ -384,7 +408,8 @@ class Trainer:
             "settings": asdict(self.s),
             "dataset": self.splits.identity(),
             "model": {"name": "UNet", "parameters": self.parameters, "size_gb": model_bytes / GB},
-            "distributed": self.dist.describe(self.s.batch_size),
+            "distributed": {**self.dist.describe(self.s.batch_size),
+                            "replicas_identical": getattr(self, "replicas_identical", None)},
             "timing": timing,
             "memory": {"model_gb": model_bytes / GB,
                        "peak_allocated_gb": _gb(mem["peak_allocated"]), "peak_reserved_gb": _gb(mem["peak_reserved"]),
@@ -413,20 +438,25 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
     settings, args = parse_settings(argv, prog=prog, description=__doc__.split("\n\n")[0],
                                     backend_choice=backend_name is None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    backend = make_backend(backend_name or args.backend, settings.profile, allow_tf32=settings.allow_tf32,
-                           compile_mode=settings.compile_mode)
-    trainer = Trainer(settings, backend)
-    if settings.resume and not trainer.last_path.exists():
-        raise UserError(f"--resume: no checkpoint at {trainer.last_path}; run without --resume, "
-                        "or use --auto-resume to start fresh when there is none")
+    dist = DistContext.from_environment()
+    backend = make_backend(backend_name or args.backend, settings.profile, local_rank=dist.local_rank,
+                           allow_tf32=settings.allow_tf32, compile_mode=settings.compile_mode)
+    backend.init_distributed(dist)
     try:
-        return trainer.run()
-    except Exception as err:
-        # A run that never started (bad checkpoint, say) leaves earlier results untouched.
-        if trainer.started:
-            trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
-        raise
-
+        trainer = Trainer(settings, backend, dist)
+        dist.check_same("dataset split file", trainer.splits.sha256)
+        if settings.resume and not trainer.last_path.exists():
+            raise UserError(f"--resume: no checkpoint at {trainer.last_path}; run without --resume, "
+                            "or use --auto-resume to start fresh when there is none")
+        try:
+            return trainer.run()
+        except Exception as err:
+            # A run that never started (bad checkpoint, say) leaves earlier results untouched.
+            if trainer.started:
+                trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
+            raise
+    finally:
+        dist.close()
 
 if __name__ == "__main__":
     run_cli(main)

@@ -1,0 +1,106 @@
+"""Two CPU ranks with gloo: launched by torchrun and srun-style, identical weights, each
+validation sample once, one results file; launch errors end quickly with a clear message."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from training_fixtures import FAST, REPO, read_results, tiny_splits  # noqa: F401
+from unetbench.distributed import DistContext, check_local_rank, first_host
+from unetbench.errors import UserError
+
+TRAIN = ["unet_cpu.py", "--epochs", "2", "--max-steps-per-epoch", "3", *FAST]
+
+
+def _check_two_rank_results(out):
+    results = read_results(out)
+    assert results["status"] == "completed"
+    d = results["distributed"]
+    assert d["world_size"] == 2 and d["global_batch"] == 8 and d["backend"] == "gloo"
+    assert d["replicas_identical"] is True
+    counts = results["dataset"]["counts"]
+    assert all(h["val_samples"] == counts["val"] for h in results["history"])  # each sample once
+    assert results["timing"]["measured_samples"] == results["timing"]["measured_steps"] * 8
+    written = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert written == ["best_unet_cpu.pth", "last_cpu.pth", "results_cpu.json"]
+
+
+def test_torchrun_two_ranks(tiny_splits, tmp_path):
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    proc = subprocess.run([torchrun, "--nproc_per_node=2", *TRAIN, "--splits", str(tiny_splits), "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("completed: results in") == 1  # only rank 0 logs
+    _check_two_rank_results(tmp_path)
+
+
+def _srun_style(rank, args, job_id, tasks=2, extra_env=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+    env.update({"SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_NTASKS": str(tasks),
+                "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": str(job_id),
+                "PYTHONPATH": str(REPO), **(extra_env or {})})
+    return subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_srun_style_environment_two_ranks(tiny_splits, tmp_path):
+    args = [*TRAIN, "--splits", tiny_splits, "--out", tmp_path]
+    procs = [_srun_style(rank, args, job_id=4242) for rank in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    _check_two_rank_results(tmp_path)
+    assert read_results(tmp_path)["distributed"]["launcher"] == "srun"
+
+
+def test_mismatched_dataset_between_ranks_fails_on_every_rank(tiny_splits, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in tiny_splits.parent.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    (other / "dataset_splits.json").write_text(tiny_splits.read_text().replace('"seed": 7', '"seed": 8'))
+    procs = [_srun_style(rank, [*TRAIN, "--splits", splits, "--out", tmp_path / "r"], job_id=4343)
+             for rank, splits in enumerate([tiny_splits, other / "dataset_splits.json"])]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], outputs
+    assert "rank(s) 1 see a different dataset split file" in outputs[0][1]
+    assert "Traceback" not in outputs[0][1]
+
+
+def test_world_size_larger_than_the_launch_times_out_with_a_message(tiny_splits, tmp_path):
+    start = time.monotonic()
+    proc = _srun_style(0, [*TRAIN, "--splits", tiny_splits, "--out", tmp_path], job_id=4444, tasks=3,
+                       extra_env={"UNETBENCH_DIST_TIMEOUT": "8"})
+    # only one of three processes is started: rank 0 must give up, not hang
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "did not form within 8 s" in err and "3 processes were expected" in err
+    assert time.monotonic() - start < 90
+    assert not (tmp_path / "results_cpu.json").exists()
+
+
+def test_launch_environment_parsing():
+    assert DistContext.from_environment({}).world_size == 1
+    assert DistContext.from_environment({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}).world_size == 1
+    ctx = DistContext.from_environment({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
+                                        "MASTER_ADDR": "n1", "MASTER_PORT": "29500"})
+    assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.nodes, ctx.launcher) == (3, 1, 4, 2, "torchrun")
+    with pytest.raises(UserError, match="outside the world size"):
+        DistContext.from_environment({"RANK": "4", "LOCAL_RANK": "0", "WORLD_SIZE": "4"})
+    with pytest.raises(UserError, match="not a valid integer"):
+        DistContext.from_environment({"SLURM_NTASKS": "two", "SLURM_PROCID": "0"})
+
+
+def test_first_host_of_slurm_node_lists():
+    assert first_host("gpu[03-05,09],cpu1") == "gpu03"
+    assert first_host("node7") == "node7"
+    assert first_host("a1,b2") == "a1"
+
+
+def test_more_processes_than_devices_is_refused():
+    check_local_rank(3, 4, "GPU")
+    with pytest.raises(UserError, match="only 4 visible"):
+        check_local_rank(4, 4, "GPU")
