@@ -13,7 +13,6 @@ the parent, never pixels. Workers open each array once per process (``np.load(mm
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -91,9 +90,10 @@ def run_task(task: Task) -> dict:
 
 
 def _context():
-    # fork is fastest, but unsafe once torch (threads) is loaded in the parent: then spawn.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and "torch" not in sys.modules:
+    # fork: workers start in milliseconds and never re-import the caller's __main__ (spawn would,
+    # and breaks scripts without a main guard). Workers use only numpy and Pillow, never torch,
+    # so a torch already loaded (with its thread pools) in the parent is not touched by them.
+    if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
