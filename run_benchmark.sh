@@ -280,6 +280,7 @@ submit() {
 
 run_slurm() {
   local lead=${SIGNAL_LEAD_S:-300} train_ids=() prep_dep=() b
+  [[ "$lead" =~ ^[0-9]+$ ]] || die "SIGNAL_LEAD_S in $site must be whole seconds, not '$lead'"
   [ "$dry_run" = 1 ] || make_run_dir
   if [ "$do_prepare" = 1 ]; then
     if [ "$prepare_job" = 1 ]; then
