@@ -105,12 +105,13 @@ def build_parser(prog: str | None = None, description: str | None = None, backen
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
         kind = _field_type(f)
+        text = HELP[f.name] if f.default in (None, False) else f"{HELP[f.name]} (default: {f.default})"
         if kind is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=HELP[f.name])
+            parser.add_argument(flag, action="store_true", default=None, help=text)
         elif f.name == "profile":
-            parser.add_argument(flag, choices=PROFILES, default=None, help=HELP[f.name])
+            parser.add_argument(flag, choices=PROFILES, default=None, help=text)
         else:
-            parser.add_argument(flag, type=_typed(f.name, kind), default=None, help=HELP[f.name])
+            parser.add_argument(flag, type=_typed(f.name, kind), default=None, metavar=kind.__name__.upper(), help=text)
     return parser
 
 

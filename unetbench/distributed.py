@@ -82,9 +82,16 @@ class DistContext:
                             f"via {self.launcher}: check that the number of started processes matches "
                             "(srun --ntasks, torchrun --nproc_per_node x nodes)") from None
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
         if self.world_size > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+            # Under srun rank 0 hosts the rendezvous store: after a clean run no rank may tear
+            # down while another still talks to it, or that rank aborts at exit. After a
+            # failure the others may never arrive, so no barrier then.
+            try:
+                if clean:
+                    self.barrier()
+            finally:
+                torch.distributed.destroy_process_group()
 
     @property
     def is_main(self) -> bool:

@@ -442,6 +442,7 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
     backend = make_backend(backend_name or args.backend, settings.profile, local_rank=dist.local_rank,
                            allow_tf32=settings.allow_tf32, compile_mode=settings.compile_mode)
     backend.init_distributed(dist)
+    clean = False
     try:
         trainer = Trainer(settings, backend, dist)
         dist.check_same("dataset split file", trainer.splits.sha256)
@@ -449,14 +450,16 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
             raise UserError(f"--resume: no checkpoint at {trainer.last_path}; run without --resume, "
                             "or use --auto-resume to start fresh when there is none")
         try:
-            return trainer.run()
+            code = trainer.run()
         except Exception as err:
             # A run that never started (bad checkpoint, say) leaves earlier results untouched.
             if trainer.started:
                 trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
             raise
+        clean = True
+        return code
     finally:
-        dist.close()
+        dist.close(clean)
 
 if __name__ == "__main__":
     run_cli(main)
