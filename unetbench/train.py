@@ -32,7 +32,7 @@ from .distributed import DistContext
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError, run_cli
 from .interrupt import StopRequest
 from .metrics import ConfusionMatrix, summarize
-from .model import UNet, count_parameters
+from .model import UNet, count_parameters, flops_per_sample
 from .progress import Progress
 from .results import environment, results_path, utc_now, write_results
 from .timing import StepTimer, TimingTotals
@@ -81,6 +81,7 @@ class Trainer:
         self._seed_everything(settings.seed)
         self.model = backend.prepare_model(UNet(3, self.splits.num_classes, self.s.model_width))
         self.parameters = count_parameters(self.model)
+        self.flops_per_sample = flops_per_sample(*self.splits.crop, self.splits.num_classes, base=settings.model_width)
         self.optimizer = backend.make_optimizer(self.model.parameters(), settings.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
@@ -399,6 +400,8 @@ class Trainer:
             "epoch_s": [row["epoch_s"] for row in self.history],
             "time_to_best_val_miou_s": self.time_to_best_s,
             "attempts": self.attempts,
+            "steady_tflops": (timing["steady_samples_per_s"] * self.flops_per_sample / 1e12
+                              if timing["steady_samples_per_s"] else None),
         })
         return {
             "schema_version": 1, "status": status, "message": message, "run_name": self.run_name,
@@ -407,7 +410,8 @@ class Trainer:
             "environment": environment(self.backend),
             "settings": asdict(self.s),
             "dataset": self.splits.identity(),
-            "model": {"name": "UNet", "parameters": self.parameters, "size_gb": model_bytes / GB},
+            "model": {"name": "UNet", "parameters": self.parameters, "size_gb": model_bytes / GB,
+                      "width": self.s.model_width, "gflop_per_sample": self.flops_per_sample / 1e9},
             "distributed": {**self.dist.describe(self.s.batch_size),
                             "replicas_identical": getattr(self, "replicas_identical", None)},
             "timing": timing,
