@@ -29,6 +29,12 @@ def _explain_os_error(err: OSError, path: Path) -> UserError:
     return UserError(f"cannot write {path}: {err.strerror or err}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` if the block succeeds."""
@@ -36,6 +42,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+        # mkstemp creates 0600; results on a shared cluster folder should get the usual umask.
+        os.fchmod(fd, 0o666 & ~_umask())
         os.close(fd)
     except OSError as err:
         raise _explain_os_error(err, path) from None
