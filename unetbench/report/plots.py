@@ -103,6 +103,10 @@ def curves(plt: Any, comp: Comparison, path: Path, against: str) -> Path:
     xlabel = "epoch" if against == "epoch" else f"training + evaluation time ({unit})"
     ax_loss.set(xlabel=xlabel, ylabel="training loss (cross-entropy)", title="Training loss")
     ax_miou.set(xlabel=xlabel, ylabel="validation mIoU (0-1)", title="Validation mIoU")
+    if against == "epoch":
+        from matplotlib.ticker import MaxNLocator
+        for ax in (ax_loss, ax_miou):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
     if log_time:
         from matplotlib.ticker import FormatStrFormatter
         for ax in (ax_loss, ax_miou):
