@@ -4,6 +4,7 @@
 #   ./run_benchmark.sh --backends cuda,gaudi_lazy,gaudi_eager        # on a Slurm cluster (site.env)
 #   ./run_benchmark.sh --backends cuda --epochs 5 --profile fast --dry-run
 #   ./run_benchmark.sh --demo --local                                # a first try anywhere, ~1 minute
+#   ./run_benchmark.sh --backends cuda --nodes 2 --devices-per-node 4  # DDP over 8 GPUs, run "cuda_2x4"
 #
 # Run ./run_benchmark.sh --help for every flag; docs/cluster.md for the cluster guide.
 set -euo pipefail
@@ -23,8 +24,14 @@ Where it runs
                        notice, when sbatch is missing)
   --dry-run            print the exact commands (sbatch lines) and submit nothing
   --site FILE          site settings (default: site.env beside this script)
-  --nodes N, --devices-per-node N
-                       reserved for multi-device runs (not implemented yet; only 1 accepted)
+  --nodes N            nodes per training job (default 1; Slurm only)
+  --devices-per-node G devices (GPUs, HPUs; CPU: processes) per node (default 1; Slurm only).
+                       With N x G > 1 each training job is one DDP run: sbatch gets
+                       --nodes=N --ntasks-per-node=G, the site's GRES count and MEM times G
+                       (site.env describes one device: gpu:1 -> gpu:G, 16G -> 16*G G), and
+                       the job starts one process per device with srun. The run is named
+                       <backend>_<N>x<G> (results_cuda_2x4.json), so it can sit beside
+                       single-device results; --batch-size stays per device.
 
 Data
   --data DIR           prepared dataset folder (default: data/, demo: demo/data/)
@@ -93,8 +100,10 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 
-[ "$nodes" = 1 ] && [ "$devices_per_node" = 1 ] ||
-  die "--nodes/--devices-per-node other than 1: multi-device (DDP) runs are not implemented yet"
+positive_int() { [[ "$2" =~ ^[1-9][0-9]{0,5}$ ]] || die "$1 must be a positive whole number, not '$2'"; }
+positive_int --nodes "$nodes"
+positive_int --devices-per-node "$devices_per_node"
+world_size=$((nodes * devices_per_node))
 [ "$prepare_job" = 1 ] && [ "$no_prepare" = 1 ] && die "--prepare-job and --no-prepare exclude each other"
 
 # ---- backends ----------------------------------------------------------------------------
@@ -136,6 +145,14 @@ if [ "$local_mode" = 0 ]; then
     printf '  %s\n' "$problems" >&2
     exit 2
   fi
+  # GRES and MEM scaled to the devices per node: refuse a value that cannot be, before anything runs.
+  for b in "${backends[@]}"; do
+    if ! problems=$(site_sbatch_opts "$b" "$devices_per_node" 2>&1); then
+      die "$site: $problems"
+    fi
+  done
+elif [ "$world_size" -gt 1 ]; then
+  die "--nodes/--devices-per-node above 1 need Slurm (srun starts one process per device); without it use torchrun by hand (docs/training.md)"
 elif [ "$prepare_job" = 1 ]; then
   note "notice: --prepare-job has no effect with --local; preparing here"
   prepare_job=0
@@ -186,8 +203,13 @@ if [ "$skip_verify" = 0 ]; then
   "${verify[@]}" || die "preflight failed: fix the checks marked FAIL above (or --skip-verify)"
 fi
 
+# The run name: the backend, or <backend>_<N>x<G> for a multi-device run, so that single- and
+# multi-device results of one backend can share a results folder (results_cuda_2x4.json).
+run_name() {
+  if [ "$world_size" -gt 1 ]; then echo "${1}_${nodes}x${devices_per_node}"; else echo "$1"; fi
+}
 train_args() { # backend -> TRAIN_ARGS
-  TRAIN_ARGS=(--splits "$splits" --out "$run_dir/results" --run-name "$1" "${train_flags[@]}")
+  TRAIN_ARGS=(--splits "$splits" --out "$run_dir/results" --run-name "$(run_name "$1")" "${train_flags[@]}")
 }
 # --expect: a backend whose job died before writing results is listed as missing, not forgotten.
 compare_args=("$run_dir/results" --report-dir "$run_dir/report" --expect "$(IFS=,; echo "${backends[*]}")")
@@ -300,10 +322,11 @@ run_slurm() {
     fi
   fi
   for b in "${backends[@]}"; do
-    site_sbatch_opts "$b"
+    site_sbatch_opts "$b" "$devices_per_node"
     train_args "$b"
-    submit "$b" "submit_$b.sh" "${SITE_SBATCH_OPTS[@]}" --signal="B:USR1@$lead" --requeue "${prep_dep[@]}" \
-      -- "${TRAIN_ARGS[@]}"
+    # One task per device; the job script starts them with srun when there is more than one.
+    submit "$b" "submit_$b.sh" --nodes="$nodes" --ntasks-per-node="$devices_per_node" "${SITE_SBATCH_OPTS[@]}" \
+      --signal="B:USR1@$lead" --requeue "${prep_dep[@]}" -- "${TRAIN_ARGS[@]}"
     train_ids+=("$JOB_ID")
   done
   site_sbatch_opts compare

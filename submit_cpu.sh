@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # UNet training on CPU cores (unet_cpu.py): the baseline, and the backend the tests run.
+# Several processes (DDP over gloo): --ntasks-per-node=G, each task with --cpus-per-task cores.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_cpu.sh [flags]` works from the checkout too.
 #SBATCH --job-name=unetbench_cpu
@@ -9,7 +10,7 @@
 #SBATCH --signal=B:USR1@300
 #SBATCH --time=04:00:00
 #SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --ntasks-per-node=1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=16G
 set -euo pipefail

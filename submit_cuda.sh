@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# UNet training on one NVIDIA GPU (unet_cuda.py).
+# UNet training on NVIDIA GPUs (unet_cuda.py): one by default; several (DDP, one task per GPU)
+# with e.g. `sbatch --nodes=2 --ntasks-per-node=4 --gres=gpu:4 submit_cuda.sh ...`.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_cuda.sh [flags]` works from the checkout too.
 #SBATCH --job-name=unetbench_cuda
@@ -9,7 +10,7 @@
 #SBATCH --signal=B:USR1@300
 #SBATCH --time=02:00:00
 #SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --ntasks-per-node=1
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G

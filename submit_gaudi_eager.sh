@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# UNet training on one Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0, unet_gaudi_eager.py).
+# UNet training on Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0, unet_gaudi_eager.py): one device by
+# default; several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_gaudi_eager.sh [flags]` works from the checkout too.
 #SBATCH --job-name=unetbench_gaudi_eager
@@ -9,7 +10,7 @@
 #SBATCH --signal=B:USR1@300
 #SBATCH --time=02:00:00
 #SBATCH --nodes=1
-#SBATCH --ntasks=1
+#SBATCH --ntasks-per-node=1
 # The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G

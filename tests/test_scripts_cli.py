@@ -160,9 +160,77 @@ def test_dataset_missing_when_jobs_would_run(stub, tmp_path):
     assert calls(stub) == []
 
 
-def test_multi_device_flags_are_reserved(stub):
-    proc = bench(["--backends", "cpu", "--nodes", "2", "--dry-run"], stub["env"])
-    assert proc.returncode == 2 and "not implemented yet" in proc.stderr
+def _sbatch_lines(stdout: str) -> dict[str, list[str]]:
+    """The dry run's sbatch lines by submit script name (cpu, cuda, compare, ...)."""
+    lines = {}
+    for line in stdout.splitlines():
+        if line.startswith("sbatch "):
+            cmd = shlex.split(line)
+            script = next(a for a in cmd if a.endswith(".sh"))
+            lines[Path(script).stem.removeprefix("submit_")] = cmd
+    return lines
+
+
+def test_dry_run_of_a_multi_device_run_scales_tasks_gres_and_memory(stub, tmp_path):
+    site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:a100:1", CUDA_MEM="64G", CUDA_CPUS=8,
+                      GAUDI_GRES="hpu", CPU_GRES="tmpdisk:10", CPU_MEM="3000M")
+    run_dir = tmp_path / "run"
+    proc = bench(["--backends", "cuda,gaudi_lazy,cpu", "--site", site, "--run-dir", run_dir, "--data", tmp_path,
+                  "--synthetic", "--nodes", "2", "--devices-per-node=4", "--dry-run", "--skip-verify"], stub["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert calls(stub) == [] and not run_dir.exists()
+    lines = _sbatch_lines(proc.stdout)
+    assert list(lines) == ["cuda", "gaudi_lazy", "cpu", "compare"]
+    for backend in ("cuda", "gaudi_lazy", "cpu"):
+        cmd = lines[backend]
+        assert "--nodes=2" in cmd and "--ntasks-per-node=4" in cmd
+        # run-name <backend>_<nodes>x<devices>: beside single-device results in one folder
+        tail = cmd[cmd.index(str(REPO / f"submit_{backend}.sh")) + 1:]
+        assert tail[tail.index("--run-name") + 1] == f"{backend}_2x4"
+    cuda, gaudi, cpu = lines["cuda"], lines["gaudi_lazy"], lines["cpu"]
+    assert {"--gres=gpu:a100:4", "--mem=256G", "--cpus-per-task=8"} <= set(cuda)   # one device's share x 4
+    assert {"--gres=hpu:4", "--mem=12000M"} <= set(gaudi)                            # no count means one
+    assert {"--gres=tmpdisk:10", "--mem=12000M", "--cpus-per-task=1"} <= set(cpu)    # CPU GRES is not a device
+    compare = lines["compare"]
+    assert not any(a.startswith(("--nodes", "--ntasks")) for a in compare) and "--mem=2000M" in compare
+    assert compare[-2:] == ["--expect", "cuda,gaudi_lazy,cpu"]
+
+
+def test_a_single_device_run_asks_for_one_task_and_keeps_the_backend_name(stub, tmp_path):
+    site = write_site(tmp_path / "site.env")
+    proc = bench(["--backends", "cuda", "--site", site, "--run-dir", tmp_path / "run", "--synthetic", "--dry-run",
+                  "--skip-verify"], stub["env"])
+    assert proc.returncode == 0, proc.stderr
+    cuda = _sbatch_lines(proc.stdout)["cuda"]
+    assert {"--nodes=1", "--ntasks-per-node=1", "--gres=gpu:1", "--mem=3000M"} <= set(cuda)
+    assert cuda[cuda.index("--run-name") + 1] == "cuda"
+
+
+@pytest.mark.parametrize("flag, value", [("--nodes", "0"), ("--devices-per-node", "0"), ("--nodes", "1.5"),
+                                         ("--devices-per-node", "two"), ("--nodes", "-1"), ("--devices-per-node", "")])
+def test_bad_node_and_device_counts_are_refused(stub, tmp_path, flag, value):
+    site = write_site(tmp_path / "site.env")
+    proc = bench(["--backends", "cpu", "--site", site, "--synthetic", "--skip-verify", "--dry-run", f"{flag}={value}"],
+                 stub["env"])
+    assert proc.returncode == 2
+    expected = f"{flag} needs a value" if value == "" else f"{flag} must be a positive whole number, not '{value}'"
+    assert expected in proc.stderr
+    assert calls(stub) == []
+
+
+def test_a_gres_that_cannot_be_scaled_is_refused_before_anything_runs(stub, tmp_path):
+    site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:0")
+    proc = bench(["--backends", "cpu,cuda", "--site", site, "--synthetic", "--skip-verify", "--devices-per-node", "2",
+                  "--run-dir", tmp_path / "run"], stub["env"])
+    assert proc.returncode == 2
+    assert "CUDA_GRES='gpu:0' cannot be scaled to 2 devices per node" in proc.stderr
+    assert calls(stub) == [] and not (tmp_path / "run").exists()
+
+
+def test_multi_device_runs_need_slurm(stub, tmp_path):
+    proc = bench(["--backends", "cpu", "--local", "--devices-per-node", "2", "--dry-run", "--skip-verify",
+                  "--run-dir", tmp_path / "run"], stub["env"])
+    assert proc.returncode == 2 and "need Slurm" in proc.stderr and "torchrun" in proc.stderr
 
 
 def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path):  # noqa: F811
