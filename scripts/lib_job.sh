@@ -17,6 +17,17 @@
 # last_<run>.pth and exits 3 (INTERRUPTED). On 3 after USR1 the job requeues itself and the
 # next start passes --auto-resume, which continues from that checkpoint. A TERM (scancel, the
 # time limit itself, preemption) is forwarded too but never requeues: whoever sent it meant stop.
+#
+# Several tasks (sbatch --ntasks-per-node=G, SLURM_NTASKS > 1): the training starts as one job
+# step, `srun --kill-on-bad-exit=1 python3 unet_X.py ...`, one process per device; each reads its
+# rank from SLURM_PROCID (unetbench/distributed.py). The trap forwards the signal to srun, which
+# forwards it to every task; all ranks stop at the same step and exit 3, so srun exits 3 (the
+# highest exit status of its tasks; 128+N for a task killed by signal N) and the requeue logic
+# is the one of a single task. srun answers SIGTERM itself by killing the step (the tasks get no
+# chance to checkpoint), so a TERM is passed to srun as USR1: the training treats both alike,
+# and the shell still remembers TERM and does not requeue.
+# The device monitor runs once, on the batch host (the job's first node), and sees that node's
+# devices only.
 
 UNETBENCH_ROOT=${UNETBENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export UNETBENCH_ROOT
@@ -30,6 +41,7 @@ _ub_child=""        # pid of the foreground work (training, prepare, compare)
 _ub_monitor=""      # pid of the device monitor
 _ub_signals=()      # signals received, in order
 _ub_pending=0       # set by a trap while we wait
+UB_LAUNCHER=()      # (srun ...) when the job has several tasks
 
 _ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
@@ -37,7 +49,10 @@ _ub_forward() {
   local sig=$1
   _ub_signals+=("$sig")
   _ub_pending=1
-  if [ -n "$_ub_child" ]; then
+  if [ -n "$_ub_child" ] && [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
+    _ub_log "received SIG$sig; forwarding it to pid $_ub_child (srun) as SIGUSR1, which srun passes to every task"
+    kill -s USR1 "$_ub_child" 2>/dev/null || true
+  elif [ -n "$_ub_child" ]; then
     _ub_log "received SIG$sig; forwarding it to pid $_ub_child"
     kill -s "$sig" "$_ub_child" 2>/dev/null || true
   else
@@ -171,6 +186,23 @@ _ub_has() {
   return 1
 }
 
+# _ub_launcher -> UB_LAUNCHER=(srun ...) for a job with several tasks, () for one process.
+_ub_launcher() {
+  UB_LAUNCHER=()
+  local tasks=${SLURM_NTASKS:-1}
+  [ -n "${SLURM_JOB_ID:-}" ] && [[ "$tasks" =~ ^[0-9]+$ ]] && [ "$tasks" -gt 1 ] || return 0
+  # --kill-on-bad-exit: a rank that fails takes the others down at once, instead of leaving them
+  # waiting in a collective until the process-group timeout.
+  # --cpus-per-task: since Slurm 22.05 srun no longer inherits sbatch's value (man srun);
+  # --cpu-bind=cores: each rank on its own cores (ignored where the site has no task/affinity).
+  UB_LAUNCHER=(srun --kill-on-bad-exit=1 --ntasks="$tasks" --cpu-bind=cores)
+  if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
+    UB_LAUNCHER+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+    # One intra-op thread pool per core of the task, not per core of the node.
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
+  fi
+}
+
 # train_job BACKEND [training flags...]
 train_job() {
   local backend=$1 out run entry restarts max_requeues
@@ -207,7 +239,11 @@ train_job() {
     "$UB_PYTHON" -m unetbench.monitor --backend "$backend" --out "$out" --run-name "$run" &
   _ub_monitor=$!
 
-  job_run "$UB_PYTHON" "$entry" "${args[@]}"
+  _ub_launcher
+  if [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
+    _ub_log "$SLURM_NTASKS tasks on ${SLURM_JOB_NUM_NODES:-1} node(s) (${SLURM_JOB_NODELIST:-?}): one process per device via srun; monitor on $(hostname) only"
+  fi
+  job_run "${UB_LAUNCHER[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
   _ub_stop_monitor
   _ub_log "training exited with status $UB_RC"
 
