@@ -27,11 +27,12 @@ Where it runs
   --nodes N            nodes per training job (default 1; Slurm only)
   --devices-per-node G devices (GPUs, HPUs; CPU: processes) per node (default 1; Slurm only).
                        With N x G > 1 each training job is one DDP run: sbatch gets
-                       --nodes=N --ntasks-per-node=G, the site's GRES count and MEM times G
-                       (site.env describes one device: gpu:1 -> gpu:G, 16G -> 16*G G), and
-                       the job starts one process per device with srun. The run is named
-                       <backend>_<N>x<G> (results_cuda_2x4.json), so it can sit beside
-                       single-device results; --batch-size stays per device.
+                       --nodes=N --ntasks-per-node=G, and G times the GRES count and MEM
+                       of site.env, which describes one device (gpu:a100:1 -> gpu:a100:G,
+                       16G -> 64G for G=4; CPUS stays per task). The job starts one process
+                       per device with srun. The run is named <backend>_<N>x<G>
+                       (results_cuda_2x4.json), so it can sit beside single-device results;
+                       --batch-size stays per device. See docs/cluster.md.
 
 Data
   --data DIR           prepared dataset folder (default: data/, demo: demo/data/)
@@ -336,6 +337,9 @@ run_slurm() {
   [ "$dry_run" = 1 ] && return 0
 
   echo
+  if [ "$world_size" -gt 1 ]; then
+    echo "Each training job: $nodes node(s) x $devices_per_node device(s), one DDP run of $world_size processes"
+  fi
   echo "Submitted (run folder $run_dir):"
   local i
   for i in "${!submitted[@]}"; do printf '  %-12s %s\n' "${submitted_names[$i]}" "${submitted[$i]}"; done
