@@ -123,6 +123,7 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
     interrupted = results(run_dir, "cpu")
     assert interrupted["status"] == "interrupted"
     assert (run_dir / "results" / "last_cpu.pth").exists()
+    time.sleep(2)  # releasing within the requeue's second makes slurmd refuse the revoked credential
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=slurm_cluster.env, check=True)
 
     states = slurm_cluster.wait_jobs([job, ids["compare"]], timeout=240)

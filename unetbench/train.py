@@ -187,7 +187,6 @@ class Trainer:
         self.timer.totals = TimingTotals.from_state(state["timing"])
         ckpt.set_host_rng_state(state["rng"]["host"])
         self.backend.set_rng_state(state["rng"]["device"])
-        log.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
         self.say(f"resumed from {path}: epoch {self.epoch}, step {self.step_in_epoch} (attempt {self.attempts})")
 
     # -- one epoch --------------------------------------------------------------------------
@@ -336,6 +335,9 @@ class Trainer:
             self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {self.epoch} "
                                       f"step {self.step_in_epoch}; rerun with --auto-resume to continue")
             self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
+            # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
+            # rank 1 would kill rank 0 while it still writes the checkpoint and results.
+            self.dist.barrier()
             return EXIT_INTERRUPTED
         self.test = self._test(eval_loaders["test"])
         self.write("completed")
