@@ -190,7 +190,7 @@ def print_report(r: dict) -> None:
     print(f"UNet width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
           f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
     rows = [("", "compute only", "end to end"),
-            ("samples/s", f"{c['samples_per_s']:.1f}", f"{e['samples_per_s'] or 0:.1f}"),
+            ("samples/s", f"{c['samples_per_s']:.4g}", f"{e['samples_per_s'] or 0:.4g}"),
             ("TFLOP/s", f"{r['tflops_compute_only']:.2f}", f"{r['tflops_end_to_end']:.2f}"),
             ("step ms (mean | p50)", f"{c['step_ms']:.1f}", f"{e['step_ms_p50'] or 0:.1f}"),
             ("warm-up s", f"{c['warmup_s']:.1f}", f"{e['warmup_s']:.1f}"),
