@@ -68,7 +68,9 @@ backends_arg="" site="" data_dir="" run_dir="" local_mode=0 dry_run=0 demo=0 for
 prepare_job=0 no_prepare=0 skip_verify=0 nodes=1 devices_per_node=1
 prepare_flags=() train_flags=()
 
-need_value() { [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
+need_value() {
+  if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value"; fi
+}
 while [ "$#" -gt 0 ]; do
   arg=$1
   # Accept --flag=value as well as --flag value.

@@ -7,7 +7,7 @@ All logic lives in unetbench.train; this file only fixes the backend. --help lis
 """
 
 from unetbench.errors import run_cli
-from unetbench.train import main
+from unetbench.launch import main
 
 if __name__ == "__main__":
     run_cli(lambda argv: main(argv, backend_name="cuda"))

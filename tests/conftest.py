@@ -6,7 +6,10 @@ import os
 
 import pytest
 
+from pathlib import Path
+
 from slurm_cluster import SlurmCluster, missing_reason
+from unetbench.prepare.api import prepare_synthetic
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +29,15 @@ def slurm_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny_data")
+    return Path(prepare_synthetic(out, num_images=40, crop=(32, 48), seed=7).splits_file)
+
+
+@pytest.fixture(scope="session")
+def learn_splits(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("learn_data")
+    return Path(prepare_synthetic(out, num_images=120, crop=(64, 96), seed=3).splits_file)

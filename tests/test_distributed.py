@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from training_fixtures import FAST, REPO, read_results, tiny_splits  # noqa: F401
+from training_fixtures import FAST, REPO, read_results
 from unetbench.distributed import DistContext, check_local_rank, first_host
 from unetbench.errors import UserError
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from training_fixtures import tiny_splits  # noqa: F401
 from unetbench.backends import make_backend
 from unetbench.config import Settings
 from unetbench.train import Trainer

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from script_helpers import REPO, run, script_env, stub_slurm, write_site
-from training_fixtures import tiny_splits  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -233,7 +232,7 @@ def test_multi_device_runs_need_slurm(stub, tmp_path):
     assert proc.returncode == 2 and "need Slurm" in proc.stderr and "torchrun" in proc.stderr
 
 
-def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path):  # noqa: F811
+def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_splits.parent, data)
     verify = [REPO / "verify_enhanced.sh", "--backends", "cpu", "--local", "--data", data,
@@ -268,7 +267,7 @@ def test_verify_checks_site_env_and_slurm_tools(stub, tmp_path):
     assert run([REPO / "verify_enhanced.sh", "--backends", "nope"]).returncode == 2
 
 
-def test_verify_smoke_training_on_cpu(tiny_splits, tmp_path):  # noqa: F811
+def test_verify_smoke_training_on_cpu(tiny_splits, tmp_path):
     proc = run([REPO / "verify_enhanced.sh", "--backends", "cpu", "--local", "--data", tiny_splits.parent,
                 "--results-dir", tmp_path, "--device", "cpu"], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

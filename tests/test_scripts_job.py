@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from script_helpers import REPO, run, script_env
-from training_fixtures import tiny_splits  # noqa: F401  (fixture)
+
 
 SMALL = ["--batch-size", "4", "--workers", "0", "--warmup-steps", "1", "--log-every", "1", "--model-width", "8"]
 
@@ -25,7 +25,7 @@ def fake_nvidia_smi(bin_dir: Path) -> Path:
     return bin_dir
 
 
-def test_usr1_is_forwarded_to_the_training_which_checkpoints_and_the_rerun_resumes(tiny_splits, tmp_path):  # noqa: F811
+def test_usr1_is_forwarded_to_the_training_which_checkpoints_and_the_rerun_resumes(tiny_splits, tmp_path):
     out = tmp_path / "results"
     cmd = ["bash", str(REPO / "submit_cpu.sh"), "--splits", str(tiny_splits), "--out", str(out),
            "--epochs", "2", "--max-steps-per-epoch", "8", *SMALL]

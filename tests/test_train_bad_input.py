@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from training_fixtures import FAST, read_results, run_script, tiny_splits  # noqa: F401
+from training_fixtures import FAST, run_script
 
 
 def _fails_cleanly(proc, *needles):

@@ -4,12 +4,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import jsonschema
 import pytest
 
-from training_fixtures import FAST, REPO, learn_splits, read_results, run_script, tiny_splits  # noqa: F401
+from training_fixtures import FAST, REPO, read_results, run_script
 from unetbench.model import UNet, count_parameters
 from unetbench.results import SCHEMA_PATH
 

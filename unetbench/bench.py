@@ -15,7 +15,6 @@ Needs only torch and numpy beyond this package. ``--json FILE`` keeps the figure
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 import time
@@ -82,7 +81,6 @@ def compute_only(backend, num_classes: int, crop: tuple, batch: int, width: int,
     prediction = torch.randint(0, num_classes, (batch, *crop), device=backend.device)
     cm = ConfusionMatrix(num_classes, backend.device)
     metrics_s = _timed(backend, lambda: cm.update(prediction, y), steps)
-    del model, optimizer, train_model
     return {"samples_per_s": batch / step_s, "step_ms": step_s * 1e3, "warmup_s": warmup_s,
             "metrics_ms": metrics_s * 1e3, "peak_memory_gb": None if peak is None else peak / GB}
 

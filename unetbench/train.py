@@ -14,19 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import random
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .backends import make_backend
-from .config import Settings, parse_settings
+from .config import Settings
 from .data import DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, feed, flip_key, load_splits, make_loader
 from .distributed import DistContext
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError, run_cli
@@ -195,7 +192,7 @@ class Trainer:
         total_steps = self.steps_per_epoch(sampler.num_samples // self.s.batch_size)
         sampler.skip = self.step_in_epoch * self.s.batch_size  # resume mid-epoch on unseen samples
         device = self.backend.device
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=device)  # float32: Gaudi has no float64
         samples = 0
         epoch_s = 0.0
         if self.partial:  # an interrupted epoch: continue its accumulators
@@ -222,7 +219,7 @@ class Trainer:
                 loss, prediction = self.train_model(x, y)
             # Metrics from the same forward pass, accumulated on the device (no host sync).
             cm.update(prediction, y)
-            loss_sum += loss.detach().double() * batch
+            loss_sum += loss.detach().float() * batch
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.backend.step_boundary()   # lazy HPU: cut the graph after backward
@@ -249,7 +246,7 @@ class Trainer:
             self.partial = {"loss_sum": loss_sum.cpu(), "confusion": cm.tensor().cpu().clone(),
                             "samples": samples, "epoch_s": epoch_s}
             raise Interrupted()
-        total_samples = torch.tensor([float(samples)], dtype=torch.float64, device=device)
+        total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=device)
         loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
         total_samples = self.dist.all_reduce_sum(total_samples)
         metrics = summarize(self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy(), self.splits.class_names)
@@ -278,8 +275,8 @@ class Trainer:
         model.eval()
         device = self.backend.device
         cm = ConfusionMatrix(self.splits.num_classes, device, self.splits.ignore_index)
-        loss_sum = torch.zeros(1, dtype=torch.float64, device=device)
-        count = torch.zeros(1, dtype=torch.float64, device=device)
+        loss_sum = torch.zeros(1, dtype=torch.float32, device=device)
+        count = torch.zeros(1, dtype=torch.float32, device=device)
         self.backend.synchronize()  # evaluation time must not include queued training work
         t0 = self.clock()
         for images, labels in loader:
@@ -288,7 +285,7 @@ class Trainer:
                 logits = model(x)
                 loss = self.criterion(logits, y)
             cm.update(logits.argmax(1), y)
-            loss_sum += loss.double() * x.shape[0]
+            loss_sum += loss.float() * x.shape[0]
             count += x.shape[0]
             self.backend.step_boundary()
         self.dist.all_reduce_sum(loss_sum)
@@ -438,34 +435,6 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> int:
-    """Entry point shared by unet_<backend>.py (backend fixed) and ``-m unetbench.train``."""
-    prog = Path(sys.argv[0]).name if backend_name else "python3 -m unetbench.train"
-    settings, args = parse_settings(argv, prog=prog, description=__doc__.split("\n\n")[0],
-                                    backend_choice=backend_name is None)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    dist = DistContext.from_environment()
-    backend = make_backend(backend_name or args.backend, settings.profile, local_rank=dist.local_rank,
-                           allow_tf32=settings.allow_tf32, compile_mode=settings.compile_mode)
-    backend.init_distributed(dist)
-    clean = False
-    try:
-        trainer = Trainer(settings, backend, dist)
-        dist.check_same("dataset split file", trainer.splits.sha256)
-        if settings.resume and not trainer.last_path.exists():
-            raise UserError(f"--resume: no checkpoint at {trainer.last_path}; run without --resume, "
-                            "or use --auto-resume to start fresh when there is none")
-        try:
-            code = trainer.run()
-        except Exception as err:
-            # A run that never started (bad checkpoint, say) leaves earlier results untouched.
-            if trainer.started:
-                trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
-            raise
-        clean = True
-        return code
-    finally:
-        dist.close(clean)
-
 if __name__ == "__main__":
+    from .launch import main
     run_cli(main)
