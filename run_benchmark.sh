@@ -213,8 +213,11 @@ fi
 run_name() {
   if [ "$world_size" -gt 1 ]; then echo "${1}_${nodes}x${devices_per_node}"; else echo "$1"; fi
 }
+# Compiled kernels (fast profile) are cached beside the run folders, so the next invocation's
+# warm-up reuses them; a --compile-cache in the training flags wins.
 train_args() { # backend -> TRAIN_ARGS
-  TRAIN_ARGS=(--splits "$splits" --out "$run_dir/results" --run-name "$(run_name "$1")" "${train_flags[@]}")
+  TRAIN_ARGS=(--splits "$splits" --out "$run_dir/results" --run-name "$(run_name "$1")"
+              --compile-cache "$(dirname "$run_dir")/compile_cache" "${train_flags[@]}")
 }
 # --expect: a backend whose job died before writing results is listed as missing, not forgotten.
 compare_args=("$run_dir/results" --report-dir "$run_dir/report" --expect "$(IFS=,; echo "${backends[*]}")")
