@@ -121,3 +121,10 @@ def test_missing_gaudi_software_is_a_clear_error(monkeypatch):
     from unetbench.errors import UserError
     with pytest.raises(UserError, match="Intel Gaudi software not found"):
         make_backend("gaudi_lazy", "parity")
+
+
+def test_a_finished_run_puts_the_signal_handlers_back(habana, tiny_splits, tmp_path, monkeypatch):
+    import signal
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)
+    _train_two_steps(habana, make_backend("gaudi_eager", "parity"), tiny_splits, tmp_path, monkeypatch)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)) == before

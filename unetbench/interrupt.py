@@ -2,6 +2,7 @@
 
     stop = StopRequest.install()
     ... after each step: if stop.requested: save, write results "interrupted", exit 3
+    stop.restore()   # when the run is over
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ class StopRequest:
 
     def __init__(self):
         self.signal_name: str | None = None
+        self._previous: dict = {}
 
     @property
     def requested(self) -> bool:
@@ -27,5 +29,12 @@ class StopRequest:
     def install(cls) -> "StopRequest":
         request = cls()
         for sig in cls.SIGNALS:
-            signal.signal(sig, request._handle)
+            request._previous[sig] = signal.signal(sig, request._handle)
         return request
+
+    def restore(self) -> None:
+        """Put back the handlers found at install: a finished run must not swallow SIGTERM
+        for the rest of the process (or for children it forks later)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

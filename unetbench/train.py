@@ -68,7 +68,7 @@ class Trainer:
         self.results_file = results_path(self.out, self.run_name)
         self.best_path, self.last_path = ckpt.checkpoint_paths(self.out, self.run_name)
         self.started_at = utc_now()
-        self.stop = StopRequest.install()
+        self.stop = StopRequest()  # handlers are installed only while run() runs
 
         self.splits = load_splits(settings.splits)
         self.data = {name: SplitArrays(self.splits, name) for name in ("train", "val", "test")}
@@ -302,6 +302,13 @@ class Trainer:
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
+        self.stop = StopRequest.install()
+        try:
+            return self._run()
+        finally:
+            self.stop.restore()
+
+    def _run(self) -> int:
         if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
             self.resume(self.last_path)
         if self.backend.compiled:

@@ -13,6 +13,7 @@ the parent, never pixels. Workers open each array once per process (``np.load(mm
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -47,6 +48,14 @@ class Task:
 
 _JOB: Optional[Job] = None
 _OPEN: Dict[str, np.ndarray] = {}
+
+
+def _init_worker(job: Job) -> None:
+    # Forked workers inherit the parent's Python signal handlers; a caller that catches SIGTERM
+    # (a training run in the same process) would make Pool.terminate() wait forever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    _init(job)
 
 
 def _init(job: Job) -> None:
@@ -108,7 +117,7 @@ def run_tasks(job: Job, tasks: Sequence[Task], jobs: int) -> Iterator[dict]:
         finally:
             _OPEN.clear()
         return
-    pool = _context().Pool(processes=jobs, initializer=_init, initargs=(job,))
+    pool = _context().Pool(processes=jobs, initializer=_init_worker, initargs=(job,))
     try:
         chunk = max(1, min(16, len(tasks) // (jobs * 8)))
         yield from pool.imap(run_task, tasks, chunksize=chunk)
