@@ -104,3 +104,32 @@ def test_more_processes_than_devices_is_refused():
     check_local_rank(3, 4, "GPU")
     with pytest.raises(UserError, match="only 4 visible"):
         check_local_rank(4, 4, "GPU")
+
+
+def test_two_ranks_interrupted_mid_epoch_resume_to_the_straight_run(learn_splits, tmp_path):
+    """Rank 0 saves the partial epoch for both ranks; after resume every sample counts once."""
+    import signal
+    import torch
+    args = ["unet_cpu.py", "--splits", learn_splits, "--epochs", "2", "--model-width", "8", "--batch-size", "2",
+            "--workers", "0", "--warmup-steps", "1", "--log-every", "1"]
+    straight = [_srun_style(rank, [*args, "--out", tmp_path / "a"], job_id=5001) for rank in range(2)]
+    assert [p.communicate(timeout=300) and p.returncode for p in straight] == [0, 0]
+
+    procs = [_srun_style(rank, [*args, "--out", tmp_path / "b"], job_id=5002) for rank in range(2)]
+    for line in procs[0].stdout:  # ranks agree to stop at the next 10-step check: step 10 of 21
+        if line.startswith("epoch 1/2: step 3/"):
+            for p in procs:
+                p.send_signal(signal.SIGUSR1)
+            break
+    assert [p.communicate(timeout=300) and p.returncode for p in procs] == [3, 3]
+    assert "epoch 1 step 10" in read_results(tmp_path / "b")["message"]
+    resumed = [_srun_style(rank, [*args, "--out", tmp_path / "b", "--resume"], job_id=5003) for rank in range(2)]
+    assert [p.communicate(timeout=300) and p.returncode for p in resumed] == [0, 0]
+
+    a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
+    assert [h["train_loss"] for h in a["history"]] == pytest.approx([h["train_loss"] for h in b["history"]])
+    assert [h["train_miou"] for h in a["history"]] == pytest.approx([h["train_miou"] for h in b["history"]])
+    wa = torch.load(tmp_path / "a" / "last_cpu.pth", weights_only=True)["model"]
+    wb = torch.load(tmp_path / "b" / "last_cpu.pth", weights_only=True)["model"]
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], msg=name)

@@ -196,9 +196,11 @@ class Trainer:
         samples = 0
         epoch_s = 0.0
         if self.partial:  # an interrupted epoch: continue its accumulators
-            loss_sum += self.partial["loss_sum"]
-            cm.add_(self.partial["confusion"])
-            samples, epoch_s = self.partial["samples"], self.partial["epoch_s"]
+            epoch_s = self.partial["epoch_s"]
+            if self.dist.is_main:  # the saved sums already cover every rank (see below)
+                loss_sum += self.partial["loss_sum"]
+                cm.add_(self.partial["confusion"])
+                samples = self.partial["samples"]
             self.partial = None
 
         self.train_model.train()
@@ -243,8 +245,12 @@ class Trainer:
         epoch_s += attempt_s
         if interrupted:
             self.elapsed_s += attempt_s
-            self.partial = {"loss_sum": loss_sum.cpu(), "confusion": cm.tensor().cpu().clone(),
-                            "samples": samples, "epoch_s": epoch_s}
+            # Only rank 0 saves the checkpoint, so it saves the sums over all ranks; on resume
+            # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
+            counts = torch.tensor([float(samples)], device=device)
+            self.partial = {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
+                            "confusion": self.dist.all_reduce_sum(cm.tensor().clone()).cpu(),
+                            "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
             raise Interrupted()
         total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=device)
         loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
