@@ -106,7 +106,7 @@ def _wait(predicate, timeout, what):
 def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster, dataset, tmp_path):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
-    epochs = 3
+    epochs = 20  # long enough (a few seconds) that the signal lands mid-run, not after the end
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
                                  "--epochs", str(epochs), "--max-steps-per-epoch", "6", *SMALL])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -115,7 +115,7 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
     log_path = run_dir / "logs" / f"unetbench_cpu_{job}.out"
     # Mid-run: the first epoch has taken steps. Then the pre-time-limit warning, exactly as
     # --signal=B:USR1@N delivers it: USR1 to the batch shell only.
-    _wait(lambda: log_path.exists() and "epoch 1/3: step 2/6" in log_path.read_text(), 180, "training steps")
+    _wait(lambda: log_path.exists() and f"epoch 1/{epochs}: step 2/6" in log_path.read_text(), 180, "training steps")
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=slurm_cluster.env, check=True)
     # Slurm holds a requeued job for a while (BeginTime); release it now to keep the test short.
     _wait(lambda: slurm_cluster.job_state(job).get("Restarts") == "1"
@@ -145,11 +145,11 @@ def test_scancel_stops_without_requeue(slurm_cluster, dataset, tmp_path):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
-                                 "--epochs", "3", "--max-steps-per-epoch", "6", *SMALL])
+                                 "--epochs", "20", "--max-steps-per-epoch", "6", *SMALL])  # still running when cancelled
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     log_path = run_dir / "logs" / f"unetbench_cpu_{ids['cpu']}.out"
-    _wait(lambda: log_path.exists() and "epoch 1/3: step 2/6" in log_path.read_text(), 180, "training steps")
+    _wait(lambda: log_path.exists() and "epoch 1/20: step 2/6" in log_path.read_text(), 180, "training steps")
     subprocess.run(["scancel", ids["cpu"]], env=slurm_cluster.env, check=True)
     states = slurm_cluster.wait_jobs(list(ids.values()), timeout=120)
     assert states[ids["cpu"]]["JobState"] == "CANCELLED" and states[ids["cpu"]]["Restarts"] == "0"
