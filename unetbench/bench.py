@@ -29,7 +29,7 @@ from .backends import BACKENDS, PROFILES, make_backend
 from .config import Settings
 from .errors import run_cli
 from .metrics import ConfusionMatrix
-from .model import UNet, flops_per_sample
+from .model import TrainForward, UNet, flops_per_sample
 
 GB = 1e9
 
@@ -56,7 +56,6 @@ def matmul_peak_tflops(backend, size: int, repeats: int = 20) -> float:
 
 def compute_only(backend, num_classes: int, crop: tuple, batch: int, width: int, warmup: int, steps: int) -> dict:
     """(a) The training step alone, on device-resident tensors (the ceiling for the loop)."""
-    from .train import TrainForward
     model = backend.prepare_model(UNet(3, num_classes, width))
     optimizer = backend.make_optimizer(model.parameters(), 1e-4)
     train_model = backend.compile_model(TrainForward(model, nn.CrossEntropyLoss()))

@@ -60,6 +60,19 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+class TrainForward(nn.Module):
+    """Model + loss + prediction in one module: the unit that is compiled (and DDP-wrapped)."""
+
+    def __init__(self, model: nn.Module, criterion: nn.Module):
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits = self.model(x)
+        return self.criterion(logits, y), logits.detach().argmax(1)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -29,7 +29,7 @@ from .distributed import DistContext
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError, run_cli
 from .interrupt import StopRequest
 from .metrics import ConfusionMatrix, summarize
-from .model import UNet, count_parameters, flops_per_sample
+from .model import TrainForward, UNet, count_parameters, flops_per_sample
 from .progress import Progress
 from .results import environment, results_path, utc_now, write_results
 from .timing import StepTimer, TimingTotals
@@ -41,19 +41,6 @@ STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks
 
 class Interrupted(Exception):
     """Raised inside the loop when a stop signal arrived; the state is already saved."""
-
-
-class TrainForward(nn.Module):
-    """Model + loss + prediction in one module: the unit that is compiled (and DDP-wrapped)."""
-
-    def __init__(self, model: nn.Module, criterion: nn.Module):
-        super().__init__()
-        self.model = model
-        self.criterion = criterion
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor):
-        logits = self.model(x)
-        return self.criterion(logits, y), logits.detach().argmax(1)
 
 
 class Trainer:
