@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-STEP_SAMPLE_LIMIT = 2000  # step times kept for distribution plots (evenly thinned)
+STEP_SAMPLE_LIMIT = 2000  # step times written to the results for distribution plots (evenly thinned)
 
 
 class Event(Protocol):
@@ -125,9 +125,9 @@ class StepTimer:
             end.record()
             self.sync()
             marks = self._events + [end]
+            # Every step is kept (a float each): percentiles over all of them, never over a
+            # thinned list that would over-weight the latest epochs.
             t.step_ms.extend(a.elapsed_ms(b) for a, b in zip(marks, marks[1:]))
-            if len(t.step_ms) > STEP_SAMPLE_LIMIT * 2:
-                t.step_ms = t.step_ms[::2]
         self._events = []
         return now - self._epoch_t0
 

@@ -90,6 +90,8 @@ class Trainer:
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
         self.train_model = self.model  # replaced by the compiled/DDP wrapper in run()
         self.started = False
+        # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
+        self.environment = environment(backend)
 
     def _aligned_sync(self) -> None:
         # Timed boundaries wait for this device and then for every rank, so the clocks of all
@@ -406,7 +408,7 @@ class Trainer:
             "schema_version": 1, "status": status, "message": message, "run_name": self.run_name,
             "backend": self.backend.name, "profile": self.s.profile,
             "started_at": self.started_at, "finished_at": utc_now() if status != "running" else None,
-            "environment": environment(self.backend),
+            "environment": self.environment,
             "settings": asdict(self.s),
             "dataset": self.splits.identity(),
             "model": {"name": "UNet", "parameters": self.parameters, "size_gb": model_bytes / GB,
