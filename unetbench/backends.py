@@ -17,41 +17,75 @@ torch.compile on CUDA, fused optimizers, torch.compile with hpu_backend on Gaudi
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import importlib
 import os
 import platform
 import resource
 import subprocess
+import sys
 from typing import Any, Iterable
 
 import torch
 
 from .distributed import check_local_rank
 from .errors import UserError
+from .registry import BACKENDS, PROFILES, BackendSpec, lookup, resolve
 from .timing import HostEvent
 
-BACKENDS = ("cpu", "cuda", "gaudi_lazy", "gaudi_eager")
-PROFILES = ("parity", "fast")
 
+class Backend(abc.ABC):
+    """What a device must provide to the training loop, the benchmark and the results.
 
-class Backend:
-    """Defaults describe a synchronous device with fp32 math (the CPU)."""
+    A subclass sets ``spec`` (its registry entry) and implements the abstract methods; the
+    defaults of the others describe a synchronous device with fp32 math, eager execution.
+    """
 
-    name = "cpu"
-    dist_backend = "gloo"
-    pin_memory = False
+    spec: BackendSpec
+    pin_memory = False       # pinned host buffers make non_blocking copies asynchronous
 
-    def __init__(self, profile: str, local_rank: int = 0):
+    def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False,
+                 compile_mode: str | None = None):
         if profile not in PROFILES:
             raise UserError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
         self.profile = profile
         self.local_rank = local_rank
-        self.device = torch.device("cpu")
+        self.allow_tf32 = allow_tf32
+        self.compile_mode = compile_mode
         self.precision = "fp32"
         self.channels_last = False
         self.compiled = False
         self.fused_optimizer = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # -- what every backend must say ------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def device(self) -> torch.device:
+        """Where tensors and the model live."""
+
+    @abc.abstractmethod
+    def synchronize(self) -> None:
+        """Wait until all queued device work has finished: called before every clock read."""
+
+    @abc.abstractmethod
+    def memory_bytes(self) -> dict:
+        """allocated / reserved now and their peaks in bytes (None where the device cannot
+        tell), and ``source``: where the figures come from."""
+
+    @abc.abstractmethod
+    def environment(self) -> dict:
+        """device_name, device_count, driver, cuda, cudnn, habana: recorded in the results."""
+
+    @classmethod
+    @abc.abstractmethod
+    def software_check(cls) -> tuple[bool, str]:
+        """For the preflight on a login node: is this backend's software here? (ok, message);
+        must not need the device itself."""
 
     # -- execution ------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -61,9 +95,6 @@ class Backend:
 
     def step_boundary(self) -> None:
         """Where lazy-mode graphs are cut; nothing on eager devices."""
-
-    def synchronize(self) -> None:
-        """Wait for all queued device work; CPU work is already finished."""
 
     def new_event(self):
         return HostEvent()
@@ -91,7 +122,7 @@ class Backend:
         return {}
 
     def init_distributed(self, dist) -> None:
-        dist.init(self.dist_backend)
+        dist.init(self.spec.dist_backend)
 
     # -- state and statistics -------------------------------------------------------------
     def rng_state(self) -> Any:
@@ -103,45 +134,55 @@ class Backend:
     def reset_peak_memory(self) -> None:
         pass
 
-    def memory_bytes(self) -> dict:
-        """allocated / reserved now and their peaks; None where the device cannot tell."""
-        rss = _current_rss_bytes()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return {"allocated": rss, "reserved": rss, "peak_allocated": peak, "peak_reserved": peak,
-                "source": "process resident set size (CPU)"}
-
     def math_mode(self) -> dict:
         return {"precision": self.precision, "tf32": False, "channels_last": self.channels_last,
                 "compiled": self.compiled, "fused_optimizer": self.fused_optimizer}
 
-    def environment(self) -> dict:
-        return {"device_name": _cpu_name(), "device_count": os.cpu_count() or 1,
-                "driver": None, "cuda": None, "cudnn": None, "habana": None}
-
 
 class CpuBackend(Backend):
-    def __init__(self, profile: str, local_rank: int = 0):
-        super().__init__(profile, local_rank)
+    spec = BACKENDS["cpu"]
+
+    def __init__(self, profile: str, local_rank: int = 0, **options):
+        super().__init__(profile, local_rank, **options)
         if profile == "fast":
             # oneDNN convolutions run best on NHWC; bf16 autocast is only a win on CPUs with
             # AMX, so the CPU baseline stays fp32 even in the fast profile.
             self.channels_last = True
 
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def synchronize(self) -> None:
+        """CPU work has finished when the call that queued it returns."""
+
+    def memory_bytes(self) -> dict:
+        rss = _current_rss_bytes()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"allocated": rss, "reserved": rss, "peak_allocated": peak, "peak_reserved": peak,
+                "source": "process resident set size (CPU)"}
+
+    def environment(self) -> dict:
+        return {"device_name": _cpu_name(), "device_count": os.cpu_count() or 1,
+                "driver": None, "cuda": None, "cudnn": None, "habana": None}
+
+    @classmethod
+    def software_check(cls) -> tuple[bool, str]:
+        return True, "nothing beyond torch needed"
+
 
 class CudaBackend(Backend):
-    name = "cuda"
-    dist_backend = "nccl"
+    spec = BACKENDS["cuda"]
     pin_memory = True
 
-    def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False, compile_mode: str | None = None):
-        super().__init__(profile, local_rank)
-        self.compile_mode = compile_mode
+    def __init__(self, profile: str, local_rank: int = 0, **options):
+        super().__init__(profile, local_rank, **options)
         if not torch.cuda.is_available():
             raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
                             "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
         check_local_rank(local_rank, torch.cuda.device_count(), "GPU")
         torch.cuda.set_device(local_rank)
-        self.device = torch.device("cuda", local_rank)
+        self._device = torch.device("cuda", local_rank)
         fast = profile == "fast"
         self.precision = "bf16" if fast else "fp32"
         self.channels_last = fast
@@ -149,10 +190,14 @@ class CudaBackend(Backend):
         self.fused_optimizer = fast
         # Parity means true fp32: TF32 convolutions (PyTorch's default for cuDNN) would change
         # the math relative to the other devices. The fast profile computes in bf16 anyway.
-        self.tf32 = fast or allow_tf32
+        self.tf32 = fast or self.allow_tf32
         torch.backends.cudnn.allow_tf32 = self.tf32
         torch.backends.cuda.matmul.allow_tf32 = self.tf32
         torch.backends.cudnn.benchmark = True  # fixed shapes: autotune once, during warm-up
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
 
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.device)
@@ -200,18 +245,23 @@ class CudaBackend(Backend):
                 "cudnn": str(torch.backends.cudnn.version()),
                 "habana": None}
 
+    @classmethod
+    def software_check(cls) -> tuple[bool, str]:
+        if torch.version.cuda is None:
+            return False, ("this torch has no CUDA build here (fine if CUDA_SETUP activates another "
+                           "environment on the GPU node)")
+        return True, f"torch built with CUDA {torch.version.cuda}"
+
 
 class HpuBackend(Backend):
-    """Intel Gaudi through habana_frameworks; ``lazy`` selects PT_HPU_LAZY_MODE=1."""
+    """Intel Gaudi through habana_frameworks; the subclasses pick lazy or eager mode."""
 
-    dist_backend = "hccl"
+    lazy: bool
 
-    def __init__(self, profile: str, local_rank: int = 0, lazy: bool = True):
-        super().__init__(profile, local_rank)
-        self.lazy = lazy
-        self.name = "gaudi_lazy" if lazy else "gaudi_eager"
+    def __init__(self, profile: str, local_rank: int = 0, **options):
+        super().__init__(profile, local_rank, **options)
         # The bridge reads the mode once, at import: it must be set before the first import.
-        os.environ["PT_HPU_LAZY_MODE"] = "1" if lazy else "0"
+        os.environ.update(self.spec.env_before_python)
         try:
             self.htcore = importlib.import_module("habana_frameworks.torch.core")
         except ImportError as err:
@@ -222,16 +272,19 @@ class HpuBackend(Backend):
             raise UserError("no Gaudi device visible on this node (torch.hpu.is_available() is False); "
                             "run on a Gaudi node, or check HABANA_VISIBLE_MODULES and the job's --gres")
         check_local_rank(local_rank, self.hpu.device_count(), "Gaudi card")
-        self.device = torch.device("hpu")
         fast = profile == "fast"
         self.precision = "bf16" if fast else "fp32"
         self.fused_optimizer = fast
-        self.compiled = fast and not lazy  # lazy mode builds its own graphs per mark_step
+        self.compiled = fast and not self.lazy  # lazy mode builds its own graphs per mark_step
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("hpu")
 
     def init_distributed(self, dist) -> None:
         # The hccl backend registers itself with torch.distributed on import.
         importlib.import_module("habana_frameworks.torch.distributed.hccl")
-        dist.init(self.dist_backend)
+        super().init_distributed(dist)
 
     def step_boundary(self):
         if self.lazy:
@@ -277,6 +330,29 @@ class HpuBackend(Backend):
         return {"device_name": self.hpu.get_device_name(), "device_count": self.hpu.device_count(),
                 "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": _habana_version()}
 
+    @classmethod
+    def software_check(cls) -> tuple[bool, str]:
+        # In a child process with the mode set first: importing the bridge here would fix this
+        # process's mode, and the check must not depend on the caller's environment.
+        env = {**os.environ, **cls.spec.env_before_python}
+        try:
+            subprocess.run([sys.executable, "-c", "import habana_frameworks.torch"], env=env, timeout=120,
+                           capture_output=True, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return False, ("habana_frameworks.torch not importable here (fine if GAUDI_SETUP provides it "
+                           "on the Gaudi node)")
+        return True, "habana_frameworks.torch importable"
+
+
+class HpuLazyBackend(HpuBackend):
+    spec = BACKENDS["gaudi_lazy"]
+    lazy = True
+
+
+class HpuEagerBackend(HpuBackend):
+    spec = BACKENDS["gaudi_eager"]
+    lazy = False
+
 
 class InlineStream:
     """Runs the transfer in line, on the compute stream (every device but CUDA)."""
@@ -321,15 +397,14 @@ class _TorchEvent:
         return self.event.elapsed_time(later.event)
 
 
+def backend_class(name: str) -> type[Backend]:
+    """The class registered for ``name`` (unetbench/registry.py)."""
+    return resolve(lookup(BACKENDS, name, "backend").backend_class)
+
+
 def make_backend(name: str, profile: str = "parity", local_rank: int = 0, allow_tf32: bool = False,
                  compile_mode: str | None = None) -> Backend:
-    if name == "cpu":
-        return CpuBackend(profile, local_rank)
-    if name == "cuda":
-        return CudaBackend(profile, local_rank, allow_tf32=allow_tf32, compile_mode=compile_mode)
-    if name in ("gaudi_lazy", "gaudi_eager"):
-        return HpuBackend(profile, local_rank, lazy=name == "gaudi_lazy")
-    raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return backend_class(name)(profile, local_rank, allow_tf32=allow_tf32, compile_mode=compile_mode)
 
 
 # -- environment helpers -------------------------------------------------------------------

@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .backends import PROFILES
 from .errors import UserError
+from .registry import BACKENDS, DEFAULT_MODEL, MODELS, PROFILES
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Settings:
     out: str = "results"
     run_name: Optional[str] = None          # default: the backend name (results_cuda.json)
     profile: str = "parity"
+    model: str = DEFAULT_MODEL
     epochs: int = 20
     batch_size: int = 16
     lr: float = 1e-4
@@ -48,6 +49,7 @@ HELP = {
     "out": "folder for results_<run>.json and checkpoints",
     "run_name": "name in output files (default: the backend name)",
     "profile": "parity: identical fp32 math on every device; fast: each device at its best",
+    "model": "network to train (unetbench/registry.py)",
     "epochs": "training epochs", "batch_size": "samples per step per device", "lr": "Adam learning rate",
     "lr_patience": "epochs without validation-loss improvement before the LR drops",
     "lr_factor": "LR multiplier on plateau", "workers": "data-loader worker processes",
@@ -96,22 +98,32 @@ def _field_type(f: dataclasses.Field) -> type:
     return int if "int" in text else float if "float" in text else bool if "bool" in text else str
 
 
-def build_parser(prog: str | None = None, description: str | None = None, backend_choice: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+CHOICES = {"profile": PROFILES, "model": tuple(MODELS)}
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """For checking flags before a job is submitted: a bad flag is a UserError, not an exit."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
+def build_parser(prog: str | None = None, description: str | None = None, backend_choice: bool = False,
+                 raising: bool = False) -> argparse.ArgumentParser:
+    parser = (_RaisingParser if raising else argparse.ArgumentParser)(prog=prog, description=description)
     if backend_choice:
-        from .backends import BACKENDS
-        parser.add_argument("--backend", required=True, choices=BACKENDS)
+        parser.add_argument("--backend", required=True, choices=tuple(BACKENDS))
     parser.add_argument("--config", help="YAML or JSON file of settings; command-line flags win")
     for f in fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
+        option = flag(f.name)
         kind = _field_type(f)
         text = HELP[f.name] if f.default in (None, False) else f"{HELP[f.name]} (default: {f.default})"
         if kind is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=text)
-        elif f.name == "profile":
-            parser.add_argument(flag, choices=PROFILES, default=None, help=text)
+            parser.add_argument(option, action="store_true", default=None, help=text)
+        elif f.name in CHOICES:
+            parser.add_argument(option, choices=CHOICES[f.name], default=None, help=text)
         else:
-            parser.add_argument(flag, type=_typed(f.name, kind), default=None, metavar=kind.__name__.upper(), help=text)
+            parser.add_argument(option, type=_typed(f.name, kind), default=None, metavar=kind.__name__.upper(), help=text)
     return parser
 
 
@@ -152,8 +164,9 @@ def resolve(args: argparse.Namespace) -> Settings:
     settings = Settings(**values)
     if settings.resume and settings.auto_resume:
         raise UserError("choose one of --resume and --auto-resume")
-    if settings.profile not in PROFILES:
-        raise UserError(f"profile must be one of {', '.join(PROFILES)}, got {settings.profile!r}")
+    for name, allowed in CHOICES.items():
+        if getattr(settings, name) not in allowed:
+            raise UserError(f"{name} must be one of {', '.join(allowed)}, got {getattr(settings, name)!r}")
     return settings
 
 
@@ -176,6 +189,12 @@ def _coerce(name: str, value, kind: type, source: str):
 
 
 def parse_settings(argv: Sequence[str] | None, prog: str | None = None, description: str | None = None,
-                   backend_choice: bool = False) -> tuple[Settings, argparse.Namespace]:
-    args = build_parser(prog, description, backend_choice).parse_args(argv)
+                   backend_choice: bool = False, raising: bool = False) -> tuple[Settings, argparse.Namespace]:
+    """``raising=True``: a bad flag raises UserError instead of printing usage and exiting."""
+    args = build_parser(prog, description, backend_choice, raising).parse_args(argv)
     return resolve(args), args
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")

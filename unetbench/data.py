@@ -1,6 +1,6 @@
 """Read the prepared dataset (docs/dataset_format.md) and feed it to the device.
 
-    splits = load_splits("data/dataset_splits.json")
+    splits = load_splits("data/dataset_splits.json")    # unetbench.dataset
     train = SplitArrays(splits, "train")             # memory-mapped uint8 arrays
     loader = make_loader(train, batch_size=16, ...)  # yields uint8 (images, labels) batches
     x, y = to_device(images, labels, backend, train=True)   # normalise and flip on the device
@@ -11,81 +11,16 @@ and random horizontal flips happen on the device, where they cost microseconds.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .dataset import REPREPARE, Splits, open_array
 from .errors import UserError
 
-FORMAT_VERSION = 1
-SPLITS = ("train", "val", "test")
 # ImageNet statistics: a fixed, documented normalisation identical on every backend.
 MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-
-@dataclass(frozen=True)
-class Splits:
-    path: Path
-    meta: dict
-    sha256: str
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.meta["num_classes"])
-
-    @property
-    def class_names(self) -> list:
-        return [c["name"] for c in self.meta["classes"]]
-
-    @property
-    def ignore_index(self) -> int | None:
-        return self.meta.get("ignore_index")
-
-    @property
-    def crop(self) -> tuple:
-        return int(self.meta["crop"]["height"]), int(self.meta["crop"]["width"])
-
-    def counts(self) -> dict:
-        return {name: int(self.meta["splits"][name]["count"]) for name in SPLITS}
-
-    def identity(self) -> dict:
-        """What the results record so that runs on different data are never compared."""
-        return {"splits_file": str(self.path), "splits_sha256": self.sha256,
-                "fingerprint": self.meta.get("fingerprint"), "num_classes": self.num_classes,
-                "class_names": self.class_names, "crop": list(self.crop), "counts": self.counts(),
-                "ignore_index": self.ignore_index}
-
-
-def load_splits(path: str | Path) -> Splits:
-    path = Path(path)
-    hint = "run prepare_dataset.py first (or pass --splits PATH)"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"dataset split file {path} not found; {hint}") from None
-    except OSError as err:
-        raise UserError(f"cannot read dataset split file {path}: {err.strerror}") from None
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise UserError(f"dataset split file {path} is not valid JSON ({err}); {hint} with --force") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        found = meta.get("format_version") if isinstance(meta, dict) else None
-        raise UserError(f"dataset split file {path} has format version {found!r}, this suite reads "
-                        f"{FORMAT_VERSION}; re-run prepare_dataset.py --force")
-    for key in ("num_classes", "classes", "crop", "splits"):
-        if key not in meta:
-            raise UserError(f"dataset split file {path} lacks {key!r}; re-run prepare_dataset.py --force")
-    missing = [s for s in SPLITS if s not in meta["splits"]]
-    if missing:
-        raise UserError(f"dataset split file {path} has no {', '.join(missing)} split; re-run prepare_dataset.py")
-    return Splits(path=path, meta=meta, sha256=hashlib.sha256(raw).hexdigest())
 
 
 class SplitArrays(Dataset):
@@ -94,14 +29,14 @@ class SplitArrays(Dataset):
     def __init__(self, splits: Splits, name: str):
         entry = splits.meta["splits"][name]
         self.name = name
-        self.images = _open_array(splits.path.parent / entry["images"]["file"], entry["images"].get("shape"), 4)
-        self.labels = _open_array(splits.path.parent / entry["labels"]["file"], entry["labels"].get("shape"), 3)
+        self.images = open_array(splits, name, "images")
+        self.labels = open_array(splits, name, "labels")
         if len(self.images) != len(self.labels) or len(self.images) != int(entry["count"]):
             raise UserError(f"{name} split: {len(self.images)} images, {len(self.labels)} labels, "
-                            f"split file says {entry['count']}; re-run prepare_dataset.py --force")
+                            f"split file says {entry['count']}; {REPREPARE}")
         if self.images.shape[1:3] != self.labels.shape[1:] or self.images.shape[1:3] != splits.crop:
             raise UserError(f"{name} split: image {self.images.shape[1:3]} and label {self.labels.shape[1:]} "
-                            f"sizes disagree with the crop {splits.crop}; re-run prepare_dataset.py --force")
+                            f"sizes disagree with the crop {splits.crop}; {REPREPARE}")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -122,19 +57,6 @@ class SplitArrays(Dataset):
 
 def _collate_batch(batch):
     return batch  # __getitems__ already returns a stacked batch
-
-
-def _open_array(path: Path, shape, ndim: int) -> np.ndarray:
-    try:
-        array = np.load(path, mmap_mode="r")
-    except FileNotFoundError:
-        raise UserError(f"dataset array {path} is missing; re-run prepare_dataset.py --force") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"dataset array {path} is unreadable ({err}); re-run prepare_dataset.py --force") from None
-    if array.dtype != np.uint8 or array.ndim != ndim or (shape is not None and list(array.shape) != list(shape)):
-        raise UserError(f"dataset array {path} has shape {array.shape} {array.dtype}, split file says "
-                        f"{shape} uint8; re-run prepare_dataset.py --force")
-    return array
 
 
 class ResumableSampler(DistributedSampler):

@@ -1,6 +1,6 @@
 """Segmentation metrics from a confusion matrix accumulated on the device.
 
-    cm = ConfusionMatrix(num_classes=13, device=device, ignore_index=255)
+    cm = ConfusionMatrix(num_classes=13, device=device, ignore_index=IGNORE_INDEX)   # unetbench.dataset
     cm.update(logits.argmax(1), labels)      # no host sync: stays on the device
     summary = summarize(cm.read(), class_names)   # one device->host copy, once per epoch
 

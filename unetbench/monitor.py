@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, TextIO
 
+from .registry import BACKENDS
+
 log = logging.getLogger("unetbench.monitor")
 
 HEADER = ["timestamp", "device_index", "utilization_pct", "memory_used_mib", "power_w", "temperature_c"]
@@ -46,8 +48,14 @@ TOOLS = {
         "-f", "csv,noheader,nounits", "-l", str(interval),
     ],
 }
-PREFERRED = {"cuda": ["nvidia-smi"], "gaudi_lazy": ["hl-smi"], "gaudi_eager": ["hl-smi"], "cpu": [],
-             "auto": ["nvidia-smi", "hl-smi"]}
+# Each tool's one-off description of the node's devices, for the job log header.
+DESCRIBE = {
+    "nvidia-smi": ["nvidia-smi", "--query-gpu=index,name,driver_version,memory.total", "--format=csv,noheader"],
+    "hl-smi": ["hl-smi", "-Q", "index,name,bus_id,driver_version,memory.total", "-f", "csv,noheader"],
+}
+# Which tool each backend samples (unetbench/registry.py); "auto" tries every known tool.
+PREFERRED = {name: [spec.monitor_tool] if spec.monitor_tool else [] for name, spec in BACKENDS.items()}
+PREFERRED["auto"] = list(TOOLS)
 
 
 def pick_tool(backend: str) -> Optional[str]:

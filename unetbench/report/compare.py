@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
+from ..registry import BACKENDS, PROFILES
 from .energy import run_energy
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .load import RunRecord
 
 log = logging.getLogger(__name__)
-BACKEND_ORDER = ["cuda", "gaudi_lazy", "gaudi_eager", "cpu"]
-PROFILE_ORDER = ["parity", "fast"]
+BACKEND_ORDER = list(BACKENDS)
+PROFILE_ORDER = list(PROFILES)
 SPREAD = "min-max over repeated runs"
 
 

@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_path
+from ..registry import BACKENDS
 from .compare import Comparison, Group
 
 log = logging.getLogger(__name__)
-BACKEND_COLORS = {"cuda": "#76b900", "gaudi_lazy": "#0068b5", "gaudi_eager": "#00a3e0", "cpu": "#7f7f7f"}
+BACKEND_COLORS = {name: spec.color for name, spec in BACKENDS.items()}
+OTHER_COLOR = "#9467bd"   # a backend of an older or newer suite, not in this registry
 PROFILE_STYLE = {"parity": ("-", ""), "fast": ("--", "//")}
 
 
 def color(g: Group) -> str:
-    return BACKEND_COLORS.get(g.backend, "#9467bd")
+    return BACKEND_COLORS.get(g.backend, OTHER_COLOR)
 
 
 def _plt() -> Any:
@@ -213,7 +215,7 @@ def scaling(plt: Any, comp: Comparison, path: Path) -> Path | None:
         xs = [r["world_size"] for r in rows]
         top = max([top] + xs)
         ax.plot(xs, [r["speedup"] for r in rows], PROFILE_STYLE.get(profile, ("-", ""))[0], marker="o",
-                color=BACKEND_COLORS.get(backend, "#9467bd"), label=f"{backend}/{profile}")
+                color=BACKEND_COLORS.get(backend, OTHER_COLOR), label=f"{backend}/{profile}")
         for r in rows[1:]:
             ax.annotate(f"{100 * r['efficiency']:.0f}% efficient", (r["world_size"], r["speedup"]),
                         textcoords="offset points", xytext=(-10, -18), ha="right")

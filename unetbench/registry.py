@@ -1,0 +1,164 @@
+"""Every backend, model, dataset and batch job the suite knows: one entry each, nothing else.
+
+    python3 -m unetbench.site backends          # what the shell scripts ask (see site.py)
+    python3 -m unetbench.scaffold               # regenerates submit_*.sh, unet_*.py, scripts/registry.sh
+
+Everything else asks this module: the training entry points, run_benchmark.sh (through
+unetbench.submit), the preflight, the device monitor, the report and the generated Bash.
+Adding a fifth backend is one ``BackendSpec`` here, its class in backends.py, and
+``python3 -m unetbench.scaffold`` to write its entry script and batch script (README: "Adding
+a backend or a model"). This module imports nothing heavy: the login node reads it without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+PROFILES = ("parity", "fast")
+# Seconds before the time limit at which Slurm sends USR1 (sbatch --signal=B:USR1@N); a site
+# may set SIGNAL_LEAD_S in site.env instead.
+DEFAULT_SIGNAL_LEAD_S = 300
+
+
+@dataclass(frozen=True)
+class SbatchDefaults:
+    """The #SBATCH defaults of a generated submit script (site.env values override them)."""
+    time: str
+    cpus: int
+    mem: str
+    gres: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str                     # the run name, results_<name>.json, unet_<name>.py, submit_<name>.sh
+    title: str                    # for help texts and generated docstrings
+    backend_class: str            # "module:Class" in unetbench, imported only when the backend is built
+    site_group: str               # site.env prefix: <GROUP>_PARTITION, <GROUP>_GRES, ...
+    dist_backend: str             # torch.distributed backend for DDP
+    needs_device: bool            # GRES must be set in site.env and scales with devices per node
+    sbatch: SbatchDefaults
+    monitor_tool: Optional[str] = None            # nvidia-smi / hl-smi (see monitor.py), None: no sampling
+    visible_devices_var: Optional[str] = None     # shown in the job header
+    env_before_python: Mapping[str, str] = field(default_factory=dict)  # exported before any Python starts
+    in_cluster_default: bool = True               # part of run_benchmark.sh's default --backends on Slurm
+    color: str = "#9467bd"                        # plots
+    note: str = ""                                # one extra comment line in the generated submit script
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A CPU job of the chain that is not a training: its site.env group falls back to CPU_*."""
+    name: str
+    title: str
+    entry: str                    # the top-level script the job runs
+    site_group: str
+    site_fallback: str
+    sbatch: SbatchDefaults
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str                    # what the results record as model.name
+    builder: str                  # "module:function(in_channels, num_classes, width) -> nn.Module"
+    flops: str                    # "module:function(height, width, num_classes, base) -> FLOPs per sample"
+    input_multiple: int           # crop sides must be multiples of this (downsampling depth)
+    needs_torchvision: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    title: str
+    kaggle_slug: str
+    crop: Tuple[int, int] = (384, 512)
+    crops_per_image: int = 1
+
+
+BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in (
+    BackendSpec(
+        name="cuda", title="NVIDIA GPUs (CUDA)", backend_class="backends:CudaBackend", site_group="CUDA",
+        dist_backend="nccl", needs_device=True, monitor_tool="nvidia-smi",
+        visible_devices_var="CUDA_VISIBLE_DEVICES", color="#76b900",
+        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G", gres="gpu:1")),
+    BackendSpec(
+        name="gaudi_lazy", title="Intel Gaudi in lazy mode (PT_HPU_LAZY_MODE=1)",
+        backend_class="backends:HpuLazyBackend", site_group="GAUDI", dist_backend="hccl", needs_device=True,
+        monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
+        # The Gaudi bridge reads the mode once, at import (torch >= 2.5 autoloads it with torch).
+        env_before_python={"PT_HPU_LAZY_MODE": "1"}, color="#0068b5",
+        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
+        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G")),
+    BackendSpec(
+        name="gaudi_eager", title="Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0)",
+        backend_class="backends:HpuEagerBackend", site_group="GAUDI", dist_backend="hccl", needs_device=True,
+        monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
+        env_before_python={"PT_HPU_LAZY_MODE": "0"}, color="#00a3e0",
+        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
+        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G")),
+    BackendSpec(
+        name="cpu", title="CPU cores (the baseline, and the backend the tests run)",
+        backend_class="backends:CpuBackend", site_group="CPU", dist_backend="gloo", needs_device=False,
+        in_cluster_default=False, color="#7f7f7f",
+        sbatch=SbatchDefaults(time="04:00:00", cpus=8, mem="16G")),
+)}
+
+JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
+    JobSpec(name="prepare", title="Dataset preparation as a CPU job (run_benchmark.sh --prepare-job)",
+            entry="prepare_dataset.py", site_group="PREPARE", site_fallback="CPU",
+            sbatch=SbatchDefaults(time="01:00:00", cpus=4, mem="16G")),
+    JobSpec(name="compare", title="Comparison of all results, run after every training job ends (afterany)",
+            entry="compare_results.py", site_group="COMPARE", site_fallback="CPU",
+            sbatch=SbatchDefaults(time="00:20:00", cpus=1, mem="4G")),
+)}
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec(name="unet", title="UNet", builder="model:UNet", flops="model:flops_per_sample",
+              input_multiple=16),   # four 2x2 poolings
+)}
+DEFAULT_MODEL = "unet"
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
+    DatasetSpec(name="lyft-udacity", title="Lyft/Udacity CARLA semantic segmentation (13 classes)",
+                kaggle_slug="kumaresanmanickavelu/lyft-udacity-challenge"),
+)}
+DEFAULT_DATASET = "lyft-udacity"
+
+
+def backend_names() -> list[str]:
+    return list(BACKENDS)
+
+
+def cluster_default_backends() -> list[str]:
+    return [name for name, spec in BACKENDS.items() if spec.in_cluster_default]
+
+
+def job_kinds() -> list[str]:
+    """Everything that can be a batch job: the backends, then prepare and compare."""
+    return [*BACKENDS, *JOBS]
+
+
+def site_groups(kind: str) -> list[str]:
+    """site.env groups to look a setting up in, in order (PREPARE_* then CPU_*)."""
+    if kind in BACKENDS:
+        return [BACKENDS[kind].site_group]
+    if kind in JOBS:
+        return [JOBS[kind].site_group, JOBS[kind].site_fallback]
+    raise KeyError(kind)
+
+
+def resolve(ref: str):
+    """``"model:UNet"`` -> the object, importing ``unetbench.model`` only now."""
+    import importlib
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+
+
+def lookup(table: dict, name: str, what: str):
+    """The entry, or the UserError a user sees for a name that is not registered."""
+    if name not in table:
+        from .errors import UserError
+        raise UserError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}")
+    return table[name]
