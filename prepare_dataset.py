@@ -4,10 +4,11 @@
 Run::
 
     python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data   # tiny demo set
-    python3 prepare_dataset.py                        # Kaggle lyft-udacity-challenge into data/
+    python3 prepare_dataset.py                        # the default Kaggle dataset (lyft-udacity) into data/
     python3 prepare_dataset.py --source-dir lyft.zip --split-by folder
 
-Flags, sources, credentials and layouts: docs/prepare.md. Output format: docs/dataset_format.md.
+Flags, sources, credentials and layouts: docs/prepare.md (``--help`` shows the defaults, taken
+from unetbench/registry.py). Output format: docs/dataset_format.md. The code is unetbench/prepare/.
 """
 
 from unetbench.errors import run_cli

@@ -14,70 +14,44 @@ failure the user can fix. The written format is docs/dataset_format.md.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..atomic import atomic_write_json
+from ..dataset import FORMAT, FORMAT_VERSION, SPLITS, SPLITS_FILE
 from ..errors import UserError
-from .classes import CARLA13, classes_json
+from ..progress import PREPARE_LINE, Progress
+from ..registry import DATASETS, DEFAULT_DATASET
+from ..values import check_crop_for_models, non_negative_int, parse_crop, positive_int
+from .classes import classes_json
 from .fingerprint import fingerprint, is_up_to_date
 from .pipeline import Job, Task, run_tasks
-from .progress import Progress
-from .splits import SPLITS, parse_ratios, split_items
+from .plan import Plan
+from .splits import DEFAULT_RATIOS, SPLIT_BY, parse_ratios, split_items
+from .synthetic import SYNTHETIC_CLASSES
 from .writer import Staging, create_array, explain_write_error, finish_file, shrink_rows
 
 log = logging.getLogger("unetbench.prepare")
 
-FORMAT = "unetbench-dataset"
-FORMAT_VERSION = 1
-DEFAULT_KAGGLE_DATASET = "kumaresanmanickavelu/lyft-udacity-challenge"
+DEFAULT = DATASETS[DEFAULT_DATASET]      # Kaggle slug, crop and crops per image when none are given
 DEFAULT_SYNTHETIC_IMAGES = 1000
-IGNORE_INDEX = 255
+DEFAULT_SEED = 42
 
 
 @dataclass
 class PrepareResult:
     out: Path                 # the dataset folder
-    splits_file: Path         # out / "dataset_splits.json"
+    splits_file: Path         # out / SPLITS_FILE
     metadata: dict            # its content
     up_to_date: bool          # True when nothing was written: same fingerprint, no force
-
-
-@dataclass
-class Plan:
-    """What to prepare, resolved from the source before any array is written."""
-    source: dict                          # the split file's "source" object (skipped filled later)
-    items: list                           # synthetic indices or layouts.Pair
-    groups: List[str]                     # folder of each item (for --split-by folder)
-    encoding: dict
-    classes: list                         # [(id, name, (r, g, b))]
-    ignore_index: Optional[int]
-    files: list = field(default_factory=list)      # (rel, size, mtime_ns) for the fingerprint
-    skipped: list = field(default_factory=list)    # found before decoding (unpaired files)
-    reader: object = None
-    decoder: object = None
-    settings: dict = field(default_factory=dict)   # source-specific settings for the fingerprint
-
-
-def parse_crop(crop: Union[str, Sequence[int]]) -> Tuple[int, int]:
-    """``"384x512"`` or ``(384, 512)`` -> (height, width)."""
-    try:
-        if isinstance(crop, str):
-            h, w = crop.lower().split("x")
-            h, w = int(h), int(w)
-        else:
-            h, w = (int(v) for v in crop)
-    except (TypeError, ValueError):
-        raise UserError(f"--crop {crop!r}: expected HEIGHTxWIDTH in pixels, e.g. 384x512") from None
-    if h < 1 or w < 1:
-        raise UserError(f"--crop {crop!r}: height and width must be at least 1 pixel")
-    return h, w
 
 
 def default_jobs() -> int:
@@ -93,10 +67,10 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             source_dir: Union[str, os.PathLike, None] = None,
             kaggle_dataset: Optional[str] = None,
             cache_dir: Union[str, os.PathLike, None] = None,
-            crop: Union[str, Sequence[int]] = (384, 512),
-            crops_per_image: int = 1,
-            seed: int = 42,
-            ratios: Union[str, Sequence[float]] = (0.7, 0.15, 0.15),
+            crop: Union[str, Sequence[int]] = DEFAULT.crop,
+            crops_per_image: int = DEFAULT.crops_per_image,
+            seed: int = DEFAULT_SEED,
+            ratios: Union[str, Sequence[float]] = DEFAULT_RATIOS,
             split_by: str = "image",
             encoding: str = "auto",
             palette: Optional[str] = None,
@@ -113,47 +87,45 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     (``kaggle_dataset``, the default when neither of the others is given).
     """
     out = Path(out)
-    crop_hw = parse_crop(crop)
+    # Every setting is checked here, before any listing, download or write: a mistake costs
+    # nothing and an earlier dataset in ``out`` stays as it was.
+    crop_hw = parse_crop(crop, "--crop")
+    check_crop_for_models(crop_hw, "--crop")   # one dataset serves every registered model
     ratio3 = parse_ratios(ratios)
-    if int(crops_per_image) < 1:
-        raise UserError(f"--crops-per-image {crops_per_image}: must be at least 1")
-    if num_images is not None and int(num_images) < 1:
-        raise UserError(f"--num-images {num_images}: must be at least 1")
-    if split_by not in ("image", "folder"):
-        raise UserError(f"--split-by {split_by!r}: choose image or folder")
-    jobs = default_jobs() if not jobs else int(jobs)
-    if jobs < 1:
-        raise UserError(f"--jobs {jobs}: must be at least 1")
+    k = positive_int(crops_per_image, "--crops-per-image")
+    seed = non_negative_int(seed, "--seed")
+    if num_images is not None:
+        num_images = positive_int(num_images, "--num-images")
+    if split_by not in SPLIT_BY:
+        raise UserError(f"--split-by {split_by!r}: choose {' or '.join(SPLIT_BY)}")
+    jobs = positive_int(jobs, "--jobs") if jobs else default_jobs()
     if sum(bool(x) for x in (synthetic, source_dir, kaggle_dataset)) > 1:
         raise UserError("choose one source: --synthetic, --source-dir or --kaggle-dataset")
 
     if synthetic:
-        if int(crops_per_image) != 1:
+        if k != 1:
             log.warning("--crops-per-image is ignored with --synthetic: scenes are rendered at the crop size")
-        crops_per_image = 1
-        plan = _plan_synthetic(int(num_images or DEFAULT_SYNTHETIC_IMAGES), encoding, palette,
-                               num_classes, class_names)
+        k = 1
+        plan = _plan_synthetic(num_images or DEFAULT_SYNTHETIC_IMAGES, encoding, palette, num_classes, class_names)
     else:
         from .plan_files import plan_files  # imports PIL-heavy modules only when needed
-        plan = plan_files(source_dir=source_dir, kaggle_dataset=kaggle_dataset or DEFAULT_KAGGLE_DATASET,
+        plan = plan_files(source_dir=source_dir, kaggle_dataset=kaggle_dataset or DEFAULT.kaggle_slug,
                           cache_dir=cache_dir, num_images=num_images, seed=seed, encoding=encoding,
                           palette=palette, num_classes=num_classes, class_names=class_names,
                           unknown_to_ignore=unknown_to_ignore, skip_bad=skip_bad)
 
-    settings = {"crop": crop_hw, "crops_per_image": int(crops_per_image), "seed": int(seed),
+    settings = {"crop": crop_hw, "crops_per_image": k, "seed": seed,
                 "ratios": ratio3, "split_by": split_by, "num_images": num_images,
                 "encoding": plan.encoding, "classes": plan.classes, "ignore_index": plan.ignore_index,
                 "skip_bad": bool(skip_bad), **plan.settings}
     fp = fingerprint(settings, plan.files)
-    splits_file = out / "dataset_splits.json"
+    splits_file = out / SPLITS_FILE
     if not force and is_up_to_date(out, fp):
         log.info("%s is up to date (same sources and settings); nothing to do (use --force to rebuild)", out)
-        import json
         return PrepareResult(out, splits_file, json.loads(splits_file.read_text()), True)
     _check_out_folder(out)
 
     assignment = split_items(len(plan.items), plan.groups, ratio3, seed, split_by)
-    k = int(crops_per_image)
     h, w = crop_hw
     rows = {s: len(assignment[s]) * k for s in SPLITS}
     _check_free_space(out, sum(rows.values()) * h * w * 4)
@@ -165,12 +137,12 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             create_array(img_path, (rows[s], h, w, 3))
             create_array(lab_path, (rows[s], h, w))
             arrays[s] = (str(img_path), str(lab_path))
-        job = Job(arrays=arrays, crop=crop_hw, crops_per_image=k, seed=int(seed), synthetic=synthetic,
+        job = Job(arrays=arrays, crop=crop_hw, crops_per_image=k, seed=seed, synthetic=synthetic,
                   source=plan.reader, decoder=plan.decoder)
         tasks = [Task(s, rank * k, plan.items[i]) for s in SPLITS for rank, i in enumerate(assignment[s])]
         log.info("preparing %d source %s into %d crops of %dx%d with %d job(s)", len(tasks),
                  "scenes" if synthetic else "pairs", sum(rows.values()), h, w, jobs)
-        per_split = _collect(job, tasks, jobs, skip_bad, progress, plan)
+        per_split = _collect(job, tasks, jobs, skip_bad, progress)
         splits_meta = {}
         for s in SPLITS:
             splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], k, h, w, plan)
@@ -191,13 +163,12 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             "ignore_index": plan.ignore_index,
             "crop": {"height": h, "width": w},
             "crops_per_image": k,
-            "seed": int(seed),
+            "seed": seed,
             "split_by": split_by,
             "ratios": dict(zip(SPLITS, ratio3)),
             "splits": splits_meta,
         }
-        atomic_write_json(stage.path / "dataset_splits.json", metadata)
-        _make_readable(stage.path / "dataset_splits.json")
+        atomic_write_json(stage.path / SPLITS_FILE, metadata)   # with the umask's mode, like the arrays
         stage.publish()
     counts = ", ".join(f"{s} {splits_meta[s]['count']}" for s in SPLITS)
     log.info("wrote %s: %s crops; %d pair(s) skipped", out, counts, len(skipped))
@@ -205,7 +176,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
 
 
 def prepare_synthetic(out: Union[str, os.PathLike], num_images: int = 40,
-                      crop: Union[str, Sequence[int]] = (64, 96), seed: int = 42, jobs: int = 1,
+                      crop: Union[str, Sequence[int]] = (64, 96), seed: int = DEFAULT_SEED, jobs: int = 1,
                       force: bool = True, **kwargs) -> PrepareResult:
     """A small synthetic dataset for tests and demos (defaults: 40 scenes of 64x96, one job)."""
     return prepare(out, synthetic=True, num_images=num_images, crop=crop, seed=seed, jobs=jobs,
@@ -215,17 +186,20 @@ def prepare_synthetic(out: Union[str, os.PathLike], num_images: int = 40,
 def _plan_synthetic(n: int, encoding: str, palette, num_classes, class_names) -> Plan:
     if palette or (encoding not in (None, "auto", "index")) or class_names:
         log.warning("--encoding/--palette/--class-names do not apply to --synthetic; ignored")
-    if num_classes not in (None, len(CARLA13)):
-        raise UserError(f"--num-classes {num_classes}: the synthetic set has {len(CARLA13)} CARLA classes")
+    if num_classes not in (None, len(SYNTHETIC_CLASSES)):
+        raise UserError(f"--num-classes {num_classes}: the synthetic set has {len(SYNTHETIC_CLASSES)} CARLA classes")
     source = {"kind": "synthetic", "location": "synthetic", "files_found": n}
     return Plan(source=source, items=list(range(n)), groups=[f"{i:06d}" for i in range(n)],
-                encoding={"kind": "index", "detected": False}, classes=list(CARLA13), ignore_index=None,
+                encoding={"kind": "index", "detected": False}, classes=list(SYNTHETIC_CLASSES), ignore_index=None,
                 settings={"source": "synthetic", "n": n})
 
 
-def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: bool, plan: Plan) -> dict:
+def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: bool) -> dict:
     per_split = {s: {"results": [], "skipped": []} for s in SPLITS}
-    with Progress(len(tasks), "images", enabled=progress) as bar:
+    # The bar on stderr: stdout holds the log and the summary line. In a batch log (no terminal)
+    # a line every 10% or 15 s instead.
+    with Progress(len(tasks), "images", stream=sys.stderr, enabled=progress, unit=" images",
+                  every_fraction=0.1, every_s=15.0, min_total=200, line=PREPARE_LINE, log=log) as bar:
         for result in run_tasks(job, tasks, jobs):
             task = result["task"]
             if result["error"] is not None:
@@ -234,7 +208,7 @@ def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: b
                          "reason": result["error"]}
                 if not skip_bad:
                     raise UserError(f"{result['error']}\n  fix the file, remove the pair, or pass --skip-bad "
-                                    "to skip bad pairs and list them in dataset_splits.json")
+                                    f"to skip bad pairs and list them in {SPLITS_FILE}")
                 log.warning("skipping a pair: %s", entry["reason"])
                 per_split[task.split]["skipped"].append(entry)
             per_split[task.split]["results"].append(result)
@@ -284,25 +258,18 @@ def _finish_split(folder: Path, split: str, collected: dict, rows: int, k: int, 
     }
 
 
-def _make_readable(path: Path) -> None:
-    """The atomic writer's temp file is 0600; a dataset is shared, so apply the usual umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _check_out_folder(out: Path) -> None:
     """Refuse to replace a folder that is not a prepared dataset (it would be deleted)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder; choose another path")
-    if out.is_dir() and not (out / "dataset_splits.json").exists():
+    if out.is_dir() and not (out / SPLITS_FILE).exists():
         try:
             entries = [p.name for p in out.iterdir()]
         except OSError as err:
             raise UserError(f"--out {out}: cannot list it ({err.strerror}); choose a readable folder") from None
         if entries:
             raise UserError(f"--out {out}: holds other files ({', '.join(sorted(entries)[:3])}...) and no "
-                            "dataset_splits.json; it would be replaced, so choose an empty or new folder")
+                            f"{SPLITS_FILE}; it would be replaced, so choose an empty or new folder")
 
 
 def _check_free_space(out: Path, needed: int) -> None:

@@ -3,7 +3,7 @@
 Run::
 
     python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data
-    python3 prepare_dataset.py                                  # Kaggle lyft-udacity set into data/
+    python3 prepare_dataset.py                                  # the default Kaggle dataset into data/
     python3 prepare_dataset.py --source-dir /scratch/lyft.zip --split-by folder --jobs 16
 
 Every flag is described in docs/prepare.md.
@@ -13,64 +13,71 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from typing import Optional, Sequence
 
+from ..dataset import IGNORE_INDEX
 from ..errors import UserError
+from ..registry import MODELS
+from ..values import argparse_type, non_negative_int, positive_int
+from .api import DEFAULT, DEFAULT_SEED, DEFAULT_SYNTHETIC_IMAGES, prepare
+from .classes import BUILTIN_PALETTES, CARLA13
+from .encodings import ENCODINGS
+from .splits import DEFAULT_RATIOS, SPLIT_BY
 
-DEFAULT_KAGGLE_DATASET = "kumaresanmanickavelu/lyft-udacity-challenge"
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def _positive(flag: str):
+    return argparse_type(positive_int, flag)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    crop = "x".join(str(v) for v in DEFAULT.crop)
+    ratios = ",".join(f"{r:.2f}" for r in DEFAULT_RATIOS)
+    multiple = math.lcm(*(m.input_multiple for m in MODELS.values()))
     p = argparse.ArgumentParser(
         prog="prepare_dataset.py",
         description="Prepare a segmentation dataset once, into packed uint8 arrays and a split file "
                     "that every backend reads (format: docs/dataset_format.md).")
     src = p.add_argument_group("source (one per run; default: Kaggle)")
     src.add_argument("--synthetic", action="store_true", help="procedural CARLA-like street scenes")
-    src.add_argument("--num-images", type=positive_int, default=None, metavar="N",
-                     help="synthetic: scenes to render (default 1000); real data: use a random subset "
-                          "of N source pairs (default all)")
+    src.add_argument("--num-images", type=_positive("--num-images"), default=None, metavar="N",
+                     help=f"synthetic: scenes to render (default {DEFAULT_SYNTHETIC_IMAGES}); real data: use a "
+                          "random subset of N source pairs (default all)")
     src.add_argument("--source-dir", metavar="PATH", help="a local folder or .zip in any supported layout")
     src.add_argument("--kaggle-dataset", metavar="SLUG", default=None,
-                     help=f"Kaggle dataset to download (default {DEFAULT_KAGGLE_DATASET})")
+                     help=f"Kaggle dataset to download (default {DEFAULT.kaggle_slug})")
     src.add_argument("--cache-dir", metavar="DIR", default=None,
                      help="where Kaggle downloads are kept (default $UNETBENCH_CACHE or ~/.cache/unetbench)")
     lab = p.add_argument_group("labels")
-    lab.add_argument("--encoding", choices=["auto", "red_channel", "index", "palette"], default="auto",
+    lab.add_argument("--encoding", choices=["auto", *ENCODINGS], default="auto",
                      help="how masks store class ids (default: detect)")
     lab.add_argument("--palette", metavar="NAME|FILE",
-                     help="carla13, carla23, carla29, or a JSON/text file of colours (implies --encoding palette "
-                          "when detecting)")
-    lab.add_argument("--num-classes", type=positive_int, default=None, metavar="N",
-                     help="number of classes (default: from the palette, or 13 for CARLA ids)")
+                     help=f"{', '.join(BUILTIN_PALETTES)}, or a JSON/text file of colours (implies --encoding "
+                          "palette when detecting)")
+    lab.add_argument("--num-classes", type=_positive("--num-classes"), default=None, metavar="N",
+                     help=f"number of classes (default: from the palette, or {len(CARLA13)} for CARLA ids)")
     lab.add_argument("--class-names", metavar="A,B,...", default=None,
                      help="comma-separated class names in id order")
     lab.add_argument("--unknown-to-ignore", action="store_true",
-                     help="map unknown colours and ids >= the class count to 255 (ignore) instead of failing")
+                     help=f"map unknown colours and ids >= the class count to {IGNORE_INDEX} (ignore) instead "
+                          "of failing")
     out = p.add_argument_group("crops, splits and output")
-    out.add_argument("--crop", default="384x512", metavar="HxW", help="crop size (default 384x512)")
-    out.add_argument("--crops-per-image", type=positive_int, default=1, metavar="K",
-                     help="random crops per source image (default 1)")
-    out.add_argument("--seed", type=int, default=42, help="seed for crops, splits and scenes (default 42)")
-    out.add_argument("--split", default="0.70,0.15,0.15", metavar="TRAIN,VAL,TEST",
-                     help="split ratios (default 0.70,0.15,0.15)")
-    out.add_argument("--split-by", choices=["image", "folder"], default="image",
+    # --crop is parsed and checked against the models in prepare(), so the Python API gets the
+    # same one-line errors.
+    out.add_argument("--crop", default=crop, metavar="HxW",
+                     help=f"crop size, both sides multiples of {multiple} (default {crop})")
+    out.add_argument("--crops-per-image", type=_positive("--crops-per-image"), default=DEFAULT.crops_per_image,
+                     metavar="K", help=f"random crops per source image (default {DEFAULT.crops_per_image})")
+    out.add_argument("--seed", type=argparse_type(non_negative_int, "--seed"), default=DEFAULT_SEED,
+                     help=f"seed for crops, splits and scenes (default {DEFAULT_SEED})")
+    out.add_argument("--split", default=ratios, metavar="TRAIN,VAL,TEST", help=f"split ratios (default {ratios})")
+    out.add_argument("--split-by", choices=SPLIT_BY, default="image",
                      help="split by source image, or keep whole source folders together (default image)")
     out.add_argument("--out", default="data", metavar="DIR", help="output folder (default data/)")
     run = p.add_argument_group("running")
     run.add_argument("--skip-bad", action="store_true", help="skip bad pairs and list them instead of failing")
-    run.add_argument("--jobs", type=positive_int, default=None, metavar="J",
+    run.add_argument("--jobs", type=_positive("--jobs"), default=None, metavar="J",
                      help="worker processes (default: all cores this process may use)")
     run.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
     run.add_argument("--quiet", action="store_true", help="only warnings and errors")
@@ -95,8 +102,6 @@ def _setup_logging(quiet: bool) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
-    from .api import prepare
-
     names = None
     if args.class_names:
         names = [n.strip() for n in args.class_names.split(",")]

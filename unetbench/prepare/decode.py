@@ -17,10 +17,10 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from .pipeline import PairError
+from .pair_error import PairError
 
 
-def _load(data: bytes, name: str, what: str) -> Image.Image:
+def open_image(data: bytes, name: str, what: str) -> Image.Image:
     if not data:
         raise PairError(f"{name}: empty file (0 bytes); re-copy it or remove the pair")
     try:
@@ -50,8 +50,8 @@ def read_pair(reader, decoder, pair):
         mask_bytes = reader.read(pair.mask)
     except OSError as err:
         raise PairError(f"{pair.image}: cannot read ({err.strerror or err})") from None
-    image_pil = _load(image_bytes, pair.image, "image")
-    mask_pil = _load(mask_bytes, pair.mask, "mask")
+    image_pil = open_image(image_bytes, pair.image, "image")
+    mask_pil = open_image(mask_bytes, pair.mask, "mask")
     if image_pil.size != mask_pil.size:
         (iw, ih), (mw, mh) = image_pil.size, mask_pil.size
         raise PairError(f"{pair.image} is {iw}x{ih} but its mask {pair.mask} is {mw}x{mh}; "

@@ -21,13 +21,13 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..dataset import IGNORE_INDEX
 from ..errors import UserError
 from .classes import BUILTIN_PALETTES, ClassEntry
-from .pipeline import PairError
+from .pair_error import PairError
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
 ENCODINGS = ("red_channel", "index", "palette")
 
 
@@ -118,8 +118,9 @@ class MaskDecoder:
               unknown_to_ignore: bool = False) -> "MaskDecoder":
         if kind not in ENCODINGS:
             raise UserError(f"--encoding {kind!r}: choose one of {', '.join(ENCODINGS)}")
-        if not 1 <= num_classes <= 255:
-            raise UserError(f"--num-classes {num_classes}: must be 1..255 (labels are uint8, 255 is ignore)")
+        if not 1 <= num_classes <= IGNORE_INDEX:
+            raise UserError(f"--num-classes {num_classes}: must be 1..{IGNORE_INDEX} (labels are uint8, "
+                            f"{IGNORE_INDEX} is ignore)")
         if kind != "palette":
             return cls(kind, num_classes, unknown_to_ignore)
         if not table:
@@ -134,7 +135,7 @@ class MaskDecoder:
         return "rgb" if self.kind in ("palette", "red_channel") else "single"
 
     def decode(self, mask: np.ndarray, name: str) -> np.ndarray:
-        """Mask crop -> uint8 class ids; unknown values raise PairError (or become 255)."""
+        """Mask crop -> uint8 class ids; unknown values raise PairError (or become IGNORE_INDEX)."""
         if self.kind == "palette":
             keys = pack_rgb(_as_rgb(mask))
             pos = np.searchsorted(self.keys, keys)
@@ -146,8 +147,9 @@ class MaskDecoder:
                 if not self.unknown_to_ignore:
                     values = np.unique(keys[bad])
                     shown = ", ".join(f"({v >> 16},{(v >> 8) & 255},{v & 255})" for v in values[:5])
-                    raise PairError(f"{name}: {len(values)} colour(s) not in the palette, first {shown}; "
-                                    "pass the right --palette, or --unknown-to-ignore to label them 255 (ignored)")
+                    raise PairError(f"{name}: {len(values)} colour(s) not in the palette, first {shown}; pass "
+                                    f"the right --palette, or --unknown-to-ignore to label them {IGNORE_INDEX} "
+                                    "(ignored)")
                 ids = np.where(bad, IGNORE_INDEX, ids)
             return ids.astype(np.uint8)
         values = mask[..., 0] if mask.ndim == 3 else mask
@@ -156,6 +158,7 @@ class MaskDecoder:
             if not self.unknown_to_ignore:
                 shown = ", ".join(str(int(v)) for v in np.unique(values[bad])[:5])
                 raise PairError(f"{name}: class id(s) {shown} at or above the class count {self.num_classes}; "
-                                "set --num-classes, or pass --unknown-to-ignore to label them 255 (ignored)")
+                                f"set --num-classes, or pass --unknown-to-ignore to label them {IGNORE_INDEX} "
+                                "(ignored)")
             values = np.where(bad, IGNORE_INDEX, values)
         return np.ascontiguousarray(values, dtype=np.uint8)

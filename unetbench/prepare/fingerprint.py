@@ -17,6 +17,8 @@ import logging
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
+from ..dataset import SPLITS_FILE
+
 log = logging.getLogger(__name__)
 
 # Bump when the bytes written for the same inputs change (crop sampling, synthetic renderer...).
@@ -34,7 +36,7 @@ def fingerprint(settings: dict, files: Optional[Iterable[Tuple[str, int, int]]] 
 
 def is_up_to_date(out: Path, fp: str) -> bool:
     """True if ``out`` holds a complete dataset with fingerprint ``fp``."""
-    splits_file = Path(out) / "dataset_splits.json"
+    splits_file = Path(out) / SPLITS_FILE
     try:
         meta = json.loads(splits_file.read_text())
     except (OSError, ValueError):

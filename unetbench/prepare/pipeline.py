@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .pair_error import PairError
 from .synthetic import render_scene
-
-
-class PairError(Exception):
-    """A bad source pair: the reason says what is wrong with which file."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,6 @@ class Job:
     synthetic: bool
     source: Optional[object] = None             # sources.SourceReader (picklable)
     decoder: Optional[object] = None            # encodings.MaskDecoder (picklable)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,7 @@ def run_task(task: Task) -> dict:
             name = f"synthetic/{task.item:06d}"
             sources = (name, name)
         else:
-            from .decode import crops_for_pair
+            from .decode import crops_for_pair   # Pillow only where real files are decoded
             crops = crops_for_pair(job, task.item)
             sources = (task.item.image, task.item.mask)
     except PairError as err:

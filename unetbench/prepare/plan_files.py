@@ -13,17 +13,19 @@ undetectable encoding, inconsistent class settings) is a ``UserError``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+from ..dataset import IGNORE_INDEX
 from ..errors import UserError
-from .classes import BUILTIN_PALETTES, generic_table
-from .decode import PairError, _load, load_mask
+from .classes import BUILTIN_PALETTES, CARLA13, generic_table
+from .decode import load_mask, open_image
 from .encodings import MaskDecoder, detect_encoding, load_palette
 from .layouts import FOLDER_PAIRS, describe_folders, find_pairs
-from .sources import fetch_kaggle, list_files, open_source, SourceReader
+from .pair_error import PairError
+from .plan import Plan
+from .sources import SourceReader, fetch_kaggle, list_files, open_source
 
 log = logging.getLogger("unetbench.prepare")
 
@@ -32,9 +34,7 @@ DETECT_SAMPLES = 8
 
 def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Optional[int], seed: int,
                encoding: str, palette: Optional[str], num_classes: Optional[int],
-               class_names: Optional[Sequence[str]], unknown_to_ignore: bool, skip_bad: bool):
-    from .api import Plan
-
+               class_names: Optional[Sequence[str]], unknown_to_ignore: bool, skip_bad: bool) -> Plan:
     if source_dir:
         reader = open_source(source_dir)
         kind, location = reader.kind, reader.root
@@ -72,7 +72,7 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     settings = {"source": kind, "location": location, "palette": palette}
     return Plan(source=source, items=pairs, groups=[p.group for p in pairs],
                 encoding={"kind": kind_enc, "detected": detected}, classes=classes,
-                ignore_index=255 if unknown_to_ignore else None, files=files, skipped=unmatched,
+                ignore_index=IGNORE_INDEX if unknown_to_ignore else None, files=files, skipped=unmatched,
                 reader=reader, decoder=decoder, settings=settings)
 
 
@@ -88,7 +88,7 @@ def _resolve_encoding(reader, pairs, encoding: str, palette: Optional[str]):
     step = max(1, len(pairs) // DETECT_SAMPLES)
     for pair in pairs[::step][:DETECT_SAMPLES]:
         try:
-            img = _load(reader.read(pair.mask), pair.mask, "mask")
+            img = open_image(reader.read(pair.mask), pair.mask, "mask")
         except (PairError, OSError):
             continue  # a bad file is reported properly when its pair is processed
         single = img.mode in ("L", "P", "I", "I;16", "I;16B", "F", "1")
@@ -105,7 +105,7 @@ def _resolve_classes(kind: str, table, num_classes: Optional[int], class_names: 
             raise UserError(f"--num-classes {n}: the palette only has {len(table)} colours")
         classes = [e for e in table if e[0] < n]
     else:
-        n = num_classes or (len(class_names) if class_names else 13)
+        n = num_classes or (len(class_names) if class_names else len(CARLA13))
         known = {len(t): t for t in BUILTIN_PALETTES.values()}
         classes = list(known[n]) if n in known else generic_table(n)
     if class_names:

@@ -5,7 +5,7 @@ Use::
     reader = open_source("/scratch/lyft.zip")          # or a folder
     files = list_files(reader)                        # [(relpath, size, mtime_ns), ...]
     data = reader.read(files[0][0])                   # bytes
-    zip_path = fetch_kaggle("kumaresanmanickavelu/lyft-udacity-challenge", cache_dir=None)
+    zip_path = fetch_kaggle(DATASETS[DEFAULT_DATASET].kaggle_slug, cache_dir=None)   # unetbench.registry
 
 Zips are read in place (no extraction): each worker process opens the archive once. ``kaggle`` is
 imported only inside :func:`download`, after :func:`kaggle_credentials` found credentials,
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import UserError
+from ..registry import DATASETS, DEFAULT_DATASET
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ def fetch_kaggle(slug: str, cache_dir=None) -> Path:
     """The dataset's zip in the cache, downloading it once if it is not there yet."""
     parts = slug.split("/")
     if len(parts) != 2 or not all(parts) or any(c in slug for c in " \\:"):
-        raise UserError(f"--kaggle-dataset {slug!r}: expected OWNER/NAME, e.g. kumaresanmanickavelu/lyft-udacity-challenge")
+        raise UserError(f"--kaggle-dataset {slug!r}: expected OWNER/NAME, e.g. "
+                        f"{DATASETS[DEFAULT_DATASET].kaggle_slug}")
     folder = _cache_root(cache_dir) / "kaggle" / parts[0] / parts[1]
     target = folder / f"{parts[1]}.zip"
     if target.is_file() and zipfile.is_zipfile(target):

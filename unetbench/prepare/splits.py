@@ -16,9 +16,11 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ..dataset import SPLITS
 from ..errors import UserError
 
-SPLITS = ("train", "val", "test")
+DEFAULT_RATIOS = (0.7, 0.15, 0.15)
+SPLIT_BY = ("image", "folder")
 
 
 def parse_ratios(text) -> Tuple[float, float, float]:
@@ -64,8 +66,8 @@ def split_items(n_items: int, groups: Sequence[str], ratios: Sequence[float], se
         counts = _targets(n_items, ratios)
         bounds = np.cumsum([0] + counts)
         return {name: sorted(order[bounds[i]:bounds[i + 1]].tolist()) for i, name in enumerate(SPLITS)}
-    if by != "folder":
-        raise UserError(f"--split-by {by!r}: choose image or folder")
+    if by not in SPLIT_BY:
+        raise UserError(f"--split-by {by!r}: choose {' or '.join(SPLIT_BY)}")
     names = sorted(set(groups))
     members: Dict[str, List[int]] = {g: [] for g in names}
     for i, g in enumerate(groups):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import errno
-import hashlib
 import logging
 import os
 import secrets
@@ -27,6 +26,7 @@ from typing import Tuple
 
 import numpy as np
 
+from ..dataset import sha256_file
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,9 @@ def shrink_rows(path: Path, rows: int) -> None:
 
 def finish_file(path: Path) -> str:
     """fsync ``path`` (workers wrote it through memory maps) and return its sha256."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())  # flushes every process's dirty pages of this file, not just ours
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)   # the digest the readers check (unetbench.dataset)
 
 
 class Staging:
