@@ -2,6 +2,7 @@
 
     python3 -m unetbench.bench --backend cuda --profile fast            # H100: 384x512, batch 16
     python3 -m unetbench.bench --backend cpu --crop 32x48 --batch-size 2 --steps 3 --model-width 8
+    python3 -m unetbench.bench --model unet ...                          # any model in registry.MODELS
 
 (a) compute only: one training step on tensors already on the device, repeated;
 (b) end to end: the real training loop (loader, host-to-device copies, on-device augmentation,
@@ -25,13 +26,16 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write_json
-from .backends import BACKENDS, PROFILES, make_backend
+from .backends import make_backend
 from .config import Settings
+from .dataset import load_splits
 from .errors import run_cli
 from .metrics import ConfusionMatrix
-from .model import TrainForward, UNet, flops_per_sample
+from .model import TrainForward
+from .registry import BACKENDS, DEFAULT_MODEL, MODELS, PROFILES, ModelSpec, resolve
+from .results import GB
+from .values import argparse_type, check_crop_for_models, non_negative_int, parse_crop, positive_int
 
-GB = 1e9
 
 
 def _timed(backend, fn, repeats: int) -> float:
@@ -54,9 +58,10 @@ def matmul_peak_tflops(backend, size: int, repeats: int = 20) -> float:
     return 2 * size**3 / seconds / 1e12
 
 
-def compute_only(backend, num_classes: int, crop: tuple, batch: int, width: int, warmup: int, steps: int) -> dict:
+def compute_only(backend, spec: ModelSpec, num_classes: int, crop: tuple, batch: int, width: int, warmup: int,
+                 steps: int) -> dict:
     """(a) The training step alone, on device-resident tensors (the ceiling for the loop)."""
-    model = backend.prepare_model(UNet(3, num_classes, width))
+    model = backend.prepare_model(resolve(spec.builder)(3, num_classes, width))
     optimizer = backend.make_optimizer(model.parameters(), 1e-4)
     train_model = backend.compile_model(TrainForward(model, nn.CrossEntropyLoss()))
     x = torch.randn(batch, 3, *crop, device=backend.device).contiguous(memory_format=backend.memory_format)
@@ -84,13 +89,14 @@ def compute_only(backend, num_classes: int, crop: tuple, batch: int, width: int,
             "metrics_ms": metrics_s * 1e3, "peak_memory_gb": None if peak is None else peak / GB}
 
 
-def end_to_end(backend, splits: Path, batch: int, width: int, warmup: int, steps: int, workers: int, out: Path) -> dict:
+def end_to_end(backend, model: str, splits: Path, batch: int, width: int, warmup: int, steps: int, workers: int,
+               out: Path) -> dict:
     """(b) The real training loop for ``warmup + steps`` steps; figures from its own results."""
     from .train import Trainer
     settings = Settings(splits=str(splits), out=str(out), run_name=f"bench_{backend.name}", profile=backend.profile,
-                        epochs=1, batch_size=batch, workers=workers, warmup_steps=warmup,
+                        model=model, epochs=1, batch_size=batch, workers=workers, warmup_steps=warmup,
                         max_steps_per_epoch=warmup + steps, model_width=width, log_every=max(1, steps),
-                        compile_mode=getattr(backend, "compile_mode", None))
+                        compile_mode=backend.compile_mode)
     trainer = Trainer(settings, backend)
     trainer.run()
     results = trainer.results("completed")
@@ -109,39 +115,25 @@ def make_synthetic_splits(folder: Path, crop: tuple, batch: int, warmup: int, st
     return Path(prepare_synthetic(folder, num_images=num_images, crop=crop, jobs=default_jobs()).splits_file)
 
 
-def _parse_crop(text: str) -> tuple:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 384x512, got {text!r}") from None
-    if h <= 0 or w <= 0 or h % 16 or w % 16:
-        raise argparse.ArgumentTypeError(f"crop sides must be positive multiples of 16 (UNet depth 4), got {text!r}")
-    return h, w
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m unetbench.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", choices=BACKENDS, default="cuda")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="cuda")
     p.add_argument("--profile", choices=PROFILES, default="fast")
-    p.add_argument("--crop", type=_parse_crop, default=(384, 512), help="HxW (default 384x512)")
-    p.add_argument("--batch-size", type=_positive, default=16)
-    p.add_argument("--model-width", type=_positive, default=64, help="64 = the seed's UNet")
-    p.add_argument("--num-classes", type=_positive, default=13, help="for the compute-only part")
-    p.add_argument("--warmup", type=_positive, default=15, help="warm-up steps (compilation, autotuning)")
-    p.add_argument("--steps", type=_positive, default=100, help="measured steps")
-    p.add_argument("--workers", type=int, default=6, help="loader workers for the end-to-end part")
+    p.add_argument("--model", choices=tuple(MODELS), default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    p.add_argument("--crop", type=argparse_type(parse_crop, "--crop"), default=(384, 512),
+                   help="HxW (default 384x512); both sides multiples of the model's input multiple")
+    p.add_argument("--batch-size", type=argparse_type(positive_int, "--batch-size"), default=16)
+    p.add_argument("--model-width", type=argparse_type(positive_int, "--model-width"), default=64,
+                   help="64 = the seed's UNet")
+    p.add_argument("--num-classes", type=argparse_type(positive_int, "--num-classes"), default=13,
+                   help="for the compute-only part")
+    p.add_argument("--warmup", type=argparse_type(positive_int, "--warmup"), default=15,
+                   help="warm-up steps (compilation, autotuning)")
+    p.add_argument("--steps", type=argparse_type(positive_int, "--steps"), default=100, help="measured steps")
+    p.add_argument("--workers", type=argparse_type(non_negative_int, "--workers"), default=6,
+                   help="loader workers for the end-to-end part")
     p.add_argument("--splits", type=Path, help="prepared dataset (default: make a synthetic one)")
-    p.add_argument("--matmul-size", type=_positive, default=8192)
+    p.add_argument("--matmul-size", type=argparse_type(positive_int, "--matmul-size"), default=8192)
     p.add_argument("--out", type=Path, help="folder for the end-to-end run's results and compile cache")
     p.add_argument("--compile-mode", help="torch.compile mode for the CUDA fast profile")
     p.add_argument("--json", type=Path, help="write the figures to this file")
@@ -150,21 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    spec = MODELS[args.model]
+    # Before any device work: a crop the model cannot take would fail deep inside its forward.
+    check_crop_for_models(args.crop, "--crop", models=[args.model])
     backend = make_backend(args.backend, args.profile, compile_mode=args.compile_mode)
     with tempfile.TemporaryDirectory(prefix="unetbench_bench_") as tmp:
         out = args.out or Path(tmp) / "results"
         splits = args.splits or make_synthetic_splits(Path(tmp) / "data", args.crop, args.batch_size,
                                                       args.warmup, args.steps)
-        from .data import load_splits
         meta = load_splits(splits)
+        check_crop_for_models(meta.crop, f"dataset {splits} has crops of", models=[args.model])
         peak = matmul_peak_tflops(backend, args.matmul_size)
-        compute = compute_only(backend, meta.num_classes, meta.crop, args.batch_size, args.model_width,
+        compute = compute_only(backend, spec, meta.num_classes, meta.crop, args.batch_size, args.model_width,
                                args.warmup, args.steps)
-        e2e = end_to_end(backend, splits, args.batch_size, args.model_width, args.warmup, args.steps,
+        e2e = end_to_end(backend, args.model, splits, args.batch_size, args.model_width, args.warmup, args.steps,
                          args.workers, out)
-    flops = flops_per_sample(*meta.crop, num_classes=meta.num_classes, base=args.model_width)
+    flops = resolve(spec.flops)(*meta.crop, meta.num_classes, base=args.model_width)
     report = {
-        "backend": args.backend, "profile": args.profile, "crop": list(meta.crop), "batch_size": args.batch_size,
+        "backend": args.backend, "profile": args.profile, "model": args.model, "model_title": spec.title,
+        "crop": list(meta.crop), "batch_size": args.batch_size,
         "model_width": args.model_width, "gflop_per_sample": flops / 1e9, "matmul_peak_tflops": peak,
         "compute_only": compute, "end_to_end": e2e,
         "end_to_end_over_compute": (e2e["samples_per_s"] or 0) / compute["samples_per_s"],
@@ -184,7 +180,7 @@ def print_report(r: dict) -> None:
     c, e = r["compute_only"], r["end_to_end"]
     print(f"\n{env['device_name']} | torch {env['torch']} | CUDA {env.get('cuda')} cuDNN {env.get('cudnn')} | "
           f"{r['backend']}/{r['profile']} {env['math_mode']}")
-    print(f"UNet width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
+    print(f"{r['model_title']} width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
           f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
     rows = [("", "compute only", "end to end"),
             ("samples/s", f"{c['samples_per_s']:.4g}", f"{e['samples_per_s'] or 0:.4g}"),

@@ -2,6 +2,7 @@
 
     save_checkpoint(path, state)                 # temp file + rename: never half-written
     state = load_checkpoint(path)                 # weights_only=True: no pickled code runs
+    check_identity(state, path, identity)         # refuse another dataset's or other settings' run
 
 Random-number states are stored as tensors and plain tuples so that ``weights_only`` loading
 works (numpy's state array would otherwise need pickle).
@@ -37,6 +38,25 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as err:  # truncated or foreign file: torch raises several types
         raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
                         "delete it to start fresh") from None
+
+
+# Settings that must match for a checkpoint to continue: anything else (workers, log
+# frequency, output folder) may change between attempts without changing the result.
+RESUME_SETTINGS = ("batch_size", "profile", "epochs", "lr", "seed", "model", "model_width")
+
+
+def check_identity(state: dict, path: str | Path, identity: dict) -> None:
+    """Refuse to resume ``state`` (a last_<run>.pth) into a run with ``identity``: another
+    dataset split file or other settings would mix two experiments in one result."""
+    saved = state.get("identity", {})
+    if saved.get("splits_sha256") != identity["splits_sha256"]:
+        raise UserError(f"checkpoint {path} was trained on a different dataset split file; "
+                        "delete it or use another --run-name/--out")
+    for key in RESUME_SETTINGS:
+        before, now = saved.get("settings", {}).get(key), identity["settings"][key]
+        if before != now:
+            raise UserError(f"checkpoint {path} used {key}={before!r}, this run {now!r}; "
+                            "resume with the same settings or start fresh")
 
 
 def host_rng_state() -> dict:

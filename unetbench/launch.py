@@ -1,11 +1,14 @@
-"""Command-line entry shared by unet_<backend>.py and ``python3 -m unetbench.train``.
+"""Command-line entry of a training run: unet_<backend>.py and ``python3 -m unetbench.launch``.
 
-    python3 unet_cpu.py --splits data/dataset_splits.json --epochs 2
+    python3 -m unetbench.launch --backend cpu --splits data/dataset_splits.json --epochs 2
+    python3 unet_cpu.py --splits data/dataset_splits.json --epochs 2   # the backend fixed
     torchrun --nproc_per_node=2 unet_cpu.py ...     # each process calls main(); DDP from the env
 
 Parses settings, finds the launcher (single process, torchrun or srun), builds the backend,
-forms the process group and runs the Trainer; records a failure in the results once the
-run has started.
+forms the process group and runs the Trainer (unetbench/train.py). Failures are handled here:
+--resume without a checkpoint is refused, and a run that fails after it started leaves
+status "failed" and the message in its results file (one that never started leaves earlier
+results untouched). Exit codes: docs/training.md.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ from pathlib import Path
 from typing import Sequence
 
 from .backends import make_backend
-from .config import parse_settings
+from .config import Settings, parse_settings
 from .distributed import DistContext
-from .errors import UserError
+from .errors import UserError, run_cli
 from .train import Trainer
-from . import train as train_module
+
+MODULE_PROG = "python3 -m unetbench.launch"
+DESCRIPTION = "Train the benchmark model with the one training loop shared by every backend."
 
 
 def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> int:
-    """Entry point shared by unet_<backend>.py (backend fixed) and ``-m unetbench.train``."""
-    prog = Path(sys.argv[0]).name if backend_name else "python3 -m unetbench.train"
-    settings, args = parse_settings(argv, prog=prog, description=train_module.__doc__.split("\n\n")[0],
-                                    backend_choice=backend_name is None)
+    """Entry point shared by unet_<backend>.py (backend fixed) and ``-m unetbench.launch``."""
+    prog = Path(sys.argv[0]).name if backend_name else MODULE_PROG
+    settings, args = parse_settings(argv, prog=prog, description=DESCRIPTION, backend_choice=backend_name is None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     dist = DistContext.from_environment()
     backend = make_backend(backend_name or args.backend, settings.profile, local_rank=dist.local_rank,
@@ -37,17 +41,35 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
     try:
         trainer = Trainer(settings, backend, dist)
         dist.check_same("dataset split file", trainer.splits.sha256)
-        if settings.resume and not trainer.last_path.exists():
-            raise UserError(f"--resume: no checkpoint at {trainer.last_path}; run without --resume, "
-                            "or use --auto-resume to start fresh when there is none")
-        try:
-            code = trainer.run()
-        except Exception as err:
-            # A run that never started (bad checkpoint, say) leaves earlier results untouched.
-            if trainer.started:
-                trainer.write("failed", str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}")
-            raise
+        refuse_resume_without_checkpoint(settings, trainer.last_path)
+        code = run_recording_failure(trainer)
         clean = True
         return code
     finally:
         dist.close(clean)
+
+
+def refuse_resume_without_checkpoint(settings: Settings, last_path: Path) -> None:
+    if settings.resume and not last_path.exists():
+        raise UserError(f"--resume: no checkpoint at {last_path}; run without --resume, "
+                        "or use --auto-resume to start fresh when there is none")
+
+
+def run_recording_failure(trainer: Trainer) -> int:
+    """``trainer.run()``; a failure after the run started is recorded in its results first."""
+    try:
+        return trainer.run()
+    except Exception as err:
+        # A run that never started (bad checkpoint, say) leaves earlier results untouched.
+        if trainer.started:
+            trainer.write("failed", failure_message(err))
+        raise
+
+
+def failure_message(err: Exception) -> str:
+    """A UserError already names the problem and the fix; anything else gets its type too."""
+    return str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
+
+
+if __name__ == "__main__":
+    run_cli(main)

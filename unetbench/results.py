@@ -1,32 +1,26 @@
 """The results file: one JSON per run, written atomically, described by schema/results.schema.json.
 
     path = results_path("results", "cuda")        # results/results_cuda.json
+    payload = build_results("completed", None, progress=..., run=..., ...)   # what the trainer knows
     write_results(path, payload)                   # NaN -> null, temp file + rename
-    data = load_results(path)                      # checks the schema version
 
-Fields and units are documented in the schema (docs/results.md points there).
+Fields and units are documented in the schema (docs/results.md points there). This module
+imports no torch: the report reads SCHEMA_VERSION and clean_for_json from it on machines
+where importing torch is slow or impossible (the host environment lives in environment.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-import socket
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
-
-import torch
+from typing import Mapping
 
 from .atomic import atomic_write_json
-from .errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1   # the only definition: the schema file and the report take it from here
 SCHEMA_PATH = Path(__file__).with_name("schema") / "results.schema.json"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+GB = 1e9
 
 
 def results_path(out_dir: str | Path, run_name: str) -> Path:
@@ -37,54 +31,84 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _clean(value):
-    """JSON has no NaN/inf: undefined numbers become null; numpy scalars become Python ones."""
+def clean_for_json(value):
+    """JSON has no NaN/inf: undefined numbers become null; numpy/torch scalars become Python
+    ones, tuples lists and keys strings."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): clean_for_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_for_json(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _clean(value.item())
+        return clean_for_json(value.item())
     return value
 
 
 def write_results(path: str | Path, payload: dict) -> None:
-    atomic_write_json(path, _clean(payload))
+    atomic_write_json(path, clean_for_json(payload))
 
 
-def load_results(path: str | Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read results file {path}: {err}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"results file {path} has schema version "
-                        f"{data.get('schema_version') if isinstance(data, dict) else None!r}, expected {SCHEMA_VERSION}")
-    return data
+def build_results(status: str, message: str | None, *, progress, run: Mapping, model: Mapping,
+                  distributed: Mapping, timing: Mapping, memory: Mapping, wall_s: float,
+                  checkpoints: Mapping[str, Path]) -> dict:
+    """The results document of a run as it stands, in the schema's layout and units.
 
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out or None
-
-
-def environment(backend) -> dict:
-    """Host, device and software identity recorded with every result."""
+    progress     the trainer's RunProgress: history, best, test, train/eval time, time to best,
+                 attempts, started_at, memory samples (GB), replicas_identical
+    run          run_name, backend, profile, environment, settings, dataset: recorded as given
+    model        name (title), key (registry name), parameters, width, bytes, flops_per_sample
+    distributed  DistContext.describe()
+    timing       StepTimer.summary(), samples counted over all ranks
+    memory       Backend.memory_bytes(): bytes, None where the device cannot tell
+    wall_s       wall time of every attempt so far
+    checkpoints  {"best": path, "last": path}; a path is recorded once its file exists
+    """
     return {
-        "host": socket.gethostname(),
-        **backend.environment(),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
-        "git_commit": git_commit(),
-        "math_mode": backend.math_mode(),
-        "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR") if backend.compiled else None,
+        "schema_version": SCHEMA_VERSION, "status": status, "message": message, "run_name": run["run_name"],
+        "backend": run["backend"], "profile": run["profile"],
+        "started_at": progress.started_at, "finished_at": utc_now() if status != "running" else None,
+        "environment": run["environment"],
+        "settings": run["settings"],
+        "dataset": run["dataset"],
+        "model": _model_section(model),
+        "distributed": {**distributed, "replicas_identical": progress.replicas_identical},
+        "timing": _timing_section(progress, timing, wall_s, model["flops_per_sample"]),
+        "memory": _memory_section(memory, model["bytes"], progress.memory_samples),
+        "history": progress.history,
+        "best": progress.best,
+        "test": progress.test,
+        "energy": None,   # filled in by the report from the device monitor, when there is one
+        "checkpoints": {name: str(path) if Path(path).exists() else None for name, path in checkpoints.items()},
     }
+
+
+def _model_section(model: Mapping) -> dict:
+    return {"name": model["name"], "key": model["key"], "parameters": model["parameters"],
+            "size_gb": model["bytes"] / GB, "width": model["width"],
+            "gflop_per_sample": model["flops_per_sample"] / 1e9}
+
+
+def _timing_section(progress, timing: Mapping, wall_s: float, flops_per_sample: float) -> dict:
+    steady = timing["steady_samples_per_s"]
+    return {
+        **timing,
+        "total_wall_s": wall_s,
+        "train_s": progress.train_s, "eval_s": progress.eval_s,
+        "epoch_s": [row["epoch_s"] for row in progress.history],
+        "time_to_best_val_miou_s": progress.time_to_best_s,
+        "attempts": progress.attempts,
+        "steady_tflops": steady * flops_per_sample / 1e12 if steady else None,
+    }
+
+
+def _memory_section(memory: Mapping, model_bytes: int, samples_gb: list) -> dict:
+    # The average of the allocation sampled during training; with no sample yet, the figure now.
+    average = sum(samples_gb) / len(samples_gb) if samples_gb else _gb(memory["allocated"])
+    return {"model_gb": model_bytes / GB,
+            "peak_allocated_gb": _gb(memory["peak_allocated"]), "peak_reserved_gb": _gb(memory["peak_reserved"]),
+            "avg_allocated_gb": average, "source": memory["source"]}
+
+
+def _gb(value) -> float | None:
+    return None if value is None else value / GB

@@ -1,12 +1,14 @@
 """The one training loop, shared by every backend.
 
-    python3 -m unetbench.train --backend cpu --splits data/dataset_splits.json --epochs 2
+    python3 -m unetbench.launch --backend cpu --splits data/dataset_splits.json --epochs 2
     python3 unet_cuda.py --profile fast             # the same loop through an entry point
+    code = Trainer(settings, backend).run()         # from Python (unetbench.bench does this)
 
-Writes OUT/results_<run>.json (schema: unetbench/schema/results.schema.json),
-OUT/best_unet_<run>.pth and a resumable OUT/last_<run>.pth. Exit codes: 0 completed,
-2 bad input or missing device, 3 interrupted by SIGUSR1/SIGTERM (checkpoint saved: rerun
-with --auto-resume), 1 unexpected failure. See docs/training.md.
+Writes OUT/results_<run>.json (assembled by results.py; schema: unetbench/schema/results.schema.json),
+OUT/best_unet_<run>.pth and a resumable OUT/last_<run>.pth. run() returns 0 when completed and
+3 when stopped by SIGUSR1/SIGTERM (checkpoint saved: rerun with --auto-resume); bad input is a
+UserError (exit 2). unetbench/launch.py parses the command line, forms the process group and
+records a failure once the run has started. See docs/training.md.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +26,58 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .config import Settings
-from .data import DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, feed, flip_key, load_splits, make_loader
+from .data import DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, feed, flip_key, make_loader
+from .dataset import SPLITS, load_splits
 from .distributed import DistContext
-from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError, run_cli
+from .environment import environment
+from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 from .interrupt import StopRequest
 from .metrics import ConfusionMatrix, summarize
-from .model import TrainForward, UNet, count_parameters, flops_per_sample
+from .model import TrainForward, count_parameters
 from .progress import Progress
-from .results import environment, results_path, utc_now, write_results
+from .registry import MODELS, lookup, resolve
+from .results import GB, build_results, results_path, utc_now, write_results
 from .timing import StepTimer, TimingTotals
+from .values import check_crop_for_models
 
 log = logging.getLogger(__name__)
-GB = 1e9
 STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks train
 
 
 class Interrupted(Exception):
-    """Raised inside the loop when a stop signal arrived; the state is already saved."""
+    """Raised inside the loop when a stop signal arrived; the caller saves the state."""
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands: saved whole in last_<run>.pth (``asdict``) and restored whole on
+    resume, so an attempt that continues a checkpoint knows all that the stopped one knew."""
+
+    epoch: int = 1                      # the epoch in progress (1-based)
+    step_in_epoch: int = 0              # training steps of that epoch already done
+    history: list = field(default_factory=list)   # one row per finished epoch
+    best: dict = field(default_factory=lambda: {"epoch": None, "val_miou": None, "val_loss": None})
+    elapsed_s: float = 0.0              # synchronised training + evaluation time, all attempts
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    earlier_wall_s: float = 0.0         # wall time of earlier attempts (before a requeue)
+    time_to_best_s: float | None = None
+    memory_samples: list = field(default_factory=list)  # GB allocated, every log_every steps
+    attempts: int = 1
+    started_at: str = field(default_factory=utc_now)
+    partial: dict | None = None         # sums over all ranks of an epoch interrupted mid-way
+    test: dict | None = None            # test metrics, once the run has completed
+    replicas_identical: bool | None = None   # several ranks: checked once, at the end
+
+    @classmethod
+    def continued(cls, saved, path: Path) -> "RunProgress":
+        """The progress a checkpoint saved, as the next attempt continues it."""
+        if not isinstance(saved, dict) or set(saved) != {f.name for f in fields(cls)}:
+            raise UserError(f"checkpoint {path} was written by another version of unetbench; "
+                            "delete it to start fresh")
+        progress = cls(**saved)
+        progress.attempts += 1
+        return progress
 
 
 class Trainer:
@@ -54,42 +91,43 @@ class Trainer:
         self.out = Path(settings.out)
         self.results_file = results_path(self.out, self.run_name)
         self.best_path, self.last_path = ckpt.checkpoint_paths(self.out, self.run_name)
-        self.started_at = utc_now()
-        self.stop = StopRequest()  # handlers are installed only while run() runs
+        self.stop = StopRequest()       # handlers are installed only while run() runs
+        self.progress = RunProgress()   # replaced whole by resume()
 
+        # The data first: a dataset the model cannot take, or too small for one batch, is
+        # refused with one line before anything is built.
         self.splits = load_splits(settings.splits)
-        self.data = {name: SplitArrays(self.splits, name) for name in ("train", "val", "test")}
+        self.model_spec = lookup(MODELS, settings.model, "model")
+        check_crop_for_models(self.splits.crop, f"dataset {self.splits.path} has crops of", models=[settings.model])
+        self.data = {name: SplitArrays(self.splits, name) for name in SPLITS}
         if len(self.data["train"]) < settings.batch_size * self.dist.world_size:
             raise UserError(f"the train split has {len(self.data['train'])} samples, fewer than one batch of "
                             f"{settings.batch_size} per device; lower --batch-size or prepare more images")
+
+        # Model, optimiser, schedule and loss; seeded, so every backend starts from the same weights.
         self._seed_everything(settings.seed)
-        self.model = backend.prepare_model(UNet(3, self.splits.num_classes, self.s.model_width))
+        self.model = self._build_model()
         self.parameters = count_parameters(self.model)
-        self.flops_per_sample = flops_per_sample(*self.splits.crop, self.splits.num_classes, base=settings.model_width)
+        self.model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        self.flops_per_sample = resolve(self.model_spec.flops)(*self.splits.crop, self.splits.num_classes,
+                                                               base=settings.model_width)
         self.optimizer = backend.make_optimizer(self.model.parameters(), settings.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
         ignore = self.splits.ignore_index
         self.criterion = nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
+        self.train_model: nn.Module = self.model  # the compiled/DDP wrapper once run() starts
+
+        # Feeding and timing the device.
         self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
         self.stream = backend.side_stream()
-
-        # Progress state: everything below is saved in last_<run>.pth and restored on resume.
-        self.epoch = 1                 # the epoch in progress (1-based)
-        self.step_in_epoch = 0         # training steps of that epoch already done
-        self.history: list[dict] = []
-        self.best = {"epoch": None, "val_miou": None, "val_loss": None}
-        self.elapsed_s = 0.0           # synchronised training + evaluation time, all attempts
-        self.train_s = 0.0
-        self.eval_s = 0.0
-        self.wall_before_s = 0.0       # wall time of earlier attempts (before a requeue)
-        self.time_to_best_s = None
-        self.memory_samples: list[float] = []
-        self.partial = None            # accumulators of an epoch interrupted mid-way
-        self.attempts = 1
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
-        self.train_model = self.model  # replaced by the compiled/DDP wrapper in run()
-        self.started = False
+        self.started = False            # True once run() has written results: a failure is then recorded
+        if backend.compiled:
+            # Reuse compiled kernels across runs of the suite: the second run's warm-up shrinks.
+            # Set before the environment is collected, which records it.
+            cache = Path(settings.compile_cache or self.out / "compile_cache")
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
 
@@ -103,11 +141,19 @@ class Trainer:
         if self.dist.is_main:  # one log per run, not one per rank
             print(line, flush=True)
 
+    def wall_s(self) -> float:
+        """Wall time of every attempt of this run so far."""
+        return self.progress.earlier_wall_s + (self.clock() - self.wall_t0)
+
     # -- setup ------------------------------------------------------------------------------
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)  # also seeds every CUDA/HPU device generator
+
+    def _build_model(self) -> nn.Module:
+        build = resolve(self.model_spec.builder)
+        return self.backend.prepare_model(build(3, self.splits.num_classes, self.s.model_width))
 
     def _loaders(self):
         s, d = self.s, self.dist
@@ -120,128 +166,144 @@ class Trainer:
         evals = {name: make_loader(self.data[name], s.batch_size,
                                    ShardSampler(len(self.data[name]), d.world_size, d.rank),
                                    min(s.workers, 2), self.backend.pin_memory, drop_last=False, seed=s.seed)
-                 for name in ("val", "test")}
+                 for name in SPLITS if name != "train"}
         return train_sampler, train, evals
+
+    def _train_forward(self) -> nn.Module:
+        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
+        forward = TrainForward(self.model, self.criterion)
+        if self.dist.world_size > 1:
+            # Gradients are averaged across ranks in backward; BatchNorm stays per device (its
+            # running statistics are broadcast from rank 0), as in PyTorch's DDP examples.
+            forward = nn.parallel.DistributedDataParallel(forward, **self.backend.ddp_kwargs())
+        return self.backend.compile_model(forward)
 
     def steps_per_epoch(self, loader_steps: int) -> int:
         cap = self.s.max_steps_per_epoch
         return min(loader_steps, cap) if cap else loader_steps
 
     # -- checkpoint -------------------------------------------------------------------------
-    def _state(self) -> dict:
+    def _identity(self) -> dict:
+        """What a checkpoint must share with this run to be continued by it."""
+        return {"splits_sha256": self.splits.sha256, "settings": asdict(self.s),
+                "backend": self.backend.name, "profile": self.s.profile}
+
+    def _checkpoint(self) -> dict:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "progress": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "history": self.history,
-                         "best": self.best, "elapsed_s": self.elapsed_s, "train_s": self.train_s,
-                         "eval_s": self.eval_s, "time_to_best_s": self.time_to_best_s,
-                         "wall_s": self.wall_before_s + (self.clock() - self.wall_t0),
-                         "memory_samples": self.memory_samples, "attempts": self.attempts,
-                         "started_at": self.started_at},
-            "partial": self.partial,
+            # The wall time so far is what the attempt that continues this one comes after.
+            "progress": asdict(replace(self.progress, earlier_wall_s=self.wall_s())),
             "timing": self.timer.totals.state_dict(),
             "rng": {"host": ckpt.host_rng_state(), "device": self.backend.rng_state()},
-            "identity": {"splits_sha256": self.splits.sha256, "settings": asdict(self.s),
-                         "backend": self.backend.name, "profile": self.s.profile},
+            "identity": self._identity(),
         }
 
     def save_last(self) -> None:
         if self.dist.is_main:
-            ckpt.save_checkpoint(self.last_path, self._state())
+            ckpt.save_checkpoint(self.last_path, self._checkpoint())
 
     def resume(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path)
-        ident = state.get("identity", {})
-        if ident.get("splits_sha256") != self.splits.sha256:
-            raise UserError(f"checkpoint {path} was trained on a different dataset split file; "
-                            "delete it or use another --run-name/--out")
-        for key in ("batch_size", "profile", "epochs", "lr", "seed", "model_width"):
-            if ident.get("settings", {}).get(key) != getattr(self.s, key):
-                raise UserError(f"checkpoint {path} used {key}={ident['settings'].get(key)!r}, this run "
-                                f"{getattr(self.s, key)!r}; resume with the same settings or start fresh")
+        ckpt.check_identity(state, path, self._identity())
+        self.progress = RunProgress.continued(state.get("progress"), path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        p = state["progress"]
-        self.epoch, self.step_in_epoch = p["epoch"], p["step_in_epoch"]
-        self.history, self.best = p["history"], p["best"]
-        self.elapsed_s, self.train_s, self.eval_s = p["elapsed_s"], p["train_s"], p["eval_s"]
-        self.time_to_best_s, self.wall_before_s = p["time_to_best_s"], p["wall_s"]
-        self.memory_samples, self.attempts = p["memory_samples"], p["attempts"] + 1
-        self.started_at = p["started_at"]
-        self.partial = state["partial"]
         self.timer.totals = TimingTotals.from_state(state["timing"])
         ckpt.set_host_rng_state(state["rng"]["host"])
         self.backend.set_rng_state(state["rng"]["device"])
-        self.say(f"resumed from {path}: epoch {self.epoch}, step {self.step_in_epoch} (attempt {self.attempts})")
+        p = self.progress
+        self.say(f"resumed from {path}: epoch {p.epoch}, step {p.step_in_epoch} (attempt {p.attempts})")
 
-    # -- one epoch --------------------------------------------------------------------------
+    # -- one training step, one epoch -------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor) -> None:
+        """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums."""
+        # Forward: loss and prediction from one graph (compiled in the fast profile).
+        with self.backend.autocast():
+            loss, prediction = self.train_model(x, y)
+
+        # Metrics from the same forward pass, accumulated on the device (no host sync).
+        cm.update(prediction, y)
+        loss_sum += loss.detach().float() * x.shape[0]
+
+        # Backward and update. Lazy HPU cuts its graph after each; other devices do nothing.
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.backend.step_boundary()
+        self.optimizer.step()
+        self.backend.step_boundary()
+
     def train_epoch(self, sampler: ResumableSampler, loader, cm: ConfusionMatrix) -> dict:
-        sampler.set_epoch(self.epoch)
+        """The epoch in progress, from the step an earlier attempt stopped at; its loss and
+        metrics over every rank. Raises Interrupted, the partial sums kept, on a stop signal."""
+        p = self.progress
+        sampler.set_epoch(p.epoch)
         total_steps = self.steps_per_epoch(sampler.num_samples // self.s.batch_size)
-        sampler.skip = self.step_in_epoch * self.s.batch_size  # resume mid-epoch on unseen samples
-        device = self.backend.device
-        loss_sum = torch.zeros((), dtype=torch.float32, device=device)  # float32: Gaudi has no float64
-        samples = 0
-        epoch_s = 0.0
-        if self.partial:  # an interrupted epoch: continue its accumulators
-            epoch_s = self.partial["epoch_s"]
-            if self.dist.is_main:  # the saved sums already cover every rank (see below)
-                loss_sum += self.partial["loss_sum"]
-                cm.add_(self.partial["confusion"])
-                samples = self.partial["samples"]
-            self.partial = None
+        sampler.skip = p.step_in_epoch * self.s.batch_size  # resume mid-epoch on unseen samples
+        loss_sum, samples, epoch_s = self._epoch_sums_so_far(cm)
 
         self.train_model.train()
-        progress = Progress(total_steps, f"epoch {self.epoch}/{self.s.epochs}", self.s.log_every,
-                            enabled=self.dist.is_main)
-        epoch, seed, rank = self.epoch, self.s.seed, self.dist.rank
-        device_batches = feed(iter(loader), range(self.step_in_epoch, total_steps), self.transform, self.stream,
-                              self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
+        bar = Progress(total_steps, f"epoch {p.epoch}/{self.s.epochs}", self.s.log_every, enabled=self.dist.is_main)
+        epoch, seed, rank = p.epoch, self.s.seed, self.dist.rank
+        batches = feed(iter(loader), range(p.step_in_epoch, total_steps), self.transform, self.stream,
+                       self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
         self.timer.epoch_start()
-        interrupted = False
-        while self.step_in_epoch < total_steps:
+        stopped = False
+        while p.step_in_epoch < total_steps:
             self.timer.step_start()
-            x, y, data_wait_s = next(device_batches)
+            # Data: the next batch, on the device, normalised and flipped (on CUDA it was copied
+            # on a side stream while the previous step ran).
+            x, y, data_wait_s = next(batches)
             self.timer.add_data_wait(data_wait_s)
-            batch = x.shape[0]
 
-            with self.backend.autocast():
-                loss, prediction = self.train_model(x, y)
-            # Metrics from the same forward pass, accumulated on the device (no host sync).
-            cm.update(prediction, y)
-            loss_sum += loss.detach().float() * batch
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.backend.step_boundary()   # lazy HPU: cut the graph after backward
-            self.optimizer.step()
-            self.backend.step_boundary()   # ... and after the optimizer step
+            self.train_step(x, y, cm, loss_sum)
 
-            self.timer.step_end(batch)
-            self.step_in_epoch += 1
-            samples += batch
-            progress.update(batch)
-            if self.step_in_epoch % self.s.log_every == 0:
-                mem = self.backend.memory_bytes()["allocated"]
-                if mem is not None:
-                    self.memory_samples.append(mem / GB)
-            if self._stop_requested(self.step_in_epoch):
-                interrupted = True
+            # Bookkeeping: step time, position (what a checkpoint resumes from), progress line.
+            self.timer.step_end(x.shape[0])
+            p.step_in_epoch += 1
+            samples += x.shape[0]
+            bar.update(x.shape[0])
+            self._sample_memory(p.step_in_epoch)
+
+            # Stop: a signal ends the epoch here, at a step every rank agrees on.
+            if self._stop_requested(p.step_in_epoch):
+                stopped = True
                 break
-        progress.close()
+        bar.close()
         attempt_s = self.timer.epoch_end()
-        self.train_s += attempt_s
+        p.train_s += attempt_s
         epoch_s += attempt_s
-        if interrupted:
-            self.elapsed_s += attempt_s
-            # Only rank 0 saves the checkpoint, so it saves the sums over all ranks; on resume
-            # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
-            counts = torch.tensor([float(samples)], device=device)
-            self.partial = {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
-                            "confusion": self.dist.all_reduce_sum(cm.tensor().clone()).cpu(),
-                            "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
+        if stopped:
+            p.elapsed_s += attempt_s
+            p.partial = self._reduced_sums(loss_sum, cm, samples, epoch_s)
             raise Interrupted()
-        total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=device)
+        return self._epoch_metrics(loss_sum, cm, samples, epoch_s, attempt_s)
+
+    def _epoch_sums_so_far(self, cm: ConfusionMatrix) -> tuple[torch.Tensor, int, float]:
+        """Loss sum, samples and seconds of the epoch in progress: zero, or what an interrupted
+        attempt saved (its confusion matrix is added to ``cm``)."""
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.backend.device)  # float32: Gaudi has no float64
+        partial, self.progress.partial = self.progress.partial, None
+        if not partial:
+            return loss_sum, 0, 0.0
+        if not self.dist.is_main:  # the saved sums cover every rank: rank 0 alone adds them back
+            return loss_sum, 0, partial["epoch_s"]
+        loss_sum += partial["loss_sum"]
+        cm.add_(partial["confusion"])
+        return loss_sum, partial["samples"], partial["epoch_s"]
+
+    def _reduced_sums(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float) -> dict:
+        # Only rank 0 saves the checkpoint, so it saves the sums over all ranks; on resume
+        # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
+        counts = torch.tensor([float(samples)], device=self.backend.device)
+        return {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
+                "confusion": self.dist.all_reduce_sum(cm.tensor().clone()).cpu(),
+                "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
+
+    def _epoch_metrics(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float,
+                       attempt_s: float) -> dict:
+        total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=self.backend.device)
         loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
         total_samples = self.dist.all_reduce_sum(total_samples)
         metrics = summarize(self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy(), self.splits.class_names)
@@ -250,6 +312,12 @@ class Trainer:
         metrics["attempt_s"] = attempt_s  # the part of this epoch run by this process
         metrics["samples"] = int(total_samples.item())
         return metrics
+
+    def _sample_memory(self, step: int) -> None:
+        if step % self.s.log_every == 0:
+            allocated = self.backend.memory_bytes()["allocated"]
+            if allocated is not None:
+                self.progress.memory_samples.append(allocated / GB)
 
     def _stop_requested(self, step: int | None = None) -> bool:
         if self.dist.world_size == 1:
@@ -291,7 +359,7 @@ class Trainer:
         metrics["samples"] = int(count.item())
         self.backend.synchronize()
         seconds = self.clock() - t0
-        self.eval_s += seconds
+        self.progress.eval_s += seconds
         metrics["eval_s"] = seconds
         return metrics
 
@@ -306,23 +374,14 @@ class Trainer:
     def _run(self) -> int:
         if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
             self.resume(self.last_path)
-        if self.backend.compiled:
-            # Reuse compiled kernels across runs of the suite: the second run's warm-up shrinks.
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(self.s.compile_cache or self.out / "compile_cache")))
-        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
-        forward = TrainForward(self.model, self.criterion)
-        if self.dist.world_size > 1:
-            # Gradients are averaged across ranks in backward; BatchNorm stays per device (its
-            # running statistics are broadcast from rank 0), as in PyTorch's DDP examples.
-            forward = nn.parallel.DistributedDataParallel(forward, **self.backend.ddp_kwargs())
-        self.train_model = self.backend.compile_model(forward)
+        self.train_model = self._train_forward()
         sampler, train_loader, eval_loaders = self._loaders()
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
         self.write("running")
         cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
         try:
-            while self.epoch <= self.s.epochs:
+            while self.progress.epoch <= self.s.epochs:
                 cm.reset()
                 train = self.train_epoch(sampler, train_loader, cm)
                 val = self.evaluate(eval_loaders["val"])
@@ -330,59 +389,66 @@ class Trainer:
                 if self._stop_requested():
                     raise Interrupted()
         except Interrupted:
-            self.save_last()
-            self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {self.epoch} "
-                                      f"step {self.step_in_epoch}; rerun with --auto-resume to continue")
-            self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
-            # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
-            # rank 1 would kill rank 0 while it still writes the checkpoint and results.
-            self.dist.barrier()
-            return EXIT_INTERRUPTED
-        self.test = self._test(eval_loaders["test"])
+            return self._leave_interrupted()
+        self.progress.test = self._test(eval_loaders["test"])
+        if self.dist.world_size > 1:
+            self.progress.replicas_identical = self.dist.replicas_identical(self.model)
         self.write("completed")
         self.say(f"completed: results in {self.results_file}")
         return EXIT_OK
 
+    def _leave_interrupted(self) -> int:
+        p = self.progress
+        self.save_last()
+        self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {p.epoch} "
+                                  f"step {p.step_in_epoch}; rerun with --auto-resume to continue")
+        self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
+        # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
+        # rank 1 would kill rank 0 while it still writes the checkpoint and results.
+        self.dist.barrier()
+        return EXIT_INTERRUPTED
+
     def _end_epoch(self, train: dict, val: dict) -> None:
+        p = self.progress
         self.scheduler.step(val["loss"])
-        self.elapsed_s += train["attempt_s"] + val["eval_s"]
-        row = {"epoch": self.epoch,
-               "train_loss": train["loss"], "train_accuracy": train["accuracy"],
-               "train_miou": train["miou"], "train_f1": train["f1"],
-               "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_miou": val["miou"],
-               "val_f1": val["f1"], "val_samples": val["samples"], "lr": self.optimizer.param_groups[0]["lr"],
-               "epoch_s": train["epoch_s"], "eval_s": val["eval_s"],
-               "samples_per_s": train["samples"] / train["epoch_s"] if train["epoch_s"] > 0 else None,
-               "elapsed_s": self.elapsed_s}
-        self.history.append(row)
-        improved = val["miou"] is not None and (self.best["val_miou"] is None or val["miou"] > self.best["val_miou"])
-        if improved:
-            self.best = {"epoch": self.epoch, "val_miou": val["miou"], "val_loss": val["loss"]}
-            self.time_to_best_s = self.elapsed_s
-            if self.dist.is_main:
-                ckpt.save_checkpoint(self.best_path, {"model": self.model.state_dict(), "epoch": self.epoch,
-                                                      "val_miou": val["miou"], "num_classes": self.splits.num_classes,
-                                                      "class_names": self.splits.class_names})
-        self.say(f"epoch {self.epoch}/{self.s.epochs}: train loss {train['loss']:.4f} mIoU {_fmt(train['miou'])} | "
-              f"val loss {_fmt(val['loss'])} mIoU {_fmt(val['miou'])} acc {_fmt(val['accuracy'])} | "
-              f"{train['epoch_s']:.1f} s train, {val['eval_s']:.1f} s eval")
-        self.epoch += 1
-        self.step_in_epoch = 0
+        p.elapsed_s += train["attempt_s"] + val["eval_s"]
+        p.history.append({
+            "epoch": p.epoch,
+            "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+            "train_miou": train["miou"], "train_f1": train["f1"],
+            "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_miou": val["miou"],
+            "val_f1": val["f1"], "val_samples": val["samples"], "lr": self.optimizer.param_groups[0]["lr"],
+            "epoch_s": train["epoch_s"], "eval_s": val["eval_s"],
+            "samples_per_s": train["samples"] / train["epoch_s"] if train["epoch_s"] > 0 else None,
+            "elapsed_s": p.elapsed_s})
+        if val["miou"] is not None and (p.best["val_miou"] is None or val["miou"] > p.best["val_miou"]):
+            self._keep_best(val)
+        self.say(f"epoch {p.epoch}/{self.s.epochs}: train loss {train['loss']:.4f} mIoU {_fmt(train['miou'])} | "
+                 f"val loss {_fmt(val['loss'])} mIoU {_fmt(val['miou'])} acc {_fmt(val['accuracy'])} | "
+                 f"{train['epoch_s']:.1f} s train, {val['eval_s']:.1f} s eval")
+        p.epoch += 1
+        p.step_in_epoch = 0
         self.save_last()
         self.write("running")
+
+    def _keep_best(self, val: dict) -> None:
+        p = self.progress
+        p.best = {"epoch": p.epoch, "val_miou": val["miou"], "val_loss": val["loss"]}
+        p.time_to_best_s = p.elapsed_s
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.best_path, {"model": self.model.state_dict(), "epoch": p.epoch,
+                                                  "val_miou": val["miou"], "num_classes": self.splits.num_classes,
+                                                  "class_names": self.splits.class_names})
 
     def _test(self, loader) -> dict:
         self.dist.barrier()  # rank 0 must have finished writing the best checkpoint
         model = self.model
         if self.best_path.exists():
             # Test metrics come from the best-validation weights, as the seed reported them.
-            best = ckpt.load_checkpoint(self.best_path)
-            model = self.backend.prepare_model(UNet(3, self.splits.num_classes, self.s.model_width))
-            model.load_state_dict(best["model"])
+            model = self._build_model()
+            model.load_state_dict(ckpt.load_checkpoint(self.best_path)["model"])
         metrics = self.evaluate(loader, model)
         metrics["checkpoint"] = str(self.best_path) if self.best_path.exists() else None
-        if self.dist.world_size > 1:
-            self.replicas_identical = self.dist.replicas_identical(self.model)
         metrics.pop("eval_s", None)
         return metrics
 
@@ -392,51 +458,19 @@ class Trainer:
             write_results(self.results_file, self.results(status, message))
 
     def results(self, status: str, message: str | None = None) -> dict:
-        mem = self.backend.memory_bytes()
-        model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
-        timing = self.timer.summary(samples_scale=self.dist.world_size)
-        timing.update({
-            "total_wall_s": self.wall_before_s + (self.clock() - self.wall_t0),
-            "train_s": self.train_s, "eval_s": self.eval_s,
-            "epoch_s": [row["epoch_s"] for row in self.history],
-            "time_to_best_val_miou_s": self.time_to_best_s,
-            "attempts": self.attempts,
-            "steady_tflops": (timing["steady_samples_per_s"] * self.flops_per_sample / 1e12
-                              if timing["steady_samples_per_s"] else None),
-        })
-        return {
-            "schema_version": 1, "status": status, "message": message, "run_name": self.run_name,
-            "backend": self.backend.name, "profile": self.s.profile,
-            "started_at": self.started_at, "finished_at": utc_now() if status != "running" else None,
-            "environment": self.environment,
-            "settings": asdict(self.s),
-            "dataset": self.splits.identity(),
-            "model": {"name": "UNet", "parameters": self.parameters, "size_gb": model_bytes / GB,
-                      "width": self.s.model_width, "gflop_per_sample": self.flops_per_sample / 1e9},
-            "distributed": {**self.dist.describe(self.s.batch_size),
-                            "replicas_identical": getattr(self, "replicas_identical", None)},
-            "timing": timing,
-            "memory": {"model_gb": model_bytes / GB,
-                       "peak_allocated_gb": _gb(mem["peak_allocated"]), "peak_reserved_gb": _gb(mem["peak_reserved"]),
-                       "avg_allocated_gb": float(np.mean(self.memory_samples)) if self.memory_samples else _gb(mem["allocated"]),
-                       "source": mem["source"]},
-            "history": self.history,
-            "best": self.best,
-            "test": getattr(self, "test", None),
-            "energy": None,
-            "checkpoints": {"best": str(self.best_path) if self.best_path.exists() else None,
-                            "last": str(self.last_path) if self.last_path.exists() else None},
-        }
-
-
-def _gb(value) -> float | None:
-    return None if value is None else value / GB
+        """The results document as the run stands (laid out by results.build_results)."""
+        spec = self.model_spec
+        return build_results(
+            status, message, progress=self.progress,
+            run={"run_name": self.run_name, "backend": self.backend.name, "profile": self.s.profile,
+                 "environment": self.environment, "settings": asdict(self.s), "dataset": self.splits.identity()},
+            model={"name": spec.title, "key": spec.name, "parameters": self.parameters, "width": self.s.model_width,
+                   "bytes": self.model_bytes, "flops_per_sample": self.flops_per_sample},
+            distributed=self.dist.describe(self.s.batch_size),
+            timing=self.timer.summary(samples_scale=self.dist.world_size),
+            memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
+            checkpoints={"best": self.best_path, "last": self.last_path})
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-
-
-if __name__ == "__main__":
-    from .launch import main
-    run_cli(main)

@@ -6,37 +6,28 @@ Usage::
     write_csv("summary.csv", comp); write_json("summary.json", comp, tables)
     write_markdown("report.md", comp, tables, plots={"throughput": Path("plots/throughput.png")})
 
-Every file is written atomically (unetbench.atomic): a reader never sees half a report.
+Every file is written atomically (unetbench.atomic): a reader never sees half a report. The JSON
+summary goes through results.clean_for_json, as the results files do: NaN and infinities
+become null.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..results import clean_for_json
 from .compare import SPREAD, Comparison
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .tables import Table, as_records, render_markdown
 
 SUMMARY_FORMAT = "unetbench-comparison"
 SUMMARY_VERSION = 1
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def run_rows(comp: Comparison) -> list[dict[str, Any]]:
@@ -88,7 +79,7 @@ def summary(comp: Comparison, tables: list[Table]) -> dict[str, Any]:
             "class_iou": {n: s.median for n, s in g.class_iou.items()},
             "speedup_vs_baseline": speed.get("speedup"), "speedup_note": speed.get("note") or speed.get("reason"),
         })
-    return _clean({
+    return clean_for_json({
         "format": SUMMARY_FORMAT, "format_version": SUMMARY_VERSION,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "spread": SPREAD, "baseline": comp.baseline.label if comp.baseline else None,

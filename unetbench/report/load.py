@@ -3,7 +3,7 @@
 Usage::
 
     from unetbench.report.load import load_runs
-    runs = load_runs(["results/"], expect=["cuda", "gaudi_lazy"])
+    runs = load_runs(["results/"], expect=["cuda", "cpu"])   # expected backends: a row even when absent
     complete = [r for r in runs if r.complete]
 
 Every file becomes a ``RunRecord`` whatever its state, so a broken file shows up in the tables
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ..results import SCHEMA_VERSION
 from .validate import load_schema, validate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 PARTIAL_STATES = ("interrupted", "failed", "running")
 BROKEN_STATES = ("corrupt", "schema-mismatch", "invalid", "unreadable", "missing")
 _STATUS_TO_STATE = {"completed": "complete", "interrupted": "interrupted", "failed": "failed", "running": "running"}

@@ -9,14 +9,20 @@ Why not ``jsonschema``: it is a test dependency only (GPU machines may lack it) 
 time. The tests check that this validator agrees with jsonschema on the fixtures. Supported
 keywords: type, required, properties, items, enum, const, $ref (local), oneOf, minItems,
 maxItems, minimum. Anything else in the schema is ignored.
+
+The schema file does not repeat facts kept elsewhere: load_schema() fills in the schema
+version (unetbench.results.SCHEMA_VERSION) and the backend and profile names
+(unetbench.registry). Validate against load_schema(), never against the bare file.
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any
+
+from ..registry import BACKENDS, PROFILES
+from ..results import SCHEMA_PATH, SCHEMA_VERSION
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -31,8 +37,14 @@ _TYPES = {
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict:
-    text = resources.files("unetbench").joinpath("schema/results.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    """schema/results.schema.json with its version and its backend and profile names filled
+    in from the one place each is defined."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    properties = schema["properties"]
+    properties["schema_version"]["const"] = SCHEMA_VERSION
+    properties["backend"]["enum"] = list(BACKENDS)
+    properties["profile"]["enum"] = list(PROFILES)
+    return schema
 
 
 def _resolve(ref: str, root: dict) -> dict:
