@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# UNet training on CPU cores (unet_cpu.py): the baseline, and the backend the tests run.
-# Several processes (DDP over gloo): --ntasks-per-node=G, each task with --cpus-per-task cores.
+# Training on CPU cores (the baseline, and the backend the tests run) with unet_cpu.py: one device by default;
+# several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G devices.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_cpu.sh [flags]` works from the checkout too.
+# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_cpu
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

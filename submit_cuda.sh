@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# UNet training on NVIDIA GPUs (unet_cuda.py): one by default; several (DDP, one task per GPU)
-# with e.g. `sbatch --nodes=2 --ntasks-per-node=4 --gres=gpu:4 submit_cuda.sh ...`.
+# Training on NVIDIA GPUs (CUDA) with unet_cuda.py: one device by default;
+# several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G devices.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_cuda.sh [flags]` works from the checkout too.
+# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_cuda
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# UNet training on Intel Gaudi in lazy mode (PT_HPU_LAZY_MODE=1, unet_gaudi_lazy.py): one device by
-# default; several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G.
+# Training on Intel Gaudi in lazy mode (PT_HPU_LAZY_MODE=1) with unet_gaudi_lazy.py: one device by default;
+# several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G devices.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_gaudi_lazy.sh [flags]` works from the checkout too.
+# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_gaudi_lazy
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

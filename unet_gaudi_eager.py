@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Train the benchmark UNet on Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0).
+"""Train on Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0).
 
     python3 unet_gaudi_eager.py [--splits data/dataset_splits.json] [--out results/] [--profile parity|fast]
 
-All logic lives in unetbench.train; this file only fixes the backend. --help lists every flag.
+All logic lives in unetbench (the loop: unetbench/train.py); this file only names the backend.
+--help lists every flag.
+Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 """
 
-from unetbench.errors import run_cli
-from unetbench.launch import main
+from unetbench.entry import run_backend
 
 if __name__ == "__main__":
-    run_cli(lambda argv: main(argv, backend_name="gaudi_eager"))
+    run_backend("gaudi_eager")

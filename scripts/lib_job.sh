@@ -1,5 +1,8 @@
 # shellcheck shell=bash
-# The body of every batch job, written once; the submit_*.sh scripts only add #SBATCH defaults.
+# The body of every batch job, written once; the submit_*.sh scripts (generated from
+# unetbench/registry.py) only add #SBATCH defaults. This file holds the batch shell's own work
+# (signals, srun, requeue) and no facts: those come from scripts/registry.sh (generated) and,
+# once SETUP has provided Python, from `python3 -m unetbench.jobinfo`.
 #
 #   source scripts/lib_job.sh
 #   train_job cuda "$@"        # header, environment, device monitor, training, requeue
@@ -31,11 +34,8 @@
 
 UNETBENCH_ROOT=${UNETBENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export UNETBENCH_ROOT
-# shellcheck source=scripts/lib_site.sh
-source "$UNETBENCH_ROOT/scripts/lib_site.sh"
-
-EXIT_USAGE=2
-EXIT_INTERRUPTED=3
+# shellcheck source=scripts/registry.sh
+source "$UNETBENCH_ROOT/scripts/registry.sh"
 
 _ub_child=""        # pid of the foreground work (training, prepare, compare)
 _ub_monitor=""      # pid of the device monitor
@@ -75,31 +75,40 @@ _ub_on_exit() {
   fi
 }
 
-# job_setup KIND: source site.env and run its <GROUP>_SETUP, pick python.
+# job_setup KIND: source site.env and run the SETUP of KIND's group, pick python.
 job_setup() {
-  local kind=$1 group setup site=${UNETBENCH_SITE:-}
-  group=$(site_group "$kind")
+  local kind=$1 group name setup="" setup_name="" site=${UNETBENCH_SITE:-}
   if [ -z "$site" ] && [ -f "$UNETBENCH_ROOT/site.env" ]; then site="$UNETBENCH_ROOT/site.env"; fi
   if [ -n "$site" ] && [ "$site" != none ]; then
-    site_load "$site" || { echo "error: site settings $site not found" >&2; exit "$EXIT_USAGE"; }
-    setup=$(site_get "$group" SETUP)
+    [ -f "$site" ] || { echo "error: site settings $site not found" >&2; exit "$UB_EXIT_USAGE"; }
+    # shellcheck source=/dev/null
+    source "$site"
+    for group in $(ub_site_groups "$kind"); do
+      name="${group}_SETUP"
+      if [ -n "${!name+set}" ]; then setup=${!name}; setup_name=$name; break; fi
+    done
     if [ -n "$setup" ]; then
-      _ub_log "environment: ${group}_SETUP from $site"
+      _ub_log "environment: $setup_name from $site"
       # SETUP is shell code by design (module load, conda activate, source venv/bin/activate),
       # written by the user in a file that is itself sourced; it must run in this shell.
       set +u
       if ! eval "$setup"; then
-        echo "error: ${group}_SETUP failed: $setup" >&2
-        exit "$EXIT_USAGE"
+        echo "error: $setup_name failed: $setup" >&2
+        exit "$UB_EXIT_USAGE"
       fi
       set -u
     fi
   fi
   UB_PYTHON=${UNETBENCH_PYTHON:-python3}
   command -v "$UB_PYTHON" >/dev/null 2>&1 || {
-    echo "error: $UB_PYTHON not found; set ${group}_SETUP in site.env or UNETBENCH_PYTHON" >&2
-    exit "$EXIT_USAGE"
+    echo "error: $UB_PYTHON not found; set the SETUP of $kind jobs in site.env, or UNETBENCH_PYTHON" >&2
+    exit "$UB_EXIT_USAGE"
   }
+}
+
+# _ub_py ARGS...: Python with the checkout importable.
+_ub_py() {
+  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" "$@"
 }
 
 # job_header KIND: who, where, what devices, which software - the first thing in every log.
@@ -111,34 +120,7 @@ job_header() {
   echo "started   : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "checkout  : $UNETBENCH_ROOT ($(git -C "$UNETBENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
   echo "python    : $(command -v "$UB_PYTHON") ($("$UB_PYTHON" --version 2>&1))"
-  echo "software  : $("$UB_PYTHON" -c 'import sys
-try:
-    import torch
-    print("torch", torch.__version__, "cuda", torch.version.cuda)
-except Exception as err:
-    print("torch not importable:", err)
-try:
-    import habana_frameworks.torch as ht
-    print("habana_frameworks", getattr(ht, "__version__", "?"))
-except Exception:
-    pass' 2>&1 | paste -sd ';' -)"
-  case "$kind" in
-    cuda)
-      echo "CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-<unset>}"
-      if command -v nvidia-smi >/dev/null 2>&1; then
-        nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader || true
-      else
-        echo "devices   : nvidia-smi not found on this node"
-      fi ;;
-    gaudi_lazy | gaudi_eager)
-      echo "PT_HPU_LAZY_MODE=${PT_HPU_LAZY_MODE} HABANA_VISIBLE_MODULES=${HABANA_VISIBLE_MODULES:-<unset>}"
-      if command -v hl-smi >/dev/null 2>&1; then
-        hl-smi -Q index,name,bus_id,driver_version,memory.total -f csv,noheader || true
-      else
-        echo "devices   : hl-smi not found on this node"
-      fi ;;
-    *) echo "devices   : CPU only" ;;
-  esac
+  _ub_py -m unetbench.jobinfo header "$kind" || echo "software  : python -m unetbench.jobinfo failed (see above)"
   echo "======================================================"
 }
 
@@ -165,17 +147,6 @@ _ub_install_traps() {
   # Background jobs of a script ignore SIGINT, so an interrupt is passed on as TERM.
   trap '_ub_forward TERM' INT
   trap '_ub_on_exit' EXIT
-}
-
-# The value of --flag VALUE or --flag=VALUE in the arguments ('' if absent).
-_ub_arg() {
-  local flag=$1 prev=""
-  shift
-  for a in "$@"; do
-    [ "$prev" = "$flag" ] && { printf '%s' "$a"; return 0; }
-    case "$a" in "$flag="*) printf '%s' "${a#*=}"; return 0 ;; esac
-    prev=$a
-  done
 }
 
 _ub_has() {
@@ -205,36 +176,35 @@ _ub_launcher() {
 
 # train_job BACKEND [training flags...]
 train_job() {
-  local backend=$1 out run entry restarts max_requeues
+  local backend=$1 out run entry restarts max_requeues var resolved
   shift
-  is_backend "$backend" || { echo "error: unknown backend '$backend'" >&2; exit "$EXIT_USAGE"; }
-  # Set explicitly here, before any Python starts: habana_frameworks reads it at import time.
-  case "$backend" in
-    gaudi_lazy) export PT_HPU_LAZY_MODE=1 ;;
-    gaudi_eager) export PT_HPU_LAZY_MODE=0 ;;
-  esac
+  # Set before any Python starts: the Gaudi bridge reads PT_HPU_LAZY_MODE at import.
+  for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
   _ub_install_traps
   job_setup "$backend"
   job_header "$backend"
 
   entry="$UNETBENCH_ROOT/unet_${backend}.py"
-  out=$(_ub_arg --out "$@")
-  out=${out:-results}
-  run=$(_ub_arg --run-name "$@")
-  run=${run:-$backend}
-  local args=("$@")
-  local a resume_flag=0
-  for a in "$@"; do
-    case "$a" in --resume | --auto-resume) resume_flag=1 ;; esac
-  done
-  # A requeued job must continue, not start over: --auto-resume picks up last_<run>.pth.
-  [ "$resume_flag" = 1 ] || args+=(--auto-resume)
+  # The training's own parser says where the outputs go and adds --auto-resume (a requeued job
+  # must continue, not start over); a bad flag stops the job here with its message.
+  resolved=$(mktemp)
+  _ub_py -m unetbench.jobinfo train-args "$backend" "$@" >"$resolved" || {
+    rm -f "$resolved"
+    exit "$UB_EXIT_USAGE"
+  }
+  local parts=()
+  mapfile -d '' -t parts <"$resolved"
+  rm -f "$resolved"
+  out=${parts[0]} run=${parts[1]}
+  local args=("${parts[@]:2}")
   restarts=${SLURM_RESTART_COUNT:-0}
   if [ "$restarts" -gt 0 ]; then
     _ub_log "restart $restarts of job ${SLURM_JOB_ID:-}: resuming from $out/last_$run.pth if present"
   fi
 
   mkdir -p "$out"
+  # Started directly (not through _ub_py, which would put a subshell between): $! must be the
+  # monitor itself, so that stopping it reaches the process that owns the device tool.
   PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     "$UB_PYTHON" -m unetbench.monitor --backend "$backend" --out "$out" --run-name "$run" &
   _ub_monitor=$!
@@ -247,7 +217,7 @@ train_job() {
   _ub_stop_monitor
   _ub_log "training exited with status $UB_RC"
 
-  if [ "$UB_RC" = "$EXIT_INTERRUPTED" ]; then
+  if [ "$UB_RC" = "$UB_EXIT_INTERRUPTED" ]; then
     max_requeues=${UNETBENCH_MAX_REQUEUES:-10}
     if [ -z "${SLURM_JOB_ID:-}" ]; then
       _ub_log "interrupted; checkpoint saved. Run again (it passes --auto-resume) to continue."
@@ -260,7 +230,7 @@ train_job() {
       _ub_log "interrupted; checkpoint saved; requeueing job $SLURM_JOB_ID to resume (restart $((restarts + 1)))"
       if scontrol requeue "$SLURM_JOB_ID"; then
         # Slurm now ends this run of the job; the requeued one starts after the scheduler's delay.
-        exit "$EXIT_INTERRUPTED"
+        exit "$UB_EXIT_INTERRUPTED"
       fi
       _ub_log "scontrol requeue failed; resubmit this job to resume from $out/last_$run.pth"
     fi

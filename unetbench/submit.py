@@ -1,0 +1,479 @@
+"""What ./run_benchmark.sh does: preflight, dataset, one training job per backend, comparison.
+
+    ./run_benchmark.sh --backends cuda,gaudi_lazy,gaudi_eager        # on a Slurm cluster (site.env)
+    ./run_benchmark.sh --backends cuda --epochs 5 --profile fast --dry-run
+    ./run_benchmark.sh --demo --local                                # a first try anywhere, ~1 minute
+    python3 -m unetbench.submit --help                               # the same program
+
+The steps: read the flags (``parse``), decide everything before anything runs (``make_plan``:
+backends, site.env, sbatch options, folders, whether to prepare), run the preflight, then
+either submit the chain to Slurm (``SlurmChain``: sbatch with argument lists, dependencies,
+cancel what was submitted when a later sbatch refuses) or run the same chain here
+(``run_local``). Exit status: 0 submitted (or, locally, everything finished), 2 bad input or a
+refused job, 1 a local run with a failed step. docs/cluster.md is the user guide.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import preflight
+from .config import Settings, flag, parse_settings
+from .dataset import SPLITS_FILE
+from .errors import UserError, run_cli
+from .flags import FlagReader, HelpRequested
+from .registry import BACKENDS, DEFAULT_SIGNAL_LEAD_S, JOBS, cluster_default_backends
+from .site import Site, SiteError
+from .values import positive_int
+
+ROOT = Path(os.environ.get("UNETBENCH_ROOT") or Path(__file__).resolve().parent.parent)
+PROG = "./run_benchmark.sh"
+RUN_MARKER = ".unetbench-run"
+
+# The demo: about a minute on two CPU cores, long enough to see validation mIoU climb. A narrow
+# UNet (--model-width 16; the benchmark model is 64) on 120 synthetic scenes; user flags win.
+DEMO_PREPARE = ["--synthetic", "--num-images", "120", "--crop", "64x96", "--seed", "0"]
+DEMO_TRAIN = ["--epochs", "5", "--model-width", "16", "--batch-size", "8", "--lr", "3e-3", "--workers", "0",
+              "--warmup-steps", "2", "--log-every", "5"]
+PREPARE_VALUE_FLAGS = ("--num-images", "--crop", "--source-dir")
+# Training settings the chain sets itself for every job; everything else passes straight on.
+CHAIN_SETTINGS = {"splits", "out", "run_name", "resume", "auto_resume"}
+
+
+def train_flag_names() -> tuple[list[str], list[str]]:
+    """(flags with a value, switches) of the training settings a user may pass directly."""
+    valued, switches = ["--config"], []
+    for f in fields(Settings):
+        if f.name not in CHAIN_SETTINGS:
+            (switches if f.type in ("bool", bool) else valued).append(flag(f.name))
+    return valued, switches
+
+
+def usage() -> str:
+    valued, switches = train_flag_names()
+    names = ", ".join(BACKENDS)
+    return f"""usage: {PROG} [options] [training flags] [-- more training flags]
+
+Where it runs
+  --backends LIST      comma-separated, from: {' '.join(BACKENDS)}
+                       (default: {','.join(cluster_default_backends())}; cpu with --local or --demo)
+  --local              run the same chain on this machine, without Slurm (chosen, with a
+                       notice, when sbatch is missing)
+  --dry-run            print the exact commands (sbatch lines) and submit nothing
+  --site FILE          site settings (default: site.env beside this script)
+  --nodes N            nodes per training job (default 1; Slurm only)
+  --devices-per-node G devices (GPUs, HPUs; CPU: processes) per node (default 1; Slurm only).
+                       With N x G > 1 each training job is one DDP run: sbatch gets
+                       --nodes=N --ntasks-per-node=G, and G times the GRES count and MEM
+                       of site.env, which describes one device (gpu:a100:1 -> gpu:a100:G,
+                       16G -> 64G for G=4; CPUS stays per task). The job starts one process
+                       per device with srun. The run is named <backend>_<N>x<G>
+                       (results_cuda_2x4.json), so it can sit beside single-device results;
+                       --batch-size stays per device. See docs/cluster.md.
+
+Data
+  --data DIR           prepared dataset folder (default: data/, demo: demo/data/)
+  --synthetic, --num-images N, --crop HxW, --source-dir PATH
+                       passed to prepare_dataset.py (default source: Kaggle, needs credentials)
+  --prepare-job        prepare the dataset in a CPU job; training jobs depend on it (afterok)
+  --no-prepare         never prepare; fail if the dataset is missing
+
+Results
+  --run-dir DIR        results folder of this invocation (default: runs/<date>-<time>,
+                       demo: demo/run); it must not exist yet unless --force
+  --force              replace a results folder an earlier {PROG} made
+  --skip-verify        skip the preflight (verify_enhanced.sh)
+  --demo               small synthetic dataset and short settings: a first try anywhere
+                       (prepare: {' '.join(DEMO_PREPARE)}; training: {' '.join(DEMO_TRAIN)})
+
+Training flags passed to every backend ({names}); checked before anything runs
+  {' '.join(valued)}
+  {' '.join(switches)}
+  (python3 unet_cpu.py --help describes each)
+
+Exit status: 0 submitted (or, with --local, everything finished), 2 bad input or a refused
+job (jobs already submitted by this run are cancelled), 1 a local run with a failed step.
+"""
+
+
+def note(line: str) -> None:
+    print(f"run_benchmark: {line}", flush=True)
+
+
+# ---- arguments ----------------------------------------------------------------------------
+@dataclass
+class Options:
+    backends: str = ""
+    site: str = ""
+    data: str = ""
+    run_dir: str = ""
+    nodes: str = "1"
+    devices_per_node: str = "1"
+    local: bool = False
+    dry_run: bool = False
+    demo: bool = False
+    force: bool = False
+    prepare_job: bool = False
+    no_prepare: bool = False
+    skip_verify: bool = False
+    prepare_flags: list = field(default_factory=list)
+    train_flags: list = field(default_factory=list)
+
+
+def parse(argv: Sequence[str]) -> Options:
+    reader = FlagReader(PROG, f"see {PROG} --help; training flags after -- pass through")
+    for name in ("--backends", "--site", "--data", "--nodes", "--devices-per-node"):
+        reader.value(name, name[2:].replace("-", "_"))
+    reader.value("--run-dir", "run_dir")
+    reader.value("--out", "run_dir")
+    for name in ("--local", "--dry-run", "--demo", "--force", "--prepare-job", "--no-prepare", "--skip-verify"):
+        reader.switch(name, name[2:].replace("-", "_"))
+    reader.switch("--synthetic", "prepare_flags", collect=True)
+    for name in PREPARE_VALUE_FLAGS:
+        reader.value(name, "prepare_flags", collect=True)
+    valued, switches = train_flag_names()
+    for name in valued:
+        reader.value(name, "train_flags", collect=True)
+    for name in switches:
+        reader.switch(name, "train_flags", collect=True)
+    values, rest = reader.read(argv)
+    options = Options(**values)
+    options.train_flags += rest
+    return options
+
+
+# ---- the plan -----------------------------------------------------------------------------
+@dataclass
+class Plan:
+    options: Options
+    backends: list
+    nodes: int
+    devices_per_node: int
+    local: bool
+    site_path: Path
+    site: Optional[Site]
+    data_dir: Path
+    run_dir: Path
+    prepare: bool                  # prepare the dataset at all
+    prepare_job: bool              # ... as a Slurm job
+    prepare_args: list
+    train_flags: list
+    sbatch_options: dict = field(default_factory=dict)   # job kind -> site options
+    signal_lead_s: int = DEFAULT_SIGNAL_LEAD_S
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.devices_per_node
+
+    @property
+    def splits(self) -> Path:
+        return self.data_dir / SPLITS_FILE
+
+    def run_name(self, backend: str) -> str:
+        # <backend>_<N>x<G> for a multi-device run, so that single- and multi-device results of
+        # one backend can share a results folder (results_cuda_2x4.json).
+        return f"{backend}_{self.nodes}x{self.devices_per_node}" if self.world_size > 1 else backend
+
+    def train_args(self, backend: str) -> list:
+        # Compiled kernels (fast profile) are cached beside the run folders, so the next
+        # invocation's warm-up reuses them; a --compile-cache in the training flags wins.
+        return ["--splits", str(self.splits), "--out", str(self.run_dir / "results"),
+                "--run-name", self.run_name(backend), "--compile-cache", str(self.run_dir.parent / "compile_cache"),
+                *self.train_flags]
+
+    def compare_args(self) -> list:
+        # --expect: a backend whose job died before writing results is listed as missing.
+        return [str(self.run_dir / "results"), "--report-dir", str(self.run_dir / "report"),
+                "--expect", ",".join(self.backends)]
+
+    def prepare_command(self) -> list:
+        return [python(), str(ROOT / "prepare_dataset.py"), *self.prepare_args]
+
+
+def python() -> str:
+    return os.environ.get("UNETBENCH_PYTHON") or "python3"
+
+
+def _absolute(path: str) -> Path:
+    # Absolute but not resolved: the user's spelling of symlinked scratch folders is kept.
+    return Path(path) if os.path.isabs(path) else Path(os.getcwd()) / path
+
+
+def parse_backends(text: str) -> list:
+    backends = text.split(",") if text else []
+    if not backends:
+        raise UserError(f"--backends is empty; valid backends: {' '.join(BACKENDS)}")
+    for i, name in enumerate(backends):
+        if name not in BACKENDS:
+            raise UserError(f"unknown backend '{name}'; valid backends: {' '.join(BACKENDS)}")
+        if name in backends[:i]:
+            raise UserError(f"backend '{name}' given twice")
+    return backends
+
+
+def make_plan(o: Options) -> Plan:
+    """Every decision and every check that needs no running job, before anything runs."""
+    nodes = positive_int(o.nodes, "--nodes")
+    devices = positive_int(o.devices_per_node, "--devices-per-node")
+    if o.prepare_job and o.no_prepare:
+        raise UserError("--prepare-job and --no-prepare exclude each other")
+    backends = parse_backends(o.backends or ("cpu" if o.demo or o.local else ",".join(cluster_default_backends())))
+
+    # Where it runs.
+    site_path = _absolute(o.site) if o.site else ROOT / "site.env"
+    local, prepare_job = o.local, o.prepare_job
+    if not local and not shutil.which("sbatch"):
+        note("notice: sbatch not found on this machine; running locally (--local) instead of submitting")
+        local = True
+    if not local and o.demo and not site_path.is_file():
+        note(f"notice: --demo without {site_path}; running locally (--local)")
+        local = True
+    site, sbatch_options = None, {}
+    if not local:
+        site = _load_site(site_path)
+        kinds = backends + ["compare"] + (["prepare"] if prepare_job else [])
+        problems = site.problems(kinds)
+        if problems:
+            raise UserError(f"{site_path} is incomplete:\n" + "\n".join(f"  {p}" for p in problems))
+        try:
+            # GRES and MEM scaled to the devices per node: refuse a value that cannot be, now.
+            sbatch_options = {b: site.sbatch_options(b, devices) for b in backends}
+            sbatch_options.update({kind: site.sbatch_options(kind) for kind in JOBS})
+        except UserError as err:
+            raise UserError(f"{site_path}: {err}") from None
+    elif nodes * devices > 1:
+        raise UserError("--nodes/--devices-per-node above 1 need Slurm (srun starts one process per device); "
+                        "without it use torchrun by hand (docs/training.md)")
+    elif prepare_job:
+        note("notice: --prepare-job has no effect with --local; preparing here")
+        prepare_job = False
+
+    # Demo settings, data, results folder.
+    prepare_flags, train_flags = list(o.prepare_flags), list(o.train_flags)
+    data_dir, run_dir = o.data, o.run_dir
+    if o.demo:
+        data_dir = data_dir or str(ROOT / "demo" / "data")
+        run_dir = run_dir or str(ROOT / "demo" / "run")
+        prepare_flags = prepare_flags or list(DEMO_PREPARE)
+        train_flags = DEMO_TRAIN + train_flags
+    data = _absolute(data_dir or str(ROOT / "data"))
+    run = _absolute(run_dir or str(ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")))
+    for p in (ROOT, data, run, site_path):
+        if "," in str(p):
+            raise UserError(f"paths with commas cannot pass through sbatch --export: {p}")
+    if run.exists() and any(run.iterdir()):
+        if not o.force:
+            raise UserError(f"results folder {run} already exists; choose another --run-dir or add --force to replace it")
+        if not (run / RUN_MARKER).is_file():
+            raise UserError(f"{run} was not made by run_benchmark.sh; refusing to replace it even with --force")
+
+    # Prepare unless the dataset is there and no preparation flags ask for a specific one.
+    splits = data / SPLITS_FILE
+    prepare = bool(prepare_flags) or not splits.is_file()
+    if o.no_prepare:
+        prepare = False
+        if not splits.is_file():
+            raise UserError(f"dataset missing: {splits} not found (prepare it with prepare_dataset.py, "
+                            "or drop --no-prepare)")
+
+    plan = Plan(options=o, backends=backends, nodes=nodes, devices_per_node=devices, local=local,
+                site_path=site_path, site=site, data_dir=data, run_dir=run, prepare=prepare,
+                prepare_job=prepare_job, prepare_args=["--out", str(data), *prepare_flags],
+                train_flags=train_flags, sbatch_options=sbatch_options)
+    # The training flags are checked here, with the training's own parser, rather than on a
+    # compute node after a wait in the queue.
+    try:
+        parse_settings(plan.train_args(backends[0]), prog="training flags", raising=True)
+    except UserError as err:
+        raise UserError(f"training flags: {err}") from None
+    if site is not None:
+        plan.signal_lead_s = _signal_lead(site, site_path)
+    return plan
+
+
+def _load_site(path: Path) -> Site:
+    if not path.is_file():
+        if path == ROOT / "site.env":
+            raise UserError(f"site settings {path} not found: create it from the example (cp {ROOT}/site.env.example "
+                            f"{path}) and fill in your partition, account, QOS and time limits; or run with --local")
+        raise UserError(f"site settings {path} not found (copy {ROOT}/site.env.example and fill it in)")
+    try:
+        return Site.load(path)
+    except SiteError as err:
+        raise UserError(f"cannot read {path}: {err}") from None
+
+
+def _signal_lead(site: Site, path: Path) -> int:
+    lead = site.scalar("SIGNAL_LEAD_S") or os.environ.get("SIGNAL_LEAD_S") or str(DEFAULT_SIGNAL_LEAD_S)
+    if not lead.isdigit():
+        raise UserError(f"SIGNAL_LEAD_S in {path} must be whole seconds, not '{lead}'")
+    return int(lead)
+
+
+# ---- running ------------------------------------------------------------------------------
+def run_preflight(plan: Plan) -> None:
+    args = ["--backends", ",".join(plan.backends), "--data", str(plan.data_dir),
+            "--results-dir", str(plan.run_dir.parent)]
+    args += ["--local"] if plan.local else ["--site", str(plan.site_path)]
+    if plan.prepare:
+        args.append("--no-data")
+    note(f"preflight: {shlex.join([str(ROOT / 'verify_enhanced.sh'), *args])}")
+    if preflight.main(args) != 0:
+        raise UserError("preflight failed: fix the checks marked FAIL above (or --skip-verify)")
+
+
+def make_run_dir(plan: Plan, argv: Sequence[str]) -> None:
+    if plan.options.force and (plan.run_dir / RUN_MARKER).is_file():
+        shutil.rmtree(plan.run_dir)
+    for sub in ("results", "logs", "report"):
+        (plan.run_dir / sub).mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (plan.run_dir / RUN_MARKER).write_text(
+        f"# made by run_benchmark.sh on {stamp}\n{shlex.join([str(ROOT / 'run_benchmark.sh'), *argv])}\n")
+
+
+def _tee(cmd: list, log: Path, env: dict) -> int:
+    """Run ``cmd``, its output both here and in ``log``; its exit status."""
+    with open(log, "ab") as fh, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+            fh.write(line)
+        return proc.wait()
+
+
+def run_local(plan: Plan, argv: Sequence[str]) -> int:
+    env = {**os.environ, "UNETBENCH_ROOT": str(ROOT), "UNETBENCH_SITE": "none"}
+    jobs = [(b, ["bash", str(ROOT / f"submit_{b}.sh"), *plan.train_args(b)]) for b in plan.backends]
+    compare = ["bash", str(ROOT / "submit_compare.sh"), *plan.compare_args()]
+    if plan.options.dry_run:
+        if plan.prepare:
+            print(shlex.join(plan.prepare_command()))
+        for _, cmd in jobs:
+            print(shlex.join(cmd))
+        print(shlex.join(compare))
+        return 0
+    make_run_dir(plan, argv)
+    if plan.prepare:
+        note(f"preparing the dataset: {shlex.join(plan.prepare_command())}")
+        if subprocess.run(plan.prepare_command(), env=env).returncode != 0:
+            raise UserError("dataset preparation failed")
+    failed = 0
+    logs = plan.run_dir / "logs"
+    for backend, cmd in jobs:
+        log = logs / f"unetbench_{backend}_local.out"
+        note(f"training {backend} (log: {log})")
+        rc = _tee(cmd, log, env)
+        if rc != 0:
+            note(f"training {backend} failed (status {rc}); continuing, the report will mark it")
+            failed = 1
+    if _tee(compare, logs / "unetbench_compare_local.out", env) != 0:
+        failed = 1
+    print(f"\nResults: {plan.run_dir / 'results'}/\nReport:  {plan.run_dir / 'report' / 'report.md'}\n"
+          f"Logs:    {logs}/")
+    return failed
+
+
+class SlurmChain:
+    """sbatch one job after another; when one is refused, cancel those already submitted."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.submitted: list[tuple[str, str]] = []      # (name, job id)
+
+    def submit(self, name: str, script: str, options: list, args: list) -> str:
+        plan = self.plan
+        cmd = ["sbatch", "--parsable", f"--output={plan.run_dir}/logs/%x_%j.out", "--open-mode=append",
+               f"--export=ALL,UNETBENCH_ROOT={ROOT},UNETBENCH_SITE={plan.site_path}", *options,
+               str(ROOT / script), *args]
+        if plan.options.dry_run:
+            print(shlex.join(cmd))
+            return f"<{name}_jobid>"
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            self.cancel()
+            detail = "".join(f"\n  {line}" for line in proc.stderr.splitlines())
+            raise UserError(f"sbatch refused the {name} job (status {proc.returncode}):{detail}\n"
+                            f"  command: {shlex.join(cmd)}")
+        job_id = proc.stdout.strip().split(";")[0]    # --parsable prints "id" or "id;cluster"
+        self.submitted.append((name, job_id))
+        with open(plan.run_dir / "jobs.tsv", "a", encoding="utf-8") as fh:
+            fh.write(f"{name}\t{job_id}\n")
+        return job_id
+
+    def cancel(self) -> None:
+        if self.submitted:
+            ids = [job_id for _, job_id in self.submitted]
+            note(f"cancelling the jobs this run already submitted: {' '.join(ids)}")
+            subprocess.run(["scancel", *ids])
+
+
+def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
+    chain = SlurmChain(plan)
+    dry = plan.options.dry_run
+    if not dry:
+        make_run_dir(plan, argv)
+    depend_on_prepare: list = []
+    if plan.prepare and plan.prepare_job:
+        job = chain.submit("prepare", "submit_prepare.sh", plan.sbatch_options["prepare"], plan.prepare_args)
+        # If preparation fails, the training jobs are cancelled instead of waiting forever.
+        depend_on_prepare = [f"--dependency=afterok:{job}", "--kill-on-invalid-dep=yes"]
+    elif plan.prepare and dry:
+        print(shlex.join(plan.prepare_command()))
+    elif plan.prepare:
+        note(f"preparing the dataset on this node: {shlex.join(plan.prepare_command())}")
+        if subprocess.run(plan.prepare_command()).returncode != 0:
+            raise UserError("dataset preparation failed; nothing submitted (or use --prepare-job to prepare in a job)")
+    train_ids = []
+    for backend in plan.backends:
+        # One task per device; the job script starts them with srun when there is more than one.
+        options = [f"--nodes={plan.nodes}", f"--ntasks-per-node={plan.devices_per_node}",
+                   *plan.sbatch_options[backend], f"--signal=B:USR1@{plan.signal_lead_s}", "--requeue",
+                   *depend_on_prepare]
+        train_ids.append(chain.submit(backend, f"submit_{backend}.sh", options, plan.train_args(backend)))
+    # afterany: a failed backend still gets a report (which marks it failed).
+    chain.submit("compare", "submit_compare.sh",
+                 [*plan.sbatch_options["compare"], f"--dependency=afterany:{':'.join(train_ids)}"],
+                 plan.compare_args())
+    if dry:
+        return 0
+    print()
+    if plan.world_size > 1:
+        print(f"Each training job: {plan.nodes} node(s) x {plan.devices_per_node} device(s), one DDP run of "
+              f"{plan.world_size} processes")
+    print(f"Submitted (run folder {plan.run_dir}):")
+    for name, job_id in chain.submitted:
+        print(f"  {name:<12} {job_id}")
+    ids = [job_id for _, job_id in chain.submitted]
+    print(f"\nWatch:   squeue -j {','.join(ids)}")
+    print(f"Logs:    tail -f {plan.run_dir}/logs/*.out")
+    print(f"Results: {plan.run_dir}/results/   (monitor_<backend>.csv beside them)")
+    print(f"Report:  {plan.run_dir}/report/report.md once job {ids[-1]} (compare) has run")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        options = parse(argv)
+    except HelpRequested:
+        print(usage())
+        return 0
+    plan = make_plan(options)
+    if not options.skip_verify:
+        run_preflight(plan)
+    return run_local(plan, argv) if plan.local else run_slurm(plan, argv)
+
+
+if __name__ == "__main__":
+    run_cli(main)
