@@ -1,5 +1,7 @@
-# make demo  - bootstrap .venv, prepare a small synthetic dataset, train briefly, compare
-# make test  - bootstrap .venv and run the whole test suite
+# make demo       - bootstrap .venv, prepare a small synthetic dataset, train briefly, compare
+# make test       - bootstrap .venv and run the whole test suite
+# make test-fast  - the tests that start no training process and no cluster (under a minute)
+# make scaffold   - regenerate submit_*.sh, unet_*.py, scripts/registry.sh from unetbench/registry.py
 # Override the torch requirement for your platform, e.g. make demo TORCH=torch==2.5.1
 
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv lint clean-demo
+.PHONY: demo test test-fast scaffold venv lint clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +27,11 @@ demo: venv
 test: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
+test-fast: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+scaffold: venv
+	$(PY) -m unetbench.scaffold
+
 lint: venv
-	$(VENV)/bin/shellcheck -S style *.sh .ci/run tests/*.sh 2>/dev/null || $(VENV)/bin/shellcheck -S style *.sh .ci/run
+	$(VENV)/bin/shellcheck -x -S style *.sh scripts/*.sh .ci/run site.env.example

@@ -176,7 +176,7 @@ _ub_launcher() {
 
 # train_job BACKEND [training flags...]
 train_job() {
-  local backend=$1 out run entry restarts max_requeues var resolved
+  local backend=$1 out run last entry restarts max_requeues var resolved
   shift
   # Set before any Python starts: the Gaudi bridge reads PT_HPU_LAZY_MODE at import.
   for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
@@ -195,11 +195,11 @@ train_job() {
   local parts=()
   mapfile -d '' -t parts <"$resolved"
   rm -f "$resolved"
-  out=${parts[0]} run=${parts[1]}
-  local args=("${parts[@]:2}")
+  out=${parts[0]} run=${parts[1]} last=${parts[2]}
+  local args=("${parts[@]:3}")
   restarts=${SLURM_RESTART_COUNT:-0}
   if [ "$restarts" -gt 0 ]; then
-    _ub_log "restart $restarts of job ${SLURM_JOB_ID:-}: resuming from $out/last_$run.pth if present"
+    _ub_log "restart $restarts of job ${SLURM_JOB_ID:-}: resuming from $last if present"
   fi
 
   mkdir -p "$out"
@@ -223,7 +223,7 @@ train_job() {
       _ub_log "interrupted; checkpoint saved. Run again (it passes --auto-resume) to continue."
     elif _ub_has TERM "${_ub_signals[@]}"; then
       _ub_log "interrupted by SIGTERM (scancel, time limit or preemption): not requeueing." \
-        "Checkpoint: $out/last_$run.pth; resubmit to continue."
+        "Checkpoint: $last; resubmit to continue."
     elif [ "$restarts" -ge "$max_requeues" ]; then
       _ub_log "interrupted; already restarted $restarts times (UNETBENCH_MAX_REQUEUES=$max_requeues): not requeueing"
     else
@@ -232,7 +232,7 @@ train_job() {
         # Slurm now ends this run of the job; the requeued one starts after the scheduler's delay.
         exit "$UB_EXIT_INTERRUPTED"
       fi
-      _ub_log "scontrol requeue failed; resubmit this job to resume from $out/last_$run.pth"
+      _ub_log "scontrol requeue failed; resubmit this job to resume from $last"
     fi
   fi
   exit "$UB_RC"

@@ -3,7 +3,11 @@ benchmark's job on real hardware)."""
 
 import json
 
-from training_fixtures import run_script
+import pytest
+
+from helpers import run_script
+
+pytestmark = pytest.mark.slow  # both start the benchmark process (python -m unetbench.bench)
 
 
 def test_bench_runs_and_reports_consistent_figures(tmp_path):

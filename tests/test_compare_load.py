@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
+from helpers import REPO
 from results_fixtures import make_result, write_result
+from unetbench.registry import BACKENDS, PROFILES
 from unetbench.report.load import load_run, load_runs
 from unetbench.report.validate import load_schema, validate
+from unetbench.results import SCHEMA_PATH, SCHEMA_VERSION, clean_for_json
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "unetbench/schema/results.schema.json").read_text())
+SCHEMA = load_schema()  # the file with its version and backend/profile names filled in
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -94,3 +96,30 @@ def test_load_runs_folders_files_missing_and_expected(tmp_path):
     assert ("gone", "missing") in states
     assert ("gaudi_lazy", "missing") in states
     assert len(runs) == 4  # the file named twice counts once
+
+
+def test_schema_facts_come_from_their_one_definition():
+    """The schema file names no version, backend or profile; load_schema() fills them in."""
+    raw = json.loads(SCHEMA_PATH.read_text())["properties"]
+    assert "const" not in raw["schema_version"] and "enum" not in raw["backend"] and "enum" not in raw["profile"]
+    filled = load_schema()["properties"]
+    assert filled["schema_version"]["const"] == SCHEMA_VERSION
+    assert filled["backend"]["enum"] == list(BACKENDS) and filled["profile"]["enum"] == list(PROFILES)
+
+
+def test_clean_for_json_turns_undefined_numbers_into_null():
+    import numpy as np
+    cleaned = clean_for_json({"a": float("nan"), "b": [float("inf"), 1.5, (2, np.float32(0.5))], 3: np.int64(4)})
+    assert cleaned == {"a": None, "b": [None, 1.5, [2, 0.5]], "3": 4}
+    assert json.dumps(cleaned, allow_nan=False)
+
+
+def test_results_and_report_loading_do_not_import_torch():
+    # The report runs where importing torch is slow or impossible (a login node, a laptop).
+    import subprocess
+    import sys
+    code = ("import sys, unetbench.results, unetbench.report.load, unetbench.report.export; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout
+    assert out.strip() == "False"

@@ -6,14 +6,12 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from results_fixtures import make_result, write_result
 from unetbench.report.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -80,20 +78,20 @@ def test_exit_two_when_nothing_valid(tmp_path, capsys):
     write_result(tmp_path, make_result(status="failed"))
     (tmp_path / "results_bad.json").write_text("{")
     proc = subprocess.run([sys.executable, "compare_results.py", str(tmp_path), "--csv", str(tmp_path / "s.csv")],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "no complete run among 2 result files" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "s.csv").is_file()                            # the listing of why is still written
     empty = subprocess.run([sys.executable, "compare_results.py", str(tmp_path / "nothing")],
-                           cwd=ROOT, capture_output=True, text=True)
+                           cwd=REPO, capture_output=True, text=True)
     assert empty.returncode == 2 and "Traceback" not in empty.stderr
 
 
 def test_tables_do_not_import_matplotlib(results_dir):
     code = ("import sys; from unetbench.report.cli import main; "
             f"main([{str(results_dir)!r}, '-q']); assert 'matplotlib' not in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 

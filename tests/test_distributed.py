@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from training_fixtures import FAST, REPO, read_results
+from helpers import REPO, SMALL_TRAINING, read_results
 from unetbench.distributed import DistContext, check_local_rank, first_host
 from unetbench.errors import UserError
 
-TRAIN = ["unet_cpu.py", "--epochs", "2", "--max-steps-per-epoch", "3", *FAST]
+TRAIN = ["unet_cpu.py", "--epochs", "2", "--max-steps-per-epoch", "3", *SMALL_TRAINING]
 
 
 def _check_two_rank_results(out):
@@ -29,6 +29,7 @@ def _check_two_rank_results(out):
     assert written == ["best_unet_cpu.pth", "last_cpu.pth", "results_cpu.json"]
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks(tiny_splits, tmp_path):
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     proc = subprocess.run([torchrun, "--nproc_per_node=2", *TRAIN, "--splits", str(tiny_splits), "--out", str(tmp_path)],
@@ -47,6 +48,7 @@ def _srun_style(rank, args, job_id, tasks=2, extra_env=None):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_srun_style_environment_two_ranks(tiny_splits, tmp_path):
     args = [*TRAIN, "--splits", tiny_splits, "--out", tmp_path]
     procs = [_srun_style(rank, args, job_id=4242) for rank in range(2)]
@@ -56,6 +58,7 @@ def test_srun_style_environment_two_ranks(tiny_splits, tmp_path):
     assert read_results(tmp_path)["distributed"]["launcher"] == "srun"
 
 
+@pytest.mark.slow
 def test_mismatched_dataset_between_ranks_fails_on_every_rank(tiny_splits, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
@@ -70,6 +73,7 @@ def test_mismatched_dataset_between_ranks_fails_on_every_rank(tiny_splits, tmp_p
     assert "Traceback" not in outputs[0][1]
 
 
+@pytest.mark.slow
 def test_world_size_larger_than_the_launch_times_out_with_a_message(tiny_splits, tmp_path):
     start = time.monotonic()
     proc = _srun_style(0, [*TRAIN, "--splits", tiny_splits, "--out", tmp_path], job_id=4444, tasks=3,
@@ -106,12 +110,12 @@ def test_more_processes_than_devices_is_refused():
         check_local_rank(4, 4, "GPU")
 
 
+@pytest.mark.slow
 def test_two_ranks_interrupted_mid_epoch_resume_to_the_straight_run(learn_splits, tmp_path):
     """Rank 0 saves the partial epoch for both ranks; after resume every sample counts once."""
     import signal
     import torch
-    args = ["unet_cpu.py", "--splits", learn_splits, "--epochs", "2", "--model-width", "8", "--batch-size", "2",
-            "--workers", "0", "--warmup-steps", "1", "--log-every", "1"]
+    args = ["unet_cpu.py", "--splits", learn_splits, "--epochs", "2", *SMALL_TRAINING, "--batch-size", "2"]
     straight = [_srun_style(rank, [*args, "--out", tmp_path / "a"], job_id=5001) for rank in range(2)]
     assert [p.communicate(timeout=300) and p.returncode for p in straight] == [0, 0]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import SMALL_SETTINGS
 from unetbench.backends import make_backend
 from unetbench.config import Settings
 from unetbench.train import Trainer
@@ -32,7 +33,8 @@ def habana(monkeypatch):
 
 
 def _train_two_steps(calls, backend, splits, out, monkeypatch, steps=2):
-    backend.device = torch.device("cpu")  # the stand-in computes on the CPU
+    # The stand-in computes on the CPU; device is a read-only property of every backend.
+    monkeypatch.setattr(type(backend), "device", property(lambda self: torch.device("cpu")))
     original_backward = torch.Tensor.backward
 
     def backward(self, *args, **kwargs):
@@ -40,8 +42,7 @@ def _train_two_steps(calls, backend, splits, out, monkeypatch, steps=2):
         return original_backward(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.Tensor, "backward", backward)
-    settings = Settings(splits=str(splits), out=str(out), epochs=1, max_steps_per_epoch=steps, batch_size=4,
-                        workers=0, warmup_steps=1, model_width=8)
+    settings = Settings(splits=str(splits), out=str(out), epochs=1, max_steps_per_epoch=steps, **SMALL_SETTINGS)
     trainer = Trainer(settings, backend)
     step = trainer.optimizer.step
 
@@ -54,6 +55,7 @@ def _train_two_steps(calls, backend, splits, out, monkeypatch, steps=2):
     return trainer
 
 
+@pytest.mark.slow
 def test_lazy_mode_is_set_before_import_and_mark_step_follows_backward_and_step(habana, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("gaudi_lazy", "parity")
     assert habana[0] == ("import", "1"), "PT_HPU_LAZY_MODE must be set before habana_frameworks loads"
@@ -66,6 +68,7 @@ def test_lazy_mode_is_set_before_import_and_mark_step_follows_backward_and_step(
     assert all(c == ("mark_step", False) for c in habana if c[0] == "mark_step")
 
 
+@pytest.mark.slow
 def test_eager_mode_sets_mode_zero_and_never_marks_steps(habana, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("gaudi_eager", "parity")
     assert habana[0] == ("import", "0")
@@ -73,6 +76,7 @@ def test_eager_mode_sets_mode_zero_and_never_marks_steps(habana, tiny_splits, tm
     assert "mark_step" not in [c[0] for c in habana]
 
 
+@pytest.mark.slow
 def test_timed_boundaries_synchronise_but_steps_do_not(habana, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("gaudi_lazy", "parity")
     _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch, steps=5)
@@ -105,6 +109,7 @@ def test_fast_profile_uses_bf16_fused_adamw_and_hpu_backend_compile(habana, monk
     assert compiled == ["hpu_backend"], "lazy mode builds its own graphs; no torch.compile"
 
 
+@pytest.mark.slow
 def test_results_record_the_gaudi_environment(habana, tiny_splits, tmp_path, monkeypatch):
     trainer = _train_two_steps(habana, make_backend("gaudi_lazy", "parity"), tiny_splits, tmp_path, monkeypatch)
     results = trainer.results("completed")
@@ -123,6 +128,7 @@ def test_missing_gaudi_software_is_a_clear_error(monkeypatch):
         make_backend("gaudi_lazy", "parity")
 
 
+@pytest.mark.slow
 def test_a_finished_run_puts_the_signal_handlers_back(habana, tiny_splits, tmp_path, monkeypatch):
     import signal
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from unetbench import monitor
 
-REPO = Path(__file__).resolve().parent.parent
 HEADER = "timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c"
 
 

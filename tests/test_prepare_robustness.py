@@ -1,15 +1,18 @@
-"""Every failure the issue lists: one clear line naming the file or setting, exit 2, no traceback,
-and the previous dataset untouched.
+"""Every failure preparation can meet: one clear line naming the file or setting, exit 2, no
+traceback, and the previous dataset untouched; plus its progress lines and import structure.
 
 Run: .venv/bin/python -m pytest tests/test_prepare_robustness.py -q
 """
 
 from __future__ import annotations
 
+import ast
 import errno
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +22,12 @@ import pytest
 from PIL import Image
 
 from dataset_fixtures import write_index, write_lyft
-from unetbench.errors import run_cli
+from helpers import REPO
+from unetbench.errors import UserError, run_cli
 from unetbench.prepare import api, sources, writer
 from unetbench.prepare.cli import main
+from unetbench.progress import Progress
 
-REPO = Path(__file__).resolve().parents[1]
 CROP = "32x48"
 
 
@@ -149,14 +153,16 @@ def test_crop_larger_than_image(tmp_path, src, capsys):
          "smaller than --crop 384x512", "choose a smaller --crop")
 
 
-def test_label_out_of_range_and_ignore_flag(tmp_path, src, capsys):
-    label = np.zeros((60, 80), dtype=np.uint8)
+def test_label_out_of_range_and_ignore_flag(tmp_path, capsys):
+    # pictures as large as the crop (a size the UNet takes): every bad pixel lands in the crop
+    src = write_index(tmp_path / "src", n=6, size=(64, 80))
+    label = np.zeros((64, 80), dtype=np.uint8)
     label[10:20, 10:20] = 77
     Image.fromarray(label, mode="L").save(src / "seg" / "0003.png")
-    fail(["--source-dir", src, "--out", tmp_path / "d", "--crop", "60x80"], capsys,
+    fail(["--source-dir", src, "--out", tmp_path / "d", "--crop", "64x80"], capsys,
          "seg/0003.png", "class id(s) 77", "--unknown-to-ignore")
     out = tmp_path / "ok"
-    code, _, err = run(["--source-dir", src, "--out", out, "--crop", "60x80", "--unknown-to-ignore"], capsys)
+    code, _, err = run(["--source-dir", src, "--out", out, "--crop", "64x80", "--unknown-to-ignore"], capsys)
     assert code == 0, err
     meta = json.loads((out / "dataset_splits.json").read_text())
     assert meta["ignore_index"] == 255
@@ -184,6 +190,29 @@ def test_bad_split_ratios(tmp_path, capsys, ratios, needle):
 @pytest.mark.parametrize("crop", ["384", "0x5", "axb"])
 def test_bad_crop(tmp_path, capsys, crop):
     fail(["--synthetic", "--num-images", "4", "--out", tmp_path / "d", "--crop", crop], capsys, "--crop")
+
+
+def test_crop_the_unet_cannot_take_keeps_previous_dataset(tmp_path):
+    out = tmp_path / "d"
+    api.prepare_synthetic(out, num_images=6, crop=(32, 48))
+    before = digest(out)
+    done = subprocess.run([sys.executable, "prepare_dataset.py", "--synthetic", "--crop", "100x100", "--out",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --crop 100x100"), done.stderr
+    assert "multiples of 16" in done.stderr and "Traceback" not in done.stderr
+    assert digest(out) == before  # same bytes of dataset_splits.json and every array
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no staging folder either
+
+
+def test_crop_is_checked_before_any_download(tmp_path, monkeypatch):
+    def must_not_run(slug, dest):
+        raise AssertionError("a crop no model can take must be refused before downloading")
+
+    monkeypatch.setattr(sources, "download", must_not_run)
+    with pytest.raises(UserError, match="multiples of 16"):  # the Python API is checked too
+        api.prepare(tmp_path / "d", crop=(100, 100), cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "d").exists()
 
 
 def test_zip_that_is_not_a_zip(tmp_path, capsys):
@@ -277,3 +306,64 @@ def test_split_by_folder_needs_enough_folders(tmp_path, capsys):
     src = write_lyft(tmp_path / "lyft", folders=("dataA", "dataB"), per_folder=2)
     fail(["--source-dir", src, "--out", tmp_path / "d", "--crop", CROP, "--split-by", "folder"], capsys,
          "2 folder(s)", "--split-by image")
+
+
+# ------------------------------------------------------------------ progress lines in a batch log
+
+def test_prepare_logs_a_line_every_tenth_in_a_batch_log(tmp_path):
+    def progress_lines(num_images: int, out: Path) -> list:
+        # a subprocess: pipes, not a terminal, as in a Slurm job's log
+        done = subprocess.run([sys.executable, "prepare_dataset.py", "--synthetic", "--num-images", str(num_images),
+                               "--crop", "16x16", "--out", str(out), "--jobs", "1"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        return [line for line in done.stdout.splitlines() if line.startswith("progress: ")]
+
+    lines = progress_lines(200, tmp_path / "d")
+    assert len(lines) == 10, lines
+    assert re.fullmatch(r"progress: 20/200 images \(10%\), [0-9.]+ images/s", lines[0]), lines[0]
+    assert lines[-1].startswith("progress: 200/200 images (100%)")
+    assert progress_lines(40, tmp_path / "e") == []  # a small run: the summary line is enough
+
+
+def test_training_progress_lines_every_n_steps_and_at_the_end():
+    stream = io.StringIO()
+    progress = Progress(7, "epoch 1/2", 3, stream=stream)
+    for _ in range(7):
+        progress.update(4)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["epoch 1/2: step 3/7", "epoch 1/2: step 6/7",
+                                                      "epoch 1/2: step 7/7"]
+    assert re.fullmatch(r"epoch 1/2: step 7/7, ~[0-9.]+ samples/s \(host clock\)", lines[-1]), lines[-1]
+    quiet = io.StringIO()
+    progress = Progress(7, "epoch 1/2", 3, stream=quiet, enabled=False)  # DDP ranks other than 0
+    progress.update(4)
+    assert quiet.getvalue() == ""
+
+
+# ------------------------------------------------------------------ structure
+
+def test_no_import_cycles_in_the_prepare_package():
+    """No module of unetbench/prepare imports (even lazily, inside a function) one that imports it back."""
+    package = REPO / "unetbench" / "prepare"
+    names = {p.stem for p in package.glob("*.py")}
+    graph = {}
+    for path in package.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unetbench.prepare."):
+                deps.add(node.module.split(".")[2])
+        graph[path.stem] = deps & names
+
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for dep in graph[todo.pop()] - seen:
+                seen.add(dep)
+                todo.append(dep)
+        return seen
+
+    assert [name for name in sorted(graph) if name in reachable(name)] == []

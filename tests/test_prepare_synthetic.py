@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import REPO
 from unetbench.prepare.api import prepare_synthetic
 from unetbench.prepare.synthetic import render_scene
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _check_dataset(out: Path) -> dict:
@@ -71,6 +72,18 @@ def test_force_rebuilds_and_rerun_is_noop(tmp_path):
     assert not third.up_to_date
     changed = prepare_synthetic(tmp_path / "d", num_images=13, force=False)
     assert not changed.up_to_date and changed.metadata["source"]["files_found"] == 13
+
+
+def test_files_get_the_umask_mode_for_a_shared_folder(tmp_path):
+    # the split file goes through unetbench.atomic (a 0600 temporary file renamed into place),
+    # which must apply the umask like the arrays' plain creation does
+    old = os.umask(0o027)
+    try:
+        out = prepare_synthetic(tmp_path / "d", num_images=6, crop=(32, 48)).out
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {name: 0o640 for name in modes} and "dataset_splits.json" in modes, modes
 
 
 def test_scene_has_all_main_classes_and_is_deterministic():

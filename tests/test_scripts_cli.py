@@ -1,6 +1,6 @@
 """run_benchmark.sh and verify_enhanced.sh without a cluster: bad input, --dry-run, refusals.
 
-Slurm's tools are stand-ins here (tests/script_helpers.py) that record their calls, so these
+Slurm's tools are stand-ins here (tests/helpers.py) that record their calls, so these
 tests check exactly what would be submitted; tests/test_slurm_cluster.py runs the real thing.
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from script_helpers import REPO, run, script_env, stub_slurm, write_site
+from helpers import REPO, run, script_env, stub_slurm, write_site
 
 
 @pytest.fixture
@@ -267,8 +268,47 @@ def test_verify_checks_site_env_and_slurm_tools(stub, tmp_path):
     assert run([REPO / "verify_enhanced.sh", "--backends", "nope"]).returncode == 2
 
 
+@pytest.mark.slow
 def test_verify_smoke_training_on_cpu(tiny_splits, tmp_path):
     proc = run([REPO / "verify_enhanced.sh", "--backends", "cpu", "--local", "--data", tiny_splits.parent,
                 "--results-dir", tmp_path, "--device", "cpu"], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[ OK ] smoke cpu: 3 training steps completed" in proc.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--epochs", "0"], "training flags: argument --epochs: epochs must be positive, got 0"),
+    (["--", "--no-such-flag"], "training flags: unrecognized arguments: --no-such-flag"),
+    (["--epochs", "--dry-run"], "--epochs needs a value, not the option '--dry-run'"),
+    (["--synthetic", "--crop", "100x100"], "dataset preparation flags: --crop 100x100: the unet model needs both "
+                                          "sides to be multiples of 16"),
+    (["--model", "vgg"], "training flags: argument --model: invalid choice: 'vgg'"),
+])
+def test_flags_of_the_other_tools_are_refused_before_anything_runs(stub, tmp_path, args, expected):
+    # The training's and prepare's own parsers check them on the login node: a typo costs
+    # nothing, instead of failing on a compute node after a wait in the queue.
+    site = write_site(tmp_path / "site.env")
+    run_dir = tmp_path / "run"
+    proc = bench(["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", tmp_path / "data",
+                  "--prepare-job", *args], stub["env"])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    assert calls(stub) == [] and not run_dir.exists() and not (tmp_path / "data").exists()
+
+
+def test_every_training_setting_is_accepted_directly(stub, tmp_path):
+    site = write_site(tmp_path / "site.env")
+    proc = bench(["--backends", "cpu", "--site", site, "--run-dir", tmp_path / "run", "--synthetic", "--dry-run",
+                  "--skip-verify", "--lr-patience", "2", "--allow-tf32", "--model=unet"], stub["env"])
+    assert proc.returncode == 0, proc.stderr
+    cpu = next(shlex.split(line) for line in proc.stdout.splitlines() if "submit_cpu.sh" in line)
+    tail = cpu[cpu.index(str(REPO / "submit_cpu.sh")) + 1:]
+    assert tail[-5:] == ["--lr-patience", "2", "--allow-tf32", "--model", "unet"]
+
+
+def test_site_settings_are_printed_by_the_site_module(tmp_path):
+    site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:a100:1", CUDA_MEM="16G")
+    proc = run([sys.executable, "-m", "unetbench.site", site, "cuda", "4"], env=script_env(PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["--partition=debug", "--gres=gpu:a100:4", "--cpus-per-task=1", "--mem=64G",
+                                   "--time=00:30:00"]

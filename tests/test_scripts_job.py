@@ -9,10 +9,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from script_helpers import REPO, run, script_env
+import pytest
 
+from helpers import REPO, SMALL_TRAINING, run, script_env
 
-SMALL = ["--batch-size", "4", "--workers", "0", "--warmup-steps", "1", "--log-every", "1", "--model-width", "8"]
+pytestmark = pytest.mark.slow  # every test runs a submit_*.sh job script
 
 
 def fake_nvidia_smi(bin_dir: Path) -> Path:
@@ -28,7 +29,7 @@ def fake_nvidia_smi(bin_dir: Path) -> Path:
 def test_usr1_is_forwarded_to_the_training_which_checkpoints_and_the_rerun_resumes(tiny_splits, tmp_path):
     out = tmp_path / "results"
     cmd = ["bash", str(REPO / "submit_cpu.sh"), "--splits", str(tiny_splits), "--out", str(out),
-           "--epochs", "2", "--max-steps-per-epoch", "8", *SMALL]
+           "--epochs", "2", "--max-steps-per-epoch", "8", *SMALL_TRAINING]
     env = script_env(UNETBENCH_SITE="none")
     log = tmp_path / "job.log"
     with open(log, "w") as fh:

@@ -12,13 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from script_helpers import REPO, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
 from unetbench.prepare.api import prepare_synthetic
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-# A narrow UNet on small crops: a real training, a few seconds per epoch on two cores.
-SMALL = ["--batch-size", "4", "--workers", "0", "--warmup-steps", "1", "--log-every", "1", "--", "--model-width", "8"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +46,7 @@ def test_prepare_train_and_compare_run_as_jobs_and_the_report_appears(slurm_clus
     run_dir, data = tmp_path / "run", tmp_path / "data"
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", data,
                                  "--prepare-job", "--synthetic", "--num-images", "40", "--crop", "32x48",
-                                 "--epochs", "2", "--max-steps-per-epoch", "3", *SMALL])
+                                 "--epochs", "2", "--max-steps-per-epoch", "3", *SMALL_TRAINING])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     assert list(ids) == ["prepare", "cpu", "compare"]
@@ -77,7 +74,7 @@ def test_a_failing_backend_still_gets_a_report(slurm_cluster, dataset, tmp_path)
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
     proc = bench(slurm_cluster, ["--backends", "cuda,cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
-                                 "--epochs", "1", "--max-steps-per-epoch", "2", *SMALL])
+                                 "--epochs", "1", "--max-steps-per-epoch", "2", *SMALL_TRAINING])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     states = slurm_cluster.wait_jobs(list(ids.values()), timeout=240)
@@ -108,7 +105,7 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
     run_dir = tmp_path / "run"
     epochs = 20  # long enough (a few seconds) that the signal lands mid-run, not after the end
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
-                                 "--epochs", str(epochs), "--max-steps-per-epoch", "6", *SMALL])
+                                 "--epochs", str(epochs), "--max-steps-per-epoch", "6", *SMALL_TRAINING])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     job = ids["cpu"]
@@ -144,8 +141,9 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
 def test_scancel_stops_without_requeue(slurm_cluster, dataset, tmp_path):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
+    # 20 epochs: still running when cancelled
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
-                                 "--epochs", "20", "--max-steps-per-epoch", "6", *SMALL])  # still running when cancelled
+                                 "--epochs", "20", "--max-steps-per-epoch", "6", *SMALL_TRAINING])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     log_path = run_dir / "logs" / f"unetbench_cpu_{ids['cpu']}.out"
@@ -164,7 +162,8 @@ def test_sbatch_refusing_a_job_cancels_the_jobs_already_submitted(slurm_cluster,
     site = write_site(tmp_path / "site.env", COMPARE_PARTITION="nosuchpartition")
     run_dir = tmp_path / "run"
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", tmp_path / "d",
-                                 "--prepare-job", "--synthetic", "--num-images", "20", "--crop", "32x48", *SMALL])
+                                 "--prepare-job", "--synthetic", "--num-images", "20", "--crop", "32x48",
+                                 *SMALL_TRAINING])
     assert proc.returncode == 2
     assert "sbatch refused the compare job" in proc.stderr
     assert "invalid partition" in proc.stderr.lower()

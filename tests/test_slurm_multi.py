@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from script_helpers import REPO, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
 from unetbench.prepare.api import prepare_synthetic
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-# Per device: batch 4, a narrow UNet on small crops; two ranks make a global batch of 8.
-SMALL = ["--batch-size", "4", "--workers", "0", "--warmup-steps", "1", "--log-every", "1", "--", "--model-width", "8"]
+# SMALL_TRAINING is per device (batch 4): two ranks make a global batch of 8.
 TWO_TASKS = ["--backends", "cpu", "--nodes", "1", "--devices-per-node", "2"]
 
 
@@ -42,7 +41,7 @@ def submit(cluster, tmp_path, dataset, *args) -> tuple[Path, dict[str, str]]:
     site = write_site(tmp_path / "site.env", CPU_MEM="1500M")
     run_dir = tmp_path / "run"
     proc = run([REPO / "run_benchmark.sh", *TWO_TASKS, "--site", site, "--run-dir", run_dir, "--data", dataset,
-                "--skip-verify", *args, *SMALL], env=script_env(SLURM_CONF=cluster.conf))
+                "--skip-verify", *args, *SMALL_TRAINING], env=script_env(SLURM_CONF=cluster.conf))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = dict(line.split("\t") for line in (run_dir / "jobs.tsv").read_text().splitlines())
     return run_dir, ids

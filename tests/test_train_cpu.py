@@ -1,6 +1,5 @@
 """Real training runs on the CPU: a 2-step smoke run, learning, schema, resume after a signal."""
 
-import json
 import signal
 import subprocess
 import sys
@@ -8,20 +7,21 @@ import sys
 import jsonschema
 import pytest
 
-from training_fixtures import FAST, REPO, read_results, run_script
+from helpers import REPO, SMALL_TRAINING, read_results, run_script
 from unetbench.model import UNet, count_parameters
-from unetbench.results import SCHEMA_PATH
+from unetbench.report.validate import load_schema
 
-SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SCHEMA = load_schema()  # the file with its version and backend/profile names filled in
 
 
 def test_model_matches_the_seed_parameter_count():
     assert count_parameters(UNet(3, 20)) == 31_044_756
 
 
+@pytest.mark.slow
 def test_two_step_run_writes_valid_results_and_checkpoints(tiny_splits, tmp_path):
     proc = run_script(["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--epochs", "1",
-                       "--max-steps-per-epoch", "2", *FAST])
+                       "--max-steps-per-epoch", "2", *SMALL_TRAINING])
     assert proc.returncode == 0, proc.stderr
     results = read_results(tmp_path)
     jsonschema.validate(results, SCHEMA)
@@ -31,10 +31,25 @@ def test_two_step_run_writes_valid_results_and_checkpoints(tiny_splits, tmp_path
     assert t["steady_samples_per_s"] > 0 and t["step_ms"]["p50"] > 0
     assert results["settings"]["epochs"] == 1 and results["dataset"]["counts"]["train"] > 0
     assert len(results["history"]) == 1 and results["test"]["per_class"][0]["name"]
+    assert results["model"]["name"] == "UNet" and results["model"]["key"] == "unet"
     assert (tmp_path / "best_unet_cpu.pth").exists() and (tmp_path / "last_cpu.pth").exists()
     assert not list(tmp_path.glob(".*tmp")), "a temporary file was left behind"
 
 
+@pytest.mark.slow
+def test_the_generic_command_is_the_launch_module(tiny_splits, tmp_path):
+    proc = run_script(["-m", "unetbench.launch", "--backend", "cpu", "--splits", tiny_splits, "--out", tmp_path,
+                       "--epochs", "1", "--max-steps-per-epoch", "1", *SMALL_TRAINING])
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(tmp_path)["status"] == "completed"
+
+
+def test_the_training_loop_does_not_import_its_launcher():
+    code = "import sys, unetbench.train; assert 'unetbench.launch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+@pytest.mark.slow
 def test_validation_miou_rises_well_above_chance(learn_splits, tmp_path):
     proc = run_script(["unet_cpu.py", "--splits", learn_splits, "--out", tmp_path, "--epochs", "5",
                        "--model-width", "16", "--batch-size", "8", "--lr", "3e-3", "--workers", "0",
@@ -46,6 +61,7 @@ def test_validation_miou_rises_well_above_chance(learn_splits, tmp_path):
     assert last > 3 * chance and last > first + 0.1, [h["val_miou"] for h in history]
 
 
+@pytest.mark.slow
 def test_config_file_is_overridden_by_the_command_line(tiny_splits, tmp_path):
     config = tmp_path / "settings.yaml"
     config.write_text("epochs: 3\nbatch_size: 2\nrun_name: from_yaml\n")
@@ -56,9 +72,10 @@ def test_config_file_is_overridden_by_the_command_line(tiny_splits, tmp_path):
     assert settings["epochs"] == 1 and settings["batch_size"] == 2
 
 
+@pytest.mark.slow
 def test_sigusr1_checkpoints_then_resume_completes_with_continuous_history(tiny_splits, tmp_path):
     args = ["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--epochs", "3",
-            *FAST, "--log-every", "1", "--auto-resume"]
+            *SMALL_TRAINING, "--log-every", "1", "--auto-resume"]
     _interrupt_at(args, "epoch 2/3: step 2/")  # in the middle of the second epoch
     interrupted = read_results(tmp_path)
     assert interrupted["status"] == "interrupted" and "auto-resume" in interrupted["message"]
@@ -88,10 +105,11 @@ def _interrupt_at(args, marker):
     assert proc.returncode == 3, output
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_a_straight_run(tiny_splits, tmp_path):
     """Same seed: weights, data order and flips continue exactly where they stopped."""
     import torch
-    base = ["unet_cpu.py", "--splits", tiny_splits, "--epochs", "2", *FAST, "--log-every", "1"]
+    base = ["unet_cpu.py", "--splits", tiny_splits, "--epochs", "2", *SMALL_TRAINING, "--log-every", "1"]
     straight = run_script([*base, "--out", tmp_path / "a"])
     assert straight.returncode == 0, straight.stderr
     _interrupt_at([*base, "--out", tmp_path / "b"], "epoch 2/2: step 1/")
@@ -105,8 +123,57 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tiny_splits, tmp_path
     assert [h["train_loss"] for h in ha] == pytest.approx([h["train_loss"] for h in hb])
 
 
+@pytest.mark.slow
 def test_resume_with_different_settings_is_refused(tiny_splits, tmp_path):
-    base = ["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--max-steps-per-epoch", "1", *FAST]
+    base = ["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--max-steps-per-epoch", "1", *SMALL_TRAINING]
     assert run_script([*base, "--epochs", "1"]).returncode == 0
     refused = run_script([*base, "--epochs", "2", "--resume"])
     assert refused.returncode == 2 and "epochs" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_progress_state_round_trips_whole_through_a_checkpoint(tmp_path):
+    """Every field of RunProgress survives save and load; the next attempt counts one more."""
+    from dataclasses import asdict, fields
+
+    import torch
+    from unetbench.checkpoint import load_checkpoint, save_checkpoint
+    from unetbench.train import RunProgress
+
+    progress = RunProgress(
+        epoch=3, step_in_epoch=5, history=[{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}],
+        best={"epoch": 2, "val_miou": 0.4, "val_loss": 0.9}, elapsed_s=12.5, train_s=10.0, eval_s=2.5,
+        earlier_wall_s=20.0, time_to_best_s=11.0, memory_samples=[0.1, 0.2], attempts=2,
+        started_at="2025-01-01T00:00:00+00:00",
+        partial={"loss_sum": torch.tensor(1.25), "confusion": torch.eye(3, dtype=torch.int64), "samples": 8,
+                 "epoch_s": 1.5},
+        test={"miou": 0.3}, replicas_identical=True)
+    untouched = [f.name for f in fields(RunProgress) if getattr(progress, f.name) == getattr(RunProgress(), f.name)]
+    assert not untouched, f"set every field, or a field the checkpoint drops goes unnoticed: {untouched}"
+
+    path = tmp_path / "last_x.pth"
+    save_checkpoint(path, {"progress": asdict(progress)})
+    restored = RunProgress.continued(load_checkpoint(path)["progress"], path)
+    assert restored.attempts == progress.attempts + 1
+    for f in fields(RunProgress):
+        if f.name not in ("attempts", "partial"):
+            assert getattr(restored, f.name) == getattr(progress, f.name), f.name
+    assert restored.partial.keys() == progress.partial.keys()
+    for key, value in progress.partial.items():
+        assert torch.equal(restored.partial[key], value) if torch.is_tensor(value) else restored.partial[key] == value
+
+
+def test_progress_from_another_version_is_refused(tmp_path):
+    from unetbench.errors import UserError
+    from unetbench.train import RunProgress
+    with pytest.raises(UserError, match="another version of unetbench"):
+        RunProgress.continued({"epoch": 2, "step_in_epoch": 0}, tmp_path / "last_cpu.pth")
+
+
+def test_resume_compares_the_model():
+    from unetbench.checkpoint import RESUME_SETTINGS, check_identity
+    from unetbench.errors import UserError
+    assert "model" in RESUME_SETTINGS
+    settings = {key: 1 for key in RESUME_SETTINGS}
+    saved = {"identity": {"splits_sha256": "a", "settings": {**settings, "model": "other"}}}
+    with pytest.raises(UserError, match="model='other'"):
+        check_identity(saved, "last_cpu.pth", {"splits_sha256": "a", "settings": {**settings, "model": "unet"}})

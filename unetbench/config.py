@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 from .registry import BACKENDS, DEFAULT_MODEL, MODELS, PROFILES
+from .values import RaisingArgumentParser
 
 
 @dataclass
@@ -101,16 +102,9 @@ def _field_type(f: dataclasses.Field) -> type:
 CHOICES = {"profile": PROFILES, "model": tuple(MODELS)}
 
 
-class _RaisingParser(argparse.ArgumentParser):
-    """For checking flags before a job is submitted: a bad flag is a UserError, not an exit."""
-
-    def error(self, message: str):
-        raise UserError(message)
-
-
 def build_parser(prog: str | None = None, description: str | None = None, backend_choice: bool = False,
                  raising: bool = False) -> argparse.ArgumentParser:
-    parser = (_RaisingParser if raising else argparse.ArgumentParser)(prog=prog, description=description)
+    parser = (RaisingArgumentParser if raising else argparse.ArgumentParser)(prog=prog, description=description)
     if backend_choice:
         parser.add_argument("--backend", required=True, choices=tuple(BACKENDS))
     parser.add_argument("--config", help="YAML or JSON file of settings; command-line flags win")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Callable, Sequence
 
-# Exit codes are part of the interface with the Slurm scripts (see docs/exit_codes.md).
+# Exit codes are part of the interface with the Slurm scripts: scripts/lib_job.sh requeues on
+# EXIT_INTERRUPTED; scripts/registry.sh (generated) carries these values to Bash.
 EXIT_OK = 0
 EXIT_FAILED = 1          # an unexpected error; traceback printed
 EXIT_USAGE = 2           # bad input, missing file or device: nothing to retry

@@ -2,7 +2,8 @@
 
     python3 -m unetbench.jobinfo header cuda             # software and device lines of the job log
     python3 -m unetbench.jobinfo train-args cuda --epochs 2 --out res
-    # -> NUL-separated: the output folder, the run name, then the arguments to train with
+    # -> NUL-separated: the output folder, the run name, the resumable checkpoint, then the
+    #    arguments to train with
 
 ``train-args`` reads the flags with the training's own parser (config files included), so the
 batch shell knows where the checkpoint and the monitor CSV go without parsing flags itself,
@@ -63,7 +64,10 @@ def train_args(backend: str, argv: Sequence[str]) -> list[str]:
     if not (settings.resume or settings.auto_resume):
         # A requeued job must continue, not start over: --auto-resume picks up last_<run>.pth.
         args.append("--auto-resume")
-    return [settings.out, settings.run_name or backend, *args]
+    from .checkpoint import checkpoint_paths   # imports torch: only for this command
+    run = settings.run_name or backend
+    _, last = checkpoint_paths(settings.out, run)
+    return [settings.out, run, str(last), *args]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Every backend, model, dataset and batch job the suite knows: one entry each, nothing else.
 
-    python3 -m unetbench.site backends          # what the shell scripts ask (see site.py)
+    from unetbench.registry import BACKENDS, MODELS
+    BACKENDS["cuda"].site_group                 # "CUDA": its site.env variables are CUDA_*
     python3 -m unetbench.scaffold               # regenerates submit_*.sh, unet_*.py, scripts/registry.sh
 
 Everything else asks this module: the training entry points, run_benchmark.sh (through
@@ -77,27 +78,26 @@ class DatasetSpec:
     crops_per_image: int = 1
 
 
+def _gaudi(mode: str) -> BackendSpec:
+    """Intel Gaudi in one of its two execution modes: the same card, group and tools."""
+    value = "1" if mode == "lazy" else "0"
+    return BackendSpec(
+        name=f"gaudi_{mode}", title=f"Intel Gaudi in {mode} mode (PT_HPU_LAZY_MODE={value})",
+        backend_class=f"backends:Hpu{mode.capitalize()}Backend", site_group="GAUDI", dist_backend="hccl",
+        needs_device=True, monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
+        # The Gaudi bridge reads the mode once, at import (torch >= 2.5 autoloads it with torch).
+        env_before_python={"PT_HPU_LAZY_MODE": value}, color="#0068b5" if mode == "lazy" else "#00a3e0",
+        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
+        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G"))
+
+
 BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in (
     BackendSpec(
         name="cuda", title="NVIDIA GPUs (CUDA)", backend_class="backends:CudaBackend", site_group="CUDA",
         dist_backend="nccl", needs_device=True, monitor_tool="nvidia-smi",
         visible_devices_var="CUDA_VISIBLE_DEVICES", color="#76b900",
         sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G", gres="gpu:1")),
-    BackendSpec(
-        name="gaudi_lazy", title="Intel Gaudi in lazy mode (PT_HPU_LAZY_MODE=1)",
-        backend_class="backends:HpuLazyBackend", site_group="GAUDI", dist_backend="hccl", needs_device=True,
-        monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
-        # The Gaudi bridge reads the mode once, at import (torch >= 2.5 autoloads it with torch).
-        env_before_python={"PT_HPU_LAZY_MODE": "1"}, color="#0068b5",
-        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
-        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G")),
-    BackendSpec(
-        name="gaudi_eager", title="Intel Gaudi in eager mode (PT_HPU_LAZY_MODE=0)",
-        backend_class="backends:HpuEagerBackend", site_group="GAUDI", dist_backend="hccl", needs_device=True,
-        monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
-        env_before_python={"PT_HPU_LAZY_MODE": "0"}, color="#00a3e0",
-        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
-        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G")),
+    *(_gaudi(mode) for mode in ("lazy", "eager")),
     BackendSpec(
         name="cpu", title="CPU cores (the baseline, and the backend the tests run)",
         backend_class="backends:CpuBackend", site_group="CPU", dist_backend="gloo", needs_device=False,

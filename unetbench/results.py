@@ -4,7 +4,7 @@
     payload = build_results("completed", None, progress=..., run=..., ...)   # what the trainer knows
     write_results(path, payload)                   # NaN -> null, temp file + rename
 
-Fields and units are documented in the schema (docs/results.md points there). This module
+Fields and units are documented in the schema, schema/results.schema.json. This module
 imports no torch: the report reads SCHEMA_VERSION and clean_for_json from it on machines
 where importing torch is slow or impossible (the host environment lives in environment.py).
 """

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,7 @@ from .config import Settings, flag, parse_settings
 from .dataset import SPLITS_FILE
 from .errors import UserError, run_cli
 from .flags import FlagReader, HelpRequested
+from .prepare.cli import check_args as check_prepare_args
 from .registry import BACKENDS, DEFAULT_SIGNAL_LEAD_S, JOBS, cluster_default_backends
 from .site import Site, SiteError
 from .values import positive_int
@@ -57,9 +59,14 @@ def train_flag_names() -> tuple[list[str], list[str]]:
     return valued, switches
 
 
+def _wrap(text: str, indent: int) -> str:
+    return textwrap.fill(text, width=96, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
 def usage() -> str:
     valued, switches = train_flag_names()
-    names = ", ".join(BACKENDS)
+    demo = _wrap(f"(prepare: {' '.join(DEMO_PREPARE)}; training: {' '.join(DEMO_TRAIN)})", 23)
+    flags = _wrap(" ".join(valued + switches), 2)
     return f"""usage: {PROG} [options] [training flags] [-- more training flags]
 
 Where it runs
@@ -92,12 +99,11 @@ Results
   --force              replace a results folder an earlier {PROG} made
   --skip-verify        skip the preflight (verify_enhanced.sh)
   --demo               small synthetic dataset and short settings: a first try anywhere
-                       (prepare: {' '.join(DEMO_PREPARE)}; training: {' '.join(DEMO_TRAIN)})
+{demo}
 
-Training flags passed to every backend ({names}); checked before anything runs
-  {' '.join(valued)}
-  {' '.join(switches)}
-  (python3 unet_cpu.py --help describes each)
+Training flags, passed to every training job and checked before anything runs
+(python3 unet_cpu.py --help describes each):
+{flags}
 
 Exit status: 0 submitted (or, with --local, everything finished), 2 bad input or a refused
 job (jobs already submitted by this run are cancelled), 1 a local run with a failed step.
@@ -288,12 +294,17 @@ def make_plan(o: Options) -> Plan:
                 site_path=site_path, site=site, data_dir=data, run_dir=run, prepare=prepare,
                 prepare_job=prepare_job, prepare_args=["--out", str(data), *prepare_flags],
                 train_flags=train_flags, sbatch_options=sbatch_options)
-    # The training flags are checked here, with the training's own parser, rather than on a
+    # The flags of the other tools are checked here, with their own parsers, rather than on a
     # compute node after a wait in the queue.
     try:
         parse_settings(plan.train_args(backends[0]), prog="training flags", raising=True)
     except UserError as err:
         raise UserError(f"training flags: {err}") from None
+    if prepare:
+        try:
+            check_prepare_args(plan.prepare_args)
+        except UserError as err:
+            raise UserError(f"dataset preparation flags: {err}") from None
     if site is not None:
         plan.signal_lead_s = _signal_lead(site, site_path)
     return plan

@@ -73,6 +73,14 @@ def check_crop_for_models(crop: Tuple[int, int], what: str = "--crop",
                             f"{near(w)}")
 
 
+class RaisingArgumentParser(argparse.ArgumentParser):
+    """For checking another tool's flags before a job is submitted: a bad flag is a UserError
+    (one line, exit 2 through run_cli), not a usage message and an exit."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
 def argparse_type(check: Callable, flag: str) -> Callable[[str], object]:
     """An argparse ``type=`` that runs ``check(text, flag)`` and reports its message."""
     def parse(text: str):

@@ -20,7 +20,8 @@ from typing import Optional, Sequence
 from ..dataset import IGNORE_INDEX
 from ..errors import UserError
 from ..registry import MODELS
-from ..values import argparse_type, non_negative_int, positive_int
+from ..values import (RaisingArgumentParser, argparse_type, check_crop_for_models, non_negative_int, parse_crop,
+                      positive_int)
 from .api import DEFAULT, DEFAULT_SEED, DEFAULT_SYNTHETIC_IMAGES, prepare
 from .classes import BUILTIN_PALETTES, CARLA13
 from .encodings import ENCODINGS
@@ -31,11 +32,11 @@ def _positive(flag: str):
     return argparse_type(positive_int, flag)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(raising: bool = False) -> argparse.ArgumentParser:
     crop = "x".join(str(v) for v in DEFAULT.crop)
     ratios = ",".join(f"{r:.2f}" for r in DEFAULT_RATIOS)
     multiple = math.lcm(*(m.input_multiple for m in MODELS.values()))
-    p = argparse.ArgumentParser(
+    p = (RaisingArgumentParser if raising else argparse.ArgumentParser)(
         prog="prepare_dataset.py",
         description="Prepare a segmentation dataset once, into packed uint8 arrays and a split file "
                     "that every backend reads (format: docs/dataset_format.md).")
@@ -97,6 +98,12 @@ def _setup_logging(quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
+
+
+def check_args(argv: Sequence[str]) -> None:
+    """What run_benchmark.sh asks before anything runs: would these flags be refused?"""
+    args = build_parser(raising=True).parse_args(list(argv))
+    check_crop_for_models(parse_crop(args.crop, "--crop"), "--crop")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,15 +1,47 @@
-"""Helpers for the script tests: run the shell scripts, write a site.env, stand-in Slurm tools."""
+"""Helpers every test module shares: the checkout's path, small-training flags, subprocess runs,
+a site.env for the test cluster and stand-in Slurm tools. Fixtures live in conftest.py.
+
+Use::
+
+    from helpers import REPO, SMALL_TRAINING, run_script, read_results
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 
+# ---- a small training ---------------------------------------------------------------------
+# A narrow UNet (width 8) keeps CPU trainings at a few seconds; the full width (64) is the seed's
+# model, checked by test_model_matches_the_seed_parameter_count. A progress line every step:
+# tests wait for lines such as "epoch 1/2: step 2/" before they signal a run.
+SMALL_SETTINGS = {"model_width": 8, "batch_size": 4, "workers": 0, "warmup_steps": 1, "log_every": 1}
+"""The small training as Settings(...) keywords (for in-process Trainer runs)."""
 
+SMALL_TRAINING = [arg for key, value in SMALL_SETTINGS.items() for arg in (f"--{key.replace('_', '-')}", str(value))]
+"""The same as command-line flags, for unet_*.py, submit_*.sh and run_benchmark.sh alike; a test
+that needs another value appends the flag after these (the last one wins)."""
+
+
+# ---- Python scripts -----------------------------------------------------------------------
+def run_script(args, timeout=300, **kwargs) -> subprocess.CompletedProcess:
+    """Run `python ARGS...` in the checkout (this interpreter, the checkout on PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **kwargs.pop("env", {})}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env, **kwargs)
+
+
+def read_results(folder: Path, run: str = "cpu") -> dict:
+    return json.loads((Path(folder) / f"results_{run}.json").read_text())
+
+
+# ---- shell scripts ------------------------------------------------------------------------
 def script_env(extra_path: Path | None = None, **env) -> dict:
     """The environment a user would have: the venv's python first on PATH (as `make test` does)."""
     path = os.environ.get("PATH", "/usr/bin:/bin")
@@ -40,6 +72,7 @@ def write_site(path: Path, partition: str = "debug", drop=(), **overrides) -> Pa
     return path
 
 
+# ---- stand-in Slurm tools -----------------------------------------------------------------
 STUB_SBATCH = """#!/bin/bash
 # Stand-in sbatch: records each call; fails on call number $SBATCH_FAIL_AT like a refusing sbatch.
 n=$(( $(cat "$STUB_LOG.count" 2>/dev/null || echo 0) + 1 ))
