@@ -82,7 +82,7 @@ job_setup() {
   if [ -n "$site" ] && [ "$site" != none ]; then
     [ -f "$site" ] || { echo "error: site settings $site not found" >&2; exit "$UB_EXIT_USAGE"; }
     # shellcheck source=/dev/null
-    source "$site"
+    source "$site" || { echo "error: site settings $site do not load cleanly (check with bash -n $site)" >&2; exit "$UB_EXIT_USAGE"; }
     for group in $(ub_site_groups "$kind"); do
       name="${group}_SETUP"
       if [ -n "${!name+set}" ]; then setup=${!name}; setup_name=$name; break; fi

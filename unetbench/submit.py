@@ -426,7 +426,10 @@ class SlurmChain:
         if self.submitted:
             ids = [job_id for _, job_id in self.submitted]
             note(f"cancelling the jobs this run already submitted: {' '.join(ids)}")
-            subprocess.run(["scancel", *ids])
+            try:
+                subprocess.run(["scancel", *ids])
+            except OSError as err:
+                note(f"could not run scancel ({err}); cancel them yourself: scancel {' '.join(ids)}")
 
 
 def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
