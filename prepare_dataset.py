@@ -4,8 +4,9 @@
 Run::
 
     python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data   # tiny demo set
-    python3 prepare_dataset.py                        # the default Kaggle dataset (lyft-udacity) into data/
-    python3 prepare_dataset.py --source-dir lyft.zip --split-by folder
+    python3 prepare_dataset.py                        # the seed's CARLA Vision Dataset from Kaggle into data/
+    python3 prepare_dataset.py --source-dir carla-vd.zip      # a local copy, prepared the same way
+    python3 prepare_dataset.py --help                 # every registered dataset: Kaggle slug and defaults
 
 Flags, sources, credentials and layouts: docs/prepare.md (``--help`` shows the defaults, taken
 from unetbench/registry.py). Output format: docs/dataset_format.md. The code is unetbench/prepare/.

@@ -28,11 +28,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unetbench.errors import run_cli  # noqa: E402
-from unetbench.prepare.api import DEFAULT, default_jobs, prepare  # noqa: E402
+from unetbench.prepare.api import default_jobs, prepare  # noqa: E402
+from unetbench.registry import DATASETS  # noqa: E402
 from unetbench.prepare.synthetic import render_scene  # noqa: E402
 from unetbench.values import argparse_type, check_crop_for_models, parse_crop, positive_int  # noqa: E402
 
 FOLDERS = ("dataA", "dataB", "dataC", "dataD", "dataE")
+# The generated pairs are in the Lyft/Udacity layout, so that dataset's defaults apply.
+LYFT = DATASETS["lyft-udacity"]
 
 
 def _write_pair(args):
@@ -76,9 +79,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", type=count("--pairs"), default=500, help="source pairs (default 500)")
     p.add_argument("--jobs", type=count("--jobs"), default=default_jobs(), help="worker processes (default all cores)")
-    p.add_argument("--crop", type=argparse_type(crop_for_models, "--crop"), default=DEFAULT.crop,
-                   help="HxW (default %s)" % "x".join(map(str, DEFAULT.crop)))
-    p.add_argument("--crops-per-image", type=count("--crops-per-image"), default=DEFAULT.crops_per_image)
+    p.add_argument("--crop", type=argparse_type(crop_for_models, "--crop"), default=LYFT.crop,
+                   help="HxW (default %s)" % "x".join(map(str, LYFT.crop)))
+    p.add_argument("--crops-per-image", type=count("--crops-per-image"), default=LYFT.crops_per_image)
     p.add_argument("--repeats", type=count("--repeats"), default=2, help="timed runs; the best is reported")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "unetbench-prepare-bench"))
     args = p.parse_args(argv)

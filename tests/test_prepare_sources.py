@@ -171,13 +171,14 @@ def test_kaggle_downloads_once_into_cache(tmp_path, monkeypatch, kaggle_env, lyf
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "s3cret-key-value")
     cache = tmp_path / "cache"
-    meta = prepare(tmp_path / "out", crop=CROP, cache_dir=cache, jobs=1, progress=False).metadata
-    assert calls == ["kumaresanmanickavelu/lyft-udacity-challenge"]
+    slug = "kumaresanmanickavelu/lyft-udacity-challenge"   # by name (the default is the seed's CARLA set)
+    meta = prepare(tmp_path / "out", kaggle_dataset=slug, crop=CROP, cache_dir=cache, jobs=1, progress=False).metadata
+    assert calls == [slug]
     assert meta["source"]["kind"] == "kaggle"
     assert meta["source"]["location"] == "kumaresanmanickavelu/lyft-udacity-challenge"
     assert meta["source"]["pairs_used"] == 12
     assert "s3cret" not in json.dumps(meta)
-    prepare(tmp_path / "out2", crop=CROP, cache_dir=cache, jobs=1, progress=False)
+    prepare(tmp_path / "out2", kaggle_dataset=slug, crop=CROP, cache_dir=cache, jobs=1, progress=False)
     assert len(calls) == 1  # the cached zip is reused
     assert not list((cache / "kaggle" / "kumaresanmanickavelu" / "lyft-udacity-challenge").glob(".download-*"))
 

@@ -116,7 +116,9 @@ def test_the_login_node_tools_do_not_import_torch():
     ("backend list", "unetbench/registry.py", r"""["']cuda["'],\s*["']gaudi_lazy["']|cuda gaudi_lazy gaudi_eager"""),
     ("ignore index", "unetbench/dataset.py", r"IGNORE_INDEX\s*=\s*255|ignore_index=255"),
     ("schema version", "unetbench/results.py", r"SCHEMA_VERSION\s*=\s*\d|\"schema_version\":\s*\d"),
-    ("default Kaggle dataset", "unetbench/registry.py", r"kumaresanmanickavelu/lyft-udacity-challenge"),
+    ("Lyft Kaggle dataset", "unetbench/registry.py", r"kumaresanmanickavelu/lyft-udacity-challenge"),
+    ("default Kaggle dataset", "unetbench/registry.py", r"maelstro/carla-vd-dataset"),
+    ("the seed's class colours", "unetbench/prepare/classes.py", r"\(45,\s*60,\s*150\)"),
     ("split names", "unetbench/dataset.py", r"""\(\s*["']train["'],\s*["']val["'],\s*["']test["']\s*\)"""),
 ])
 def test_each_fact_is_written_once_in_the_code(fact, home, pattern):

@@ -71,11 +71,20 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset's preparation defaults; the class defaults are the generic ones (any other source).
+
+    prepare_dataset.py applies an entry when ``--kaggle-dataset`` names its slug (or by default),
+    or when a ``--source-dir`` folder/zip has its ``layout``; explicit flags always win.
+    """
     name: str
     title: str
     kaggle_slug: str
+    layout: Optional[Tuple[str, str]] = None   # (image folder, mask folder) that identify it (any case)
+    palette: Optional[str] = None              # a built-in palette of prepare/classes.py; None: detect the encoding
+    ignored_colours: Tuple[Tuple[int, int, int], ...] = ()   # mask colours labelled IGNORE_INDEX (with its palette)
     crop: Tuple[int, int] = (384, 512)
     crops_per_image: int = 1
+    about: str = ""                            # one line for --help and the docs
 
 
 def _gaudi(mode: str) -> BackendSpec:
@@ -121,10 +130,18 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
 DEFAULT_MODEL = "unet"
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
+    # The seed's dataset and settings: RGB frames in _out/, CityScapes-palette masks in
+    # _out_seg_city/, its 20-colour table (CARLA 0.9.x without Unlabeled, Other and GuardRail,
+    # whose pixels are ignored), 10 random crops per frame.
+    DatasetSpec(name="carla-vd", title="CARLA Vision Dataset (the seed's, 20 classes)",
+                kaggle_slug="maelstro/carla-vd-dataset", layout=("_out", "_out_seg_city"), palette="carla20",
+                ignored_colours=((0, 0, 0), (55, 90, 80), (180, 165, 180)), crops_per_image=10,
+                about="RGB frames _out/, CityScapes-palette masks _out_seg_city/"),
     DatasetSpec(name="lyft-udacity", title="Lyft/Udacity CARLA semantic segmentation (13 classes)",
-                kaggle_slug="kumaresanmanickavelu/lyft-udacity-challenge"),
+                kaggle_slug="kumaresanmanickavelu/lyft-udacity-challenge", layout=("CameraRGB", "CameraSeg"),
+                about="dataA..dataE/CameraRGB + CameraSeg, class id in the red channel"),
 )}
-DEFAULT_DATASET = "lyft-udacity"
+DEFAULT_DATASET = "carla-vd"
 
 
 def backend_names() -> list[str]:

@@ -8,7 +8,9 @@ Use::
     result.metadata["splits"]["train"]["count"]
 
 ``prepare`` is what ``python3 prepare_dataset.py`` runs; it raises ``UserError`` for every
-failure the user can fix. The written format is docs/dataset_format.md.
+failure the user can fix. Settings left at None (crop, crops per image, palette...) take the
+defaults of the registered dataset that applies (prepare/defaults.py), else the generic ones;
+the log says which came from where. The written format is docs/dataset_format.md.
 """
 
 from __future__ import annotations
@@ -26,22 +28,23 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_write_json
-from ..dataset import FORMAT, FORMAT_VERSION, SPLITS, SPLITS_FILE
+from ..dataset import FORMAT, FORMAT_VERSION, IGNORE_INDEX, SPLITS, SPLITS_FILE
 from ..errors import UserError
 from ..progress import PREPARE_LINE, Progress
 from ..registry import DATASETS, DEFAULT_DATASET
 from ..values import check_crop_for_models, non_negative_int, parse_crop, positive_int
 from .classes import classes_json
+from .defaults import GENERIC
 from .fingerprint import fingerprint, is_up_to_date
 from .pipeline import Job, Task, run_tasks
 from .plan import Plan
-from .splits import DEFAULT_RATIOS, SPLIT_BY, parse_ratios, split_items
+from .splits import DEFAULT_RATIOS, SPLIT_BY, assign_crops, parse_ratios
 from .synthetic import SYNTHETIC_CLASSES
 from .writer import Staging, create_array, explain_write_error, finish_file, shrink_rows
 
 log = logging.getLogger("unetbench.prepare")
 
-DEFAULT = DATASETS[DEFAULT_DATASET]      # Kaggle slug, crop and crops per image when none are given
+DEFAULT = DATASETS[DEFAULT_DATASET]      # the Kaggle download when no source is given, and its defaults
 DEFAULT_SYNTHETIC_IMAGES = 1000
 DEFAULT_SEED = 42
 
@@ -67,8 +70,8 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             source_dir: Union[str, os.PathLike, None] = None,
             kaggle_dataset: Optional[str] = None,
             cache_dir: Union[str, os.PathLike, None] = None,
-            crop: Union[str, Sequence[int]] = DEFAULT.crop,
-            crops_per_image: int = DEFAULT.crops_per_image,
+            crop: Union[str, Sequence[int], None] = None,
+            crops_per_image: Optional[int] = None,
             seed: int = DEFAULT_SEED,
             ratios: Union[str, Sequence[float]] = DEFAULT_RATIOS,
             split_by: str = "image",
@@ -84,15 +87,19 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     """Prepare a dataset into ``out``; see docs/prepare.md for every option.
 
     Exactly one source: ``synthetic=True``, ``source_dir`` (a folder or a .zip), or Kaggle
-    (``kaggle_dataset``, the default when neither of the others is given).
+    (``kaggle_dataset``, the default dataset's slug when neither of the others is given).
+    ``crop`` and ``crops_per_image`` None: the applying dataset entry's (unetbench/registry.py).
     """
     out = Path(out)
-    # Every setting is checked here, before any listing, download or write: a mistake costs
-    # nothing and an earlier dataset in ``out`` stays as it was.
-    crop_hw = parse_crop(crop, "--crop")
-    check_crop_for_models(crop_hw, "--crop")   # one dataset serves every registered model
+    # Every setting given is checked here, before any listing, download or write: a mistake costs
+    # nothing and an earlier dataset in ``out`` stays as it was. (Defaults come from the registry,
+    # whose entries tests/test_prepare_defaults.py checks the same way.)
+    crop_hw = None
+    if crop is not None:
+        crop_hw = parse_crop(crop, "--crop")
+        check_crop_for_models(crop_hw, "--crop")   # one dataset serves every registered model
     ratio3 = parse_ratios(ratios)
-    k = positive_int(crops_per_image, "--crops-per-image")
+    k = positive_int(crops_per_image, "--crops-per-image") if crops_per_image is not None else None
     seed = non_negative_int(seed, "--seed")
     if num_images is not None:
         num_images = positive_int(num_images, "--num-images")
@@ -103,7 +110,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         raise UserError("choose one source: --synthetic, --source-dir or --kaggle-dataset")
 
     if synthetic:
-        if k != 1:
+        if k not in (None, 1):
             log.warning("--crops-per-image is ignored with --synthetic: scenes are rendered at the crop size")
         k = 1
         plan = _plan_synthetic(num_images or DEFAULT_SYNTHETIC_IMAGES, encoding, palette, num_classes, class_names)
@@ -113,6 +120,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
                           cache_dir=cache_dir, num_images=num_images, seed=seed, encoding=encoding,
                           palette=palette, num_classes=num_classes, class_names=class_names,
                           unknown_to_ignore=unknown_to_ignore, skip_bad=skip_bad)
+    crop_hw, k = _resolve_defaults(plan, crop_hw, k, synthetic)
 
     settings = {"crop": crop_hw, "crops_per_image": k, "seed": seed,
                 "ratios": ratio3, "split_by": split_by, "num_images": num_images,
@@ -125,9 +133,12 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         return PrepareResult(out, splits_file, json.loads(splits_file.read_text()), True)
     _check_out_folder(out)
 
-    assignment = split_items(len(plan.items), plan.groups, ratio3, seed, split_by)
     h, w = crop_hw
-    rows = {s: len(assignment[s]) * k for s in SPLITS}
+    rows = {s: 0 for s in SPLITS}
+    tasks = []
+    for i, split, crops in assign_crops(len(plan.items), k, plan.groups, ratio3, seed, split_by):
+        tasks.append(Task(split, rows[split], plan.items[i], crops))
+        rows[split] += len(crops)
     _check_free_space(out, sum(rows.values()) * h * w * 4)
 
     with Staging(out) as stage:
@@ -139,16 +150,15 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             arrays[s] = (str(img_path), str(lab_path))
         job = Job(arrays=arrays, crop=crop_hw, crops_per_image=k, seed=seed, synthetic=synthetic,
                   source=plan.reader, decoder=plan.decoder)
-        tasks = [Task(s, rank * k, plan.items[i]) for s in SPLITS for rank, i in enumerate(assignment[s])]
-        log.info("preparing %d source %s into %d crops of %dx%d with %d job(s)", len(tasks),
-                 "scenes" if synthetic else "pairs", sum(rows.values()), h, w, jobs)
-        per_split = _collect(job, tasks, jobs, skip_bad, progress)
+        log.info("preparing %d source %s into %d crops of %dx%d (split by %s) with %d job(s)", len(plan.items),
+                 "scenes" if synthetic else "pairs", sum(rows.values()), h, w, split_by, jobs)
+        per_split, bad = _collect(job, tasks, len(plan.items), jobs, skip_bad, progress)
         splits_meta = {}
         for s in SPLITS:
-            splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], k, h, w, plan)
-        skipped = plan.skipped + [r for s in SPLITS for r in per_split[s]["skipped"]]
+            splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], h, w, plan)
+        skipped = plan.skipped + bad
         source = dict(plan.source)
-        source["pairs_used"] = len(plan.items) - sum(len(per_split[s]["skipped"]) for s in SPLITS)
+        source["pairs_used"] = len(plan.items) - len(bad)
         source["pairs_skipped"] = len(skipped)
         source["skipped"] = skipped
         metadata = {
@@ -161,6 +171,8 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             "num_classes": len(plan.classes),
             "classes": classes_json(plan.classes),
             "ignore_index": plan.ignore_index,
+            "ignored_colours": [list(c) for c in plan.ignored_colours],
+            "dataset": _dataset_json(plan),
             "crop": {"height": h, "width": w},
             "crops_per_image": k,
             "seed": seed,
@@ -171,8 +183,53 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         atomic_write_json(stage.path / SPLITS_FILE, metadata)   # with the umask's mode, like the arrays
         stage.publish()
     counts = ", ".join(f"{s} {splits_meta[s]['count']}" for s in SPLITS)
-    log.info("wrote %s: %s crops; %d pair(s) skipped", out, counts, len(skipped))
+    log.info("wrote %s: %s crops; %s; %d pair(s) skipped", out, counts, ignored_summary(metadata), len(skipped))
     return PrepareResult(out, splits_file, metadata, False)
+
+
+def ignored_summary(metadata: dict) -> str:
+    """"N ignored pixels (x.x%: train a, val b, test c)", or that none can be, for the log and the CLI."""
+    if metadata.get("ignore_index") is None:
+        return "no ignore label"
+    splits = metadata["splits"]
+    ignored = {s: splits[s].get("ignored_pixels", 0) for s in splits}
+    total = sum(splits[s]["count"] for s in splits) * metadata["crop"]["height"] * metadata["crop"]["width"]
+    share = 100.0 * sum(ignored.values()) / total if total else 0.0
+    return (f"{sum(ignored.values())} pixel(s) labelled ignore ({metadata['ignore_index']}), {share:.2f}% "
+            f"(" + ", ".join(f"{s} {n}" for s, n in ignored.items()) + ")")
+
+
+def _resolve_defaults(plan: Plan, crop_hw, k, synthetic: bool):
+    """Crop and crops per image: the user's, else the dataset entry's, else generic; logs the origin."""
+    spec = plan.dataset or GENERIC
+    used = plan.defaults_used            # the split file's dataset.defaults_used
+    if crop_hw is None:
+        crop_hw = tuple(spec.crop)
+        check_crop_for_models(crop_hw, "--crop")   # a registry entry no model can take
+        used.append("crop")
+    if k is None:
+        k = spec.crops_per_image
+        used.append("crops_per_image")
+    if synthetic:
+        return crop_hw, k
+    values = {"palette": lambda: str(plan.settings.get("palette")),
+              "ignored_colours": lambda: " ".join(f"({r},{g},{b})" for r, g, b in plan.ignored_colours),
+              "crop": lambda: f"{crop_hw[0]}x{crop_hw[1]}", "crops_per_image": lambda: str(k)}
+    shown = ", ".join(f"{name} {values[name]()}" for name in used) or "none (all given)"
+    if plan.dataset is not None:
+        log.info("defaults from dataset entry %s of unetbench/registry.py (matched by %s): %s; flags given "
+                 "override the rest", plan.dataset.name, plan.dataset_reason, shown)
+    else:
+        log.info("generic defaults (%s): %s", plan.dataset_reason, shown)
+    return crop_hw, k
+
+
+def _dataset_json(plan: Plan):
+    """The split file's "dataset": which registry entry supplied defaults, and which ones."""
+    if plan.dataset is None:
+        return None
+    return {"name": plan.dataset.name, "title": plan.dataset.title, "matched_by": plan.dataset_reason,
+            "defaults_used": list(plan.defaults_used)}
 
 
 def prepare_synthetic(out: Union[str, os.PathLike], num_images: int = 40,
@@ -194,13 +251,17 @@ def _plan_synthetic(n: int, encoding: str, palette, num_classes, class_names) ->
                 settings={"source": "synthetic", "n": n})
 
 
-def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: bool) -> dict:
-    per_split = {s: {"results": [], "skipped": []} for s in SPLITS}
+def _collect(job: Job, tasks: List[Task], n_items: int, jobs: int, skip_bad: bool, progress: bool):
+    """-> (results per split in row order, skipped pairs [{"image", "mask", "reason"}] once each)."""
+    per_split = {s: {"results": []} for s in SPLITS}
+    bad: dict = {}
+    # A pair's tasks are consecutive (one per split it has crops in): the bar counts a pair at its last.
+    last = {t.item: n for n, t in enumerate(tasks)}
     # The bar on stderr: stdout holds the log and the summary line. In a batch log (no terminal)
     # a line every 10% or 15 s instead.
-    with Progress(len(tasks), "images", stream=sys.stderr, enabled=progress, unit=" images",
+    with Progress(n_items, "images", stream=sys.stderr, enabled=progress, unit=" images",
                   every_fraction=0.1, every_s=15.0, min_total=200, line=PREPARE_LINE, log=log) as bar:
-        for result in run_tasks(job, tasks, jobs):
+        for n, result in enumerate(run_tasks(job, tasks, jobs)):
             task = result["task"]
             if result["error"] is not None:
                 item = task.item
@@ -209,25 +270,26 @@ def _collect(job: Job, tasks: List[Task], jobs: int, skip_bad: bool, progress: b
                 if not skip_bad:
                     raise UserError(f"{result['error']}\n  fix the file, remove the pair, or pass --skip-bad "
                                     f"to skip bad pairs and list them in {SPLITS_FILE}")
-                log.warning("skipping a pair: %s", entry["reason"])
-                per_split[task.split]["skipped"].append(entry)
+                if (entry["image"], entry["mask"]) not in bad:
+                    log.warning("skipping a pair: %s", entry["reason"])
+                    bad[(entry["image"], entry["mask"])] = entry
             per_split[task.split]["results"].append(result)
-            bar.update(1)
-    return per_split
+            if last[task.item] == n:
+                bar.update(1)
+    return per_split, list(bad.values())
 
 
-def _finish_split(folder: Path, split: str, collected: dict, rows: int, k: int, h: int, w: int,
-                  plan: Plan) -> dict:
+def _finish_split(folder: Path, split: str, collected: dict, rows: int, h: int, w: int, plan: Plan) -> dict:
     img_path, lab_path = folder / f"{split}_images.npy", folder / f"{split}_labels.npy"
     samples: list = []
     counts = np.zeros(256, dtype=np.int64)
     good = [r for r in collected["results"] if r["error"] is None]
-    if len(good) * k != rows:
+    if sum(len(r["task"].crops) for r in good) != rows:
         # --skip-bad dropped pairs: move the good rows down over the holes, then cut the files
         images, labels = np.load(img_path, mmap_mode="r+"), np.load(lab_path, mmap_mode="r+")
         dst = 0
         for r in good:
-            src = r["task"].first_row
+            src, k = r["task"].first_row, len(r["task"].crops)
             if src != dst:
                 images[dst:dst + k] = images[src:src + k]
                 labels[dst:dst + k] = labels[src:src + k]
@@ -255,6 +317,7 @@ def _finish_split(folder: Path, split: str, collected: dict, rows: int, k: int, 
         "labels": {"file": lab_path.name, "sha256": lab_sha, "shape": [rows, h, w], "dtype": "uint8"},
         "samples": samples,
         "class_pixel_counts": [int(c) for c in counts[:n_classes]],
+        "ignored_pixels": int(counts[IGNORE_INDEX]),
     }
 
 

@@ -5,9 +5,12 @@ Use::
     from unetbench.prepare.classes import BUILTIN_PALETTES
     BUILTIN_PALETTES["carla13"]   # [(id, name, (r, g, b)), ...]
 
-``carla13`` is the CARLA 0.8 tag set the lyft-udacity Kaggle data uses (13 classes, the
-default); ``carla23`` is CARLA 0.9.x before 0.9.14; ``carla29`` is CARLA 0.9.14+ (its ids are
-CityScapes-ordered, so the same colour has a different id than in the other two tables).
+``carla20`` is the seed's table for its CARLA Vision Dataset (the default dataset of
+unetbench/registry.py): CARLA 0.9.x's CityScapes colours without Unlabeled, Other and GuardRail,
+in the seed's order (sorted by colour), class id = position. ``carla13`` is the CARLA 0.8 tag set
+the lyft-udacity Kaggle data uses (13 classes); ``carla23`` is CARLA 0.9.x before 0.9.14;
+``carla29`` is CARLA 0.9.14+ (its ids are CityScapes-ordered, so the same colour has a different
+id than in the other tables).
 """
 
 from __future__ import annotations
@@ -15,6 +18,29 @@ from __future__ import annotations
 from typing import List, Tuple
 
 ClassEntry = Tuple[int, str, Tuple[int, int, int]]
+
+CARLA20: List[ClassEntry] = [
+    (0, "Vehicles", (0, 0, 142)),
+    (1, "Water", (45, 60, 150)),
+    (2, "Building", (70, 70, 70)),
+    (3, "Sky", (70, 130, 180)),
+    (4, "Ground", (81, 0, 81)),
+    (5, "Fence", (100, 40, 40)),
+    (6, "Wall", (102, 102, 156)),
+    (7, "Vegetation", (107, 142, 35)),
+    (8, "Static", (110, 190, 160)),
+    (9, "Road", (128, 64, 128)),
+    (10, "Terrain", (145, 170, 100)),
+    (11, "Bridge", (150, 100, 100)),
+    (12, "Pole", (153, 153, 153)),
+    (13, "RoadLine", (157, 234, 50)),
+    (14, "Dynamic", (170, 120, 50)),
+    (15, "Pedestrian", (220, 20, 60)),
+    (16, "TrafficSign", (220, 220, 0)),
+    (17, "RailTrack", (230, 150, 140)),
+    (18, "Sidewalk", (244, 35, 232)),
+    (19, "TrafficLight", (250, 170, 30)),
+]
 
 CARLA13: List[ClassEntry] = [
     (0, "Unlabeled", (0, 0, 0)),
@@ -90,7 +116,10 @@ CARLA29: List[ClassEntry] = [
     (28, "GuardRail", (180, 165, 180)),
 ]
 
-BUILTIN_PALETTES = {"carla13": CARLA13, "carla23": CARLA23, "carla29": CARLA29}
+# Detection (prepare/encodings.py) takes the first of these that holds every mask colour; carla20
+# comes last, so a source it covers is detected as carla23 (its superset): carla20 is used when a
+# dataset entry (unetbench/registry.py) or --palette names it.
+BUILTIN_PALETTES = {"carla13": CARLA13, "carla23": CARLA23, "carla29": CARLA29, "carla20": CARLA20}
 
 
 def classes_json(table: List[ClassEntry]) -> list:

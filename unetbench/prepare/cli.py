@@ -4,9 +4,10 @@ Run::
 
     python3 prepare_dataset.py --synthetic --num-images 40 --crop 64x96 --out data
     python3 prepare_dataset.py                                  # the default Kaggle dataset into data/
-    python3 prepare_dataset.py --source-dir /scratch/lyft.zip --split-by folder --jobs 16
+    python3 prepare_dataset.py --source-dir /scratch/carla-vd.zip --jobs 16
 
-Every flag is described in docs/prepare.md.
+Every flag is described in docs/prepare.md. Flags left unset (None here) take the defaults of the
+registered dataset that applies (unetbench/registry.py), resolved in api.prepare().
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import argparse
 import logging
 import math
 import sys
+import textwrap
 from typing import Optional, Sequence
 
 from ..dataset import IGNORE_INDEX
 from ..errors import UserError
-from ..registry import MODELS
+from ..registry import DATASETS, MODELS
 from ..values import (RaisingArgumentParser, argparse_type, check_crop_for_models, non_negative_int, parse_crop,
                       positive_int)
-from .api import DEFAULT, DEFAULT_SEED, DEFAULT_SYNTHETIC_IMAGES, prepare
+from .api import DEFAULT, DEFAULT_SEED, DEFAULT_SYNTHETIC_IMAGES, ignored_summary, prepare
 from .classes import BUILTIN_PALETTES, CARLA13
+from .defaults import GENERIC, describe
 from .encodings import ENCODINGS
 from .splits import DEFAULT_RATIOS, SPLIT_BY
 
@@ -32,49 +35,77 @@ def _positive(flag: str):
     return argparse_type(positive_int, flag)
 
 
+def _per_dataset(value) -> str:
+    """ "carla-vd 10, lyft-udacity 1, otherwise 1" for a DatasetSpec field."""
+    def text(spec):
+        v = value(spec)
+        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+    return ", ".join(f"{name} {text(spec)}" for name, spec in DATASETS.items()) + f", otherwise {text(GENERIC)}"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help lines wrapped at spaces only, so that a Kaggle slug is never cut at a hyphen."""
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser(raising: bool = False) -> argparse.ArgumentParser:
-    crop = "x".join(str(v) for v in DEFAULT.crop)
     ratios = ",".join(f"{r:.2f}" for r in DEFAULT_RATIOS)
     multiple = math.lcm(*(m.input_multiple for m in MODELS.values()))
+    registered = "\n".join(f"  {spec.kaggle_slug}{'  (default)' if spec is DEFAULT else ''}\n" + textwrap.fill(
+        f"{spec.title}: {describe(spec)}", 78, initial_indent=" " * 6, subsequent_indent=" " * 6,
+        break_on_hyphens=False) for spec in DATASETS.values())
     p = (RaisingArgumentParser if raising else argparse.ArgumentParser)(
-        prog="prepare_dataset.py",
-        description="Prepare a segmentation dataset once, into packed uint8 arrays and a split file "
-                    "that every backend reads (format: docs/dataset_format.md).")
-    src = p.add_argument_group("source (one per run; default: Kaggle)")
+        prog="prepare_dataset.py", formatter_class=_Formatter,
+        description=textwrap.fill(
+            "Prepare a segmentation dataset once, into packed uint8 arrays and a split file that every "
+            f"backend reads (format: docs/dataset_format.md). Default source: Kaggle {DEFAULT.kaggle_slug}, "
+            f"the {DEFAULT.title}, prepared with its registered defaults (below).", 78,
+            break_on_hyphens=False),
+        epilog=textwrap.fill("registered datasets (their defaults apply to a Kaggle download by its slug and to "
+                             "a --source-dir with its layout; flags given always win):", 78) + f"\n{registered}\n"
+               "other sources: the encoding is detected, 1 crop per image. Guide: docs/prepare.md")
+    src = p.add_argument_group(f"source (one per run; default: Kaggle {DEFAULT.kaggle_slug})")
     src.add_argument("--synthetic", action="store_true", help="procedural CARLA-like street scenes")
     src.add_argument("--num-images", type=_positive("--num-images"), default=None, metavar="N",
                      help=f"synthetic: scenes to render (default {DEFAULT_SYNTHETIC_IMAGES}); real data: use a "
                           "random subset of N source pairs (default all)")
     src.add_argument("--source-dir", metavar="PATH", help="a local folder or .zip in any supported layout")
     src.add_argument("--kaggle-dataset", metavar="SLUG", default=None,
-                     help=f"Kaggle dataset to download (default {DEFAULT.kaggle_slug})")
+                     help=f"Kaggle dataset to download (default {DEFAULT.kaggle_slug}, {DEFAULT.title}; "
+                          "needs Kaggle credentials, see docs/prepare.md)")
     src.add_argument("--cache-dir", metavar="DIR", default=None,
                      help="where Kaggle downloads are kept (default $UNETBENCH_CACHE or ~/.cache/unetbench)")
     lab = p.add_argument_group("labels")
     lab.add_argument("--encoding", choices=["auto", *ENCODINGS], default="auto",
-                     help="how masks store class ids (default: detect)")
+                     help="how masks store class ids (default: the dataset's palette, else detect)")
     lab.add_argument("--palette", metavar="NAME|FILE",
                      help=f"{', '.join(BUILTIN_PALETTES)}, or a JSON/text file of colours (implies --encoding "
-                          "palette when detecting)")
+                          "palette when detecting; default: " + _per_dataset(lambda s: s.palette or "detect") + ")")
     lab.add_argument("--num-classes", type=_positive("--num-classes"), default=None, metavar="N",
                      help=f"number of classes (default: from the palette, or {len(CARLA13)} for CARLA ids)")
     lab.add_argument("--class-names", metavar="A,B,...", default=None,
                      help="comma-separated class names in id order")
     lab.add_argument("--unknown-to-ignore", action="store_true",
                      help=f"map unknown colours and ids >= the class count to {IGNORE_INDEX} (ignore) instead "
-                          "of failing")
+                          "of failing (a dataset's own ignored colours, e.g. Unlabeled, are always "
+                          f"{IGNORE_INDEX})")
     out = p.add_argument_group("crops, splits and output")
     # --crop is parsed and checked against the models in prepare(), so the Python API gets the
     # same one-line errors.
-    out.add_argument("--crop", default=crop, metavar="HxW",
-                     help=f"crop size, both sides multiples of {multiple} (default {crop})")
-    out.add_argument("--crops-per-image", type=_positive("--crops-per-image"), default=DEFAULT.crops_per_image,
-                     metavar="K", help=f"random crops per source image (default {DEFAULT.crops_per_image})")
+    out.add_argument("--crop", default=None, metavar="HxW",
+                     help=f"crop size, both sides multiples of {multiple} (default: "
+                          + _per_dataset(lambda s: s.crop) + ")")
+    out.add_argument("--crops-per-image", type=_positive("--crops-per-image"), default=None, metavar="K",
+                     help="random crops per source image (default: " + _per_dataset(lambda s: s.crops_per_image)
+                          + ")")
     out.add_argument("--seed", type=argparse_type(non_negative_int, "--seed"), default=DEFAULT_SEED,
                      help=f"seed for crops, splits and scenes (default {DEFAULT_SEED})")
     out.add_argument("--split", default=ratios, metavar="TRAIN,VAL,TEST", help=f"split ratios (default {ratios})")
     out.add_argument("--split-by", choices=SPLIT_BY, default="image",
-                     help="split by source image, or keep whole source folders together (default image)")
+                     help="image: crops of one source image stay in one split (default); folder: whole top-level "
+                          "source folders stay together; crop: every crop on its own, as the seed did (leaks "
+                          "near-duplicate crops between splits: only to reproduce the seed's numbers)")
     out.add_argument("--out", default="data", metavar="DIR", help="output folder (default data/)")
     run = p.add_argument_group("running")
     run.add_argument("--skip-bad", action="store_true", help="skip bad pairs and list them instead of failing")
@@ -103,7 +134,8 @@ def _setup_logging(quiet: bool) -> None:
 def check_args(argv: Sequence[str]) -> None:
     """What run_benchmark.sh asks before anything runs: would these flags be refused?"""
     args = build_parser(raising=True).parse_args(list(argv))
-    check_crop_for_models(parse_crop(args.crop, "--crop"), "--crop")
+    if args.crop is not None:
+        check_crop_for_models(parse_crop(args.crop, "--crop"), "--crop")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -124,7 +156,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if result.up_to_date:
         print(f"{result.out} is up to date; nothing to do (--force rebuilds)")
     else:
-        splits = result.metadata["splits"]
+        meta = result.metadata
+        splits, crop = meta["splits"], meta["crop"]
         print(f"dataset ready in {result.out}: " + ", ".join(f"{s} {splits[s]['count']}" for s in splits)
-              + f" crops of {args.crop}; split file {result.splits_file}")
+              + f" crops of {crop['height']}x{crop['width']}, {meta['num_classes']} classes; "
+              + f"{ignored_summary(meta)}; split file {result.splits_file}")
     return 0

@@ -3,16 +3,20 @@
 Use::
 
     crops = crops_for_pair(job, pair)     # [(top, left, image uint8 HxWx3, labels uint8 HxW), ...]
+    crops = crops_for_pair(job, pair, (0, 3))    # only crops 0 and 3 of the pair's crops_per_image
 
 Every problem with a pair raises ``PairError`` naming the file and the fix; the parent turns it
-into one error line, or into a skipped entry with --skip-bad. Crop offsets come from
-(seed, the image's path): the same file gets the same crops whatever else is in the source.
+into one error line, or into a skipped entry with --skip-bad. The whole mask is decoded once (so
+a colour or id the table does not know fails wherever it is, not only inside a crop), then cut.
+Crop offsets come from (seed, the image's path, crops per image): the same file gets the same
+crops whatever else is in the source and however the crops are split.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -60,18 +64,21 @@ def read_pair(reader, decoder, pair):
     return image, load_mask(mask_pil, decoder.mask_channels())
 
 
-def crops_for_pair(job, pair) -> list:
+def crops_for_pair(job, pair, which: Optional[Sequence[int]] = None) -> list:
+    """The pair's crops ``which`` (default all ``job.crops_per_image``), in that order."""
     image, mask = read_pair(job.source, job.decoder, pair)
     h, w = job.crop
     H, W = image.shape[:2]
     if h > H or w > W:
         raise PairError(f"{pair.image}: image is {W}x{H} (WxH), smaller than --crop {h}x{w} (HxW); "
                         "choose a smaller --crop")
+    labels = job.decoder.decode(mask, pair.mask)
     rng = np.random.default_rng([job.seed, zlib.crc32(pair.image.encode())])
-    tops = rng.integers(0, H - h + 1, size=job.crops_per_image)
-    lefts = rng.integers(0, W - w + 1, size=job.crops_per_image)
+    tops = rng.integers(0, H - h + 1, size=job.crops_per_image).tolist()
+    lefts = rng.integers(0, W - w + 1, size=job.crops_per_image).tolist()
     out = []
-    for top, left in zip(tops.tolist(), lefts.tolist()):
-        labels = job.decoder.decode(mask[top:top + h, left:left + w], pair.mask)
-        out.append((top, left, np.ascontiguousarray(image[top:top + h, left:left + w]), labels))
+    for j in (range(job.crops_per_image) if which is None else which):
+        top, left = tops[j], lefts[j]
+        out.append((top, left, np.ascontiguousarray(image[top:top + h, left:left + w]),
+                    np.ascontiguousarray(labels[top:top + h, left:left + w])))
     return out

@@ -3,12 +3,15 @@
 Use::
 
     kind, table, why = detect_encoding([("a.png", mask_array), ...], palette=None)
-    decoder = MaskDecoder.build(kind, num_classes=13, table=table, unknown_to_ignore=False)
-    labels = decoder.decode(mask_crop, "dataA/CameraSeg/a.png")   # uint8 (H, W); raises PairError
+    decoder = MaskDecoder.build(kind, num_classes=13, table=table, unknown_to_ignore=False,
+                                ignored_colours=[(0, 0, 0)], palette_name="carla20")
+    labels = decoder.decode(mask, "dataA/CameraSeg/a.png")   # uint8 (H, W); raises PairError
 
 Detection looks at a few masks: all-grey or single-channel -> index; RGB whose green and blue are
 zero -> red_channel (CARLA's raw output); RGB whose colours all belong to a palette -> palette
-(the smallest built-in CARLA palette that covers them, or ``--palette``).
+(the first built-in CARLA palette that covers them, or ``--palette``). A palette decoder labels
+``ignored_colours`` (a dataset's, from unetbench/registry.py) IGNORE_INDEX; any other colour not
+in the table is an error naming the file and the colour, unless ``unknown_to_ignore``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def pack_rgb(arr: np.ndarray) -> np.ndarray:
 
 
 def load_palette(spec: str) -> List[ClassEntry]:
-    """``carla13``/``carla23``/``carla29`` or a file: JSON (a classes list, or an object with
+    """A built-in name (``carla13``, ``carla20``, ...) or a file: JSON (a classes list, or an object with
     "classes", e.g. a dataset_splits.json) or text lines ``R G B [name]`` (ids in line order)."""
     if spec.lower() in BUILTIN_PALETTES:
         return BUILTIN_PALETTES[spec.lower()]
@@ -110,12 +113,15 @@ class MaskDecoder:
     kind: str
     num_classes: int
     unknown_to_ignore: bool
-    keys: Optional[np.ndarray] = None      # palette: sorted packed colours
-    ids: Optional[np.ndarray] = None       # palette: class id of each key
+    keys: Optional[np.ndarray] = None      # palette: sorted packed colours (the table's and the ignored ones)
+    ids: Optional[np.ndarray] = None       # palette: class id of each key (IGNORE_INDEX for ignored colours)
+    ignored: Optional[np.ndarray] = None   # palette: True where the key is an ignored colour
+    palette_name: str = "the palette"      # for messages
 
     @classmethod
     def build(cls, kind: str, num_classes: int, table: Optional[List[ClassEntry]] = None,
-              unknown_to_ignore: bool = False) -> "MaskDecoder":
+              unknown_to_ignore: bool = False, ignored_colours: Sequence[Tuple[int, int, int]] = (),
+              palette_name: Optional[str] = None) -> "MaskDecoder":
         if kind not in ENCODINGS:
             raise UserError(f"--encoding {kind!r}: choose one of {', '.join(ENCODINGS)}")
         if not 1 <= num_classes <= IGNORE_INDEX:
@@ -124,32 +130,41 @@ class MaskDecoder:
         if kind != "palette":
             return cls(kind, num_classes, unknown_to_ignore)
         if not table:
-            raise UserError("--encoding palette needs a palette: --palette carla13|carla23|carla29|FILE")
-        keys = pack_rgb(np.array([c for _, _, c in table], dtype=np.uint8))
+            raise UserError(f"--encoding palette needs a palette: --palette {'|'.join(BUILTIN_PALETTES)}|FILE")
+        colours = [tuple(c) for _, _, c in table]
+        clash = [c for c in ignored_colours if tuple(c) in colours]
+        if clash:
+            raise UserError(f"colour {clash[0]} is both a class of {palette_name or 'the palette'} and an ignored "
+                            "colour; fix the dataset entry in unetbench/registry.py")
+        ignored = list(dict.fromkeys(tuple(c) for c in ignored_colours))
+        keys = pack_rgb(np.array(colours + ignored, dtype=np.uint8).reshape(-1, 3))
+        ids = np.array([e[0] for e in table] + [IGNORE_INDEX] * len(ignored), dtype=np.int64)
+        is_ignored = np.array([False] * len(colours) + [True] * len(ignored))
         order = np.argsort(keys)
-        return cls(kind, num_classes, unknown_to_ignore, keys[order],
-                   np.array([e[0] for e in table], dtype=np.int64)[order])
+        return cls(kind, num_classes, unknown_to_ignore, keys[order], ids[order], is_ignored[order],
+                   f"the palette {palette_name}" if palette_name else "the palette")
 
     def mask_channels(self) -> str:
         """How the decoder wants the mask loaded: "rgb" or "single"."""
         return "rgb" if self.kind in ("palette", "red_channel") else "single"
 
     def decode(self, mask: np.ndarray, name: str) -> np.ndarray:
-        """Mask crop -> uint8 class ids; unknown values raise PairError (or become IGNORE_INDEX)."""
+        """Mask -> uint8 class ids; unknown values raise PairError (or become IGNORE_INDEX)."""
         if self.kind == "palette":
             keys = pack_rgb(_as_rgb(mask))
             pos = np.searchsorted(self.keys, keys)
             pos = np.minimum(pos, len(self.keys) - 1)
             known = self.keys[pos] == keys
             ids = self.ids[pos]
-            bad = ~known | (ids >= self.num_classes)
+            bad = ~known | ((ids >= self.num_classes) & ~self.ignored[pos])
             if bad.any():
                 if not self.unknown_to_ignore:
                     values = np.unique(keys[bad])
                     shown = ", ".join(f"({v >> 16},{(v >> 8) & 255},{v & 255})" for v in values[:5])
-                    raise PairError(f"{name}: {len(values)} colour(s) not in the palette, first {shown}; pass "
-                                    f"the right --palette, or --unknown-to-ignore to label them {IGNORE_INDEX} "
-                                    "(ignored)")
+                    also = " (nor among its ignored colours)" if self.ignored.any() else ""
+                    raise PairError(f"{name}: {len(values)} colour(s) not in {self.palette_name}{also}, first "
+                                    f"{shown}; pass the right --palette, or --unknown-to-ignore to label them "
+                                    f"{IGNORE_INDEX} (ignored)")
                 ids = np.where(bad, IGNORE_INDEX, ids)
             return ids.astype(np.uint8)
         values = mask[..., 0] if mask.ndim == 3 else mask

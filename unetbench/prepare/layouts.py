@@ -4,23 +4,29 @@ Use::
 
     pairs, unmatched, found = find_pairs(["dataA/dataA/CameraRGB/a.png", "dataA/dataA/CameraSeg/a.png"])
     pairs[0].image, pairs[0].mask, pairs[0].group       # group "dataA" (for --split-by folder)
+    folder_layouts(files)                                # {("camerargb", "cameraseg")}
 
-A pair of sibling folders with known names (CameraRGB/CameraSeg, images/masks, rgb/seg, ...; any
-case) at any depth forms one layout root: the lyft ``dataA/CameraRGB`` and the Kaggle archive's
+A pair of sibling folders with known names (the registered datasets' layouts, _out/_out_seg_city
+and CameraRGB/CameraSeg, then generic ones: images/masks, rgb/seg, ...; any case) at any depth
+forms one layout root: the lyft ``dataA/CameraRGB`` and the Kaggle archive's
 ``dataA/dataA/CameraRGB`` nestings both work, as do several roots in one source. Inside the two
 folders, ``sub/x.png`` pairs with ``sub/x.<any ext>`` (a mask may also end in _mask, _seg, _label or
-_gt).
+_gt). A file without its partner in the other folder is returned as unmatched (its path and the
+reason name both folders); plan_files refuses those unless --skip-bad.
 """
 
 from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
-# (image folder, mask folder), lower case, in order of preference when several match
-FOLDER_PAIRS: List[Tuple[str, str]] = [
-    ("camerargb", "cameraseg"),
+from ..registry import DATASETS
+
+# (image folder, mask folder), lower case, in order of preference when several match: the
+# registered datasets' own layouts first, then generic names
+FOLDER_PAIRS: List[Tuple[str, str]] = [(spec.layout[0].lower(), spec.layout[1].lower())
+                                        for spec in DATASETS.values() if spec.layout] + [
     ("images", "masks"), ("images", "labels"), ("images", "annotations"), ("images", "segmentations"),
     ("images", "seg"), ("image", "mask"), ("image", "label"), ("image", "masks"), ("imgs", "masks"),
     ("img", "mask"), ("img", "masks"), ("img", "seg"), ("img", "gt"), ("rgb", "seg"),
@@ -40,19 +46,30 @@ def _stem(rel: str) -> str:
     return posixpath.splitext(rel)[0]
 
 
-def find_pairs(files: Sequence[str]) -> Tuple[List[Pair], List[dict], List[str]]:
-    """-> (pairs sorted by image path, unmatched [{"image", "mask", "reason"}], folder pairs found)."""
+def _roots(files: Sequence[str]) -> Dict[Tuple[str, str], str]:
+    """(parent, image folder) -> mask folder, for every layout root in ``files`` (actual names)."""
     # every folder that holds files, by (parent, lower-case name) -> actual name
     folders: Dict[Tuple[str, str], str] = {}
     for rel in files:
         parts = rel.split("/")
         for i in range(len(parts) - 1):
             folders.setdefault(("/".join(parts[:i]), parts[i].lower()), parts[i])
-    roots: Dict[Tuple[str, str], str] = {}  # (parent, image folder) -> mask folder
+    roots: Dict[Tuple[str, str], str] = {}
     for img_name, mask_name in FOLDER_PAIRS:
         for (parent, low), actual in folders.items():
             if low == img_name and (parent, mask_name) in folders and (parent, actual) not in roots:
                 roots[(parent, actual)] = folders[(parent, mask_name)]
+    return roots
+
+
+def folder_layouts(files: Sequence[str]) -> Set[Tuple[str, str]]:
+    """The (image folder, mask folder) name pairs of FOLDER_PAIRS found in ``files``, lower case."""
+    return {(img.lower(), mask.lower()) for (_, img), mask in _roots(files).items()}
+
+
+def find_pairs(files: Sequence[str]) -> Tuple[List[Pair], List[dict], List[str]]:
+    """-> (pairs sorted by image path, unmatched [{"image", "mask", "reason"}], folder pairs found)."""
+    roots = _roots(files)
     pairs: List[Pair] = []
     unmatched: List[dict] = []
     for (parent, img_dir), mask_dir in sorted(roots.items()):

@@ -5,8 +5,9 @@ Use (from api.py)::
     for result in run_tasks(job, tasks, jobs=8):
         ...   # small dicts in task order: samples, class pixel counts, or an error
 
-Each task is one source item (a synthetic index or an image/mask pair) with the array rows it
-owns; the worker writes its crops into those rows itself, so only a few numbers travel back to
+Each task is one source item (a synthetic index or an image/mask pair), the crops of it that go
+to one split (all of them unless --split-by crop) and the array rows it owns; the worker decodes
+the pair once, and writes its crops into those rows itself, so only a few numbers travel back to
 the parent, never pixels. Workers open each array once per process (``np.load(mmap_mode="r+")``).
 """
 
@@ -40,6 +41,7 @@ class Task:
     split: str
     first_row: int
     item: object            # int (synthetic index) or layouts.Pair
+    crops: Tuple[int, ...] = (0,)   # which of the item's crops (0..crops_per_image-1), one row each
 
 
 _JOB: Optional[Job] = None
@@ -79,7 +81,7 @@ def run_task(task: Task) -> dict:
             sources = (name, name)
         else:
             from .decode import crops_for_pair   # Pillow only where real files are decoded
-            crops = crops_for_pair(job, task.item)
+            crops = crops_for_pair(job, task.item, task.crops)
             sources = (task.item.image, task.item.mask)
     except PairError as err:
         return {"task": task, "error": str(err)}

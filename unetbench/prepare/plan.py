@@ -28,3 +28,7 @@ class Plan:
     reader: object = None                 # sources.SourceReader, sent to the workers
     decoder: object = None                # encodings.MaskDecoder, sent to the workers
     settings: dict = field(default_factory=dict)   # source-specific settings for the fingerprint
+    dataset: object = None                # registry.DatasetSpec whose defaults apply (None: generic)
+    dataset_reason: str = ""              # how it was matched, or why none was
+    defaults_used: list = field(default_factory=list)   # settings taken from that entry so far
+    ignored_colours: list = field(default_factory=list)  # [(r, g, b)] labelled ignore_index

@@ -6,6 +6,9 @@ Use (from api.prepare)::
                       seed=42, encoding="auto", palette=None, num_classes=None, class_names=None,
                       unknown_to_ignore=False, skip_bad=False)
 
+The registered dataset whose defaults apply is chosen here (prepare/defaults.py: by Kaggle slug,
+or by the layout found in a --source-dir); its palette and ignored colours are used unless
+--encoding or --palette say otherwise (the ignored colours go with the dataset's palette).
 Nothing is written here; every problem found before decoding (no pairs, unpaired files,
 undetectable encoding, inconsistent class settings) is a ``UserError``.
 """
@@ -22,7 +25,8 @@ from ..errors import UserError
 from .classes import BUILTIN_PALETTES, CARLA13, generic_table
 from .decode import load_mask, open_image
 from .encodings import MaskDecoder, detect_encoding, load_palette
-from .layouts import FOLDER_PAIRS, describe_folders, find_pairs
+from .defaults import layout_names, spec_for_layouts, spec_for_slug
+from .layouts import FOLDER_PAIRS, describe_folders, find_pairs, folder_layouts
 from .pair_error import PairError
 from .plan import Plan
 from .sources import SourceReader, fetch_kaggle, list_files, open_source
@@ -45,8 +49,18 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     files = list_files(reader)
     rels = [f[0] for f in files]
     pairs, unmatched, found = find_pairs(rels)
+    layouts = folder_layouts(rels)
+    if source_dir:
+        spec, reason = spec_for_layouts(layouts)
+    else:
+        spec, reason = spec_for_slug(kaggle_dataset)
+        if spec is not None and spec.layout and pairs and tuple(n.lower() for n in spec.layout) not in layouts:
+            log.warning("the %s archive has no %s/ + %s/ folders, which its dataset entry %s expects; its "
+                        "defaults still apply (override them with flags)", kaggle_dataset, *spec.layout, spec.name)
     if not pairs:
-        names = "CameraRGB/CameraSeg, " + ", ".join(f"{a}/{b}" for a, b in FOLDER_PAIRS[1:6])
+        known = layout_names()
+        names = ", ".join(known + [f"{a}/{b}" for a, b in FOLDER_PAIRS if f"{a}/{b}" not in
+                                   {k.lower() for k in known}][:5])
         raise UserError(f"no image/mask pairs found in {location}: {len(files)} image file(s) in "
                         f"folder(s) {describe_folders(rels)}; expected sibling folders like {names} (any depth, "
                         "any case) holding files with the same names")
@@ -54,8 +68,9 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
              + (f" and {len(found) - 5} more" if len(found) > 5 else ""))
     if unmatched and not skip_bad:
         shown = "; ".join(f"{u['image'] or u['mask']}: {u['reason']}" for u in unmatched[:5])
-        raise UserError(f"{len(unmatched)} unpaired file(s), first: {shown}; add the missing files, remove "
-                        "the strays, or pass --skip-bad to skip them")
+        raise UserError(f"{len(unmatched)} unpaired file(s) (images and masks must match one to one by file "
+                        f"name), first: {shown}; add the missing files, remove the strays, or pass --skip-bad "
+                        "to skip them")
     for u in unmatched[:20]:
         log.warning("skipping %s: %s", u["image"] or u["mask"], u["reason"])
     if num_images and num_images < len(pairs):
@@ -64,16 +79,35 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
         pairs = [pairs[i] for i in chosen]
         log.info("using a random subset of %d pairs (--num-images)", num_images)
 
-    kind_enc, table, detected = _resolve_encoding(reader, pairs, encoding, palette)
+    defaults_used = []
+    spec_palette = spec.palette if spec is not None else None
+    if spec_palette and palette is None and encoding in (None, "auto", "palette"):
+        palette_name = spec_palette             # the dataset's palette, as if --palette named it
+        defaults_used.append("palette")
+        kind_enc, table, detected = "palette", load_palette(spec_palette), False
+        log.info("mask encoding: palette %s (dataset entry %s; --encoding/--palette override)", spec_palette,
+                 spec.name)
+    else:
+        palette_name = palette.lower() if palette and palette.lower() in BUILTIN_PALETTES else palette
+        kind_enc, table, detected = _resolve_encoding(reader, pairs, encoding, palette)
+    # A dataset's ignored colours belong to its palette: with another table they would mean nothing.
+    ignored = []
+    if spec_palette and spec.ignored_colours and kind_enc == "palette" and palette_name == spec_palette:
+        ignored = [tuple(c) for c in spec.ignored_colours]
+        defaults_used.append("ignored_colours")
     classes = _resolve_classes(kind_enc, table, num_classes, class_names)
     decoder = MaskDecoder.build(kind_enc, len(classes), table if kind_enc == "palette" else None,
-                                unknown_to_ignore)
+                                unknown_to_ignore, ignored_colours=ignored,
+                                palette_name=palette_name if kind_enc == "palette" else None)
     source = {"kind": kind, "location": location, "files_found": len(files)}
-    settings = {"source": kind, "location": location, "palette": palette}
+    settings = {"source": kind, "location": location, "palette": palette_name,
+                "dataset": spec.name if spec is not None else None, "ignored_colours": ignored,
+                "unknown_to_ignore": bool(unknown_to_ignore)}
     return Plan(source=source, items=pairs, groups=[p.group for p in pairs],
                 encoding={"kind": kind_enc, "detected": detected}, classes=classes,
-                ignore_index=IGNORE_INDEX if unknown_to_ignore else None, files=files, skipped=unmatched,
-                reader=reader, decoder=decoder, settings=settings)
+                ignore_index=IGNORE_INDEX if (unknown_to_ignore or ignored) else None, files=files,
+                skipped=unmatched, reader=reader, decoder=decoder, settings=settings, dataset=spec,
+                dataset_reason=reason, defaults_used=defaults_used, ignored_colours=ignored)
 
 
 def _resolve_encoding(reader, pairs, encoding: str, palette: Optional[str]):

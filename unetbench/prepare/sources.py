@@ -122,11 +122,20 @@ def _list_zip(path: Path) -> List[Tuple[str, int, int]]:
 
 # ---------------------------------------------------------------- Kaggle
 
-CREDENTIAL_HELP = (
-    "no Kaggle credentials found. Set one of: ~/.kaggle/kaggle.json (from kaggle.com > Settings > "
-    "Create New Token; chmod 600 it), KAGGLE_USERNAME and KAGGLE_KEY, KAGGLE_API_TOKEN, or "
-    "KAGGLE_CONFIG_DIR pointing at a folder with kaggle.json; or run without internet using "
-    "--source-dir PATH (a copy of the dataset) or --synthetic")
+def _config_dir() -> Path:
+    return Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle").expanduser()
+
+
+def credential_help(slug: str) -> str:
+    """The first-run message without credentials: how to get them, and the offline way."""
+    token = _config_dir() / "kaggle.json"
+    return (f"no Kaggle credentials found, so {slug} cannot be downloaded. To get them: sign in on "
+            f"kaggle.com, Settings > API > Create New Token, which downloads kaggle.json; save it as {token} "
+            f"and run chmod 600 {token} (or export KAGGLE_USERNAME and KAGGLE_KEY with the values in it; "
+            "KAGGLE_API_TOKEN or KAGGLE_CONFIG_DIR work too), and accept the dataset's terms on its Kaggle "
+            "page; then run this again on a machine with internet (the login node): the download is cached "
+            "for later runs. Compute nodes without internet: copy the dataset (its folder or zip) over and "
+            "pass --source-dir PATH; --synthetic needs no download at all")
 
 
 def kaggle_credentials() -> Optional[str]:
@@ -136,7 +145,7 @@ def kaggle_credentials() -> Optional[str]:
         return "KAGGLE_API_TOKEN"
     if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
         return "KAGGLE_USERNAME/KAGGLE_KEY"
-    config_dir = Path(env.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle").expanduser()
+    config_dir = _config_dir()
     for name in ("kaggle.json", "access_token", "access_token.txt", "credentials.json"):
         candidate = config_dir / name
         if candidate.is_file() and candidate.stat().st_size > 0:
@@ -184,7 +193,7 @@ def fetch_kaggle(slug: str, cache_dir=None) -> Path:
         return target
     where = kaggle_credentials()
     if where is None:
-        raise UserError(CREDENTIAL_HELP)
+        raise UserError(credential_help(slug))
     log.info("downloading Kaggle dataset %s into %s (credentials from %s)", slug, folder, where)
     partial = folder / f".download-{os.getpid()}"
     try:

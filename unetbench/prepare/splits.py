@@ -1,13 +1,16 @@
-"""Train/val/test assignment by source image or by source folder, reproducible from a seed.
+"""Train/val/test assignment by source image, source folder or crop, reproducible from a seed.
 
 Use::
 
     ratios = parse_ratios("0.7,0.15,0.15")
-    assignment = split_items(keys, groups, ratios, seed=42, by="image")  # {"train": [i, ...], ...}
+    assignment = split_items(n, groups, ratios, seed=42, by="image")  # {"train": [i, ...], ...}
+    units = assign_crops(n, k, groups, ratios, seed=42, by="crop")    # [(item, split, crop indices), ...]
 
-Crops of one source image always land in one split (we split source images, then crop), and
+By default crops of one source image land in one split (we split source images, then crop), and
 ``by="folder"`` keeps whole folders together: the lyft folders dataA..dataE hold neighbouring
-frames of the same drives, which a random split would leak from train into test.
+frames of the same drives, which a random split would leak from train into test. ``by="crop"``
+assigns every crop on its own, as the seed did: crops of one image (near-duplicates, they overlap)
+then land in several splits. It exists only to reproduce the seed's numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..dataset import SPLITS
 from ..errors import UserError
 
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
-SPLIT_BY = ("image", "folder")
+SPLIT_BY = ("image", "folder", "crop")
 
 
 def parse_ratios(text) -> Tuple[float, float, float]:
@@ -56,12 +59,13 @@ def _targets(n: int, ratios: Sequence[float]) -> List[int]:
 
 def split_items(n_items: int, groups: Sequence[str], ratios: Sequence[float], seed: int,
                 by: str = "image") -> Dict[str, List[int]]:
-    """Assign item indices 0..n-1 to splits. ``groups[i]`` is item i's folder (for ``by="folder"``).
+    """Assign item indices 0..n-1 to splits. ``groups[i]`` is item i's folder (for ``by="folder"``);
+    ``by="crop"`` treats each of the n items (crops, from assign_crops) on its own, like "image".
 
     Returns sorted index lists per split, so array rows follow the (sorted) source order.
     """
     rng = np.random.default_rng([int(seed), 0x5B117])
-    if by == "image":
+    if by in ("image", "crop"):
         order = rng.permutation(n_items)
         counts = _targets(n_items, ratios)
         bounds = np.cumsum([0] + counts)
@@ -93,3 +97,26 @@ def split_items(n_items: int, groups: Sequence[str], ratios: Sequence[float], se
         assigned[SPLITS[best]].extend(members[g])
         sizes[best] += len(members[g])
     return {s: sorted(v) for s, v in assigned.items()}
+
+
+def assign_crops(n_items: int, crops_per_image: int, groups: Sequence[str], ratios: Sequence[float], seed: int,
+                 by: str = "image") -> List[Tuple[int, str, Tuple[int, ...]]]:
+    """Where each crop goes: ``(item, split, crop indices)`` per item and split that gets crops of it,
+    in item order (so each split's rows follow the source order, and the crops of one item that go
+    to one split are consecutive rows). With ``by`` "image" or "folder" each item has one entry
+    holding all its crops; with "crop" its crops are assigned one by one.
+    """
+    k = crops_per_image
+    if by != "crop":
+        assignment = split_items(n_items, groups, ratios, seed, by)
+        split_of = {i: s for s, members in assignment.items() for i in members}
+        return [(i, split_of[i], tuple(range(k))) for i in range(n_items)]
+    assignment = split_items(n_items * k, [], ratios, seed, "crop")
+    split_of = {u: s for s, members in assignment.items() for u in members}
+    units = []
+    for i in range(n_items):
+        for s in SPLITS:
+            crops = tuple(j for j in range(k) if split_of[i * k + j] == s)
+            if crops:
+                units.append((i, s, crops))
+    return units
