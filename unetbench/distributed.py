@@ -15,7 +15,6 @@ import datetime
 import hashlib
 import os
 import re
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -96,28 +95,11 @@ class DistContext:
             # Under srun rank 0 hosts the rendezvous store: after a clean run no rank may tear
             # down while another still talks to it, or that rank aborts at exit. After a
             # failure the others may never arrive, so no barrier then.
-            store = _default_store()
             try:
                 if clean:
                     self.barrier()
             finally:
                 torch.distributed.destroy_process_group()
-            if clean and store is not None:
-                self._leave_after_the_others(store)
-
-    def _leave_after_the_others(self, store) -> None:
-        """The rank that hosts the store (rank 0) exits last: a peer still tearing down its
-        process group when the store's server disappears aborts at exit ("terminate called
-        without an active exception"), which the barrier alone cannot prevent under load."""
-        try:
-            if not self.is_main:
-                store.add(_CLOSED_KEY, 1)
-                return
-            deadline = time.monotonic() + _CLOSE_WAIT_S
-            while store.add(_CLOSED_KEY, 0) < self.world_size - 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        except Exception:  # the store is gone already (a peer crashed): nothing left to order
-            pass
 
     @property
     def is_main(self) -> bool:
@@ -208,16 +190,3 @@ def _int(env, name: str, default: int | None = None) -> int:
         return int(env[name]) if default is None else int(env.get(name, default))
     except (KeyError, ValueError):
         raise UserError(f"environment variable {name}={env.get(name)!r} is not a valid integer") from None
-
-
-_CLOSED_KEY = "unetbench/closed"
-_CLOSE_WAIT_S = 60.0
-
-
-def _default_store():
-    """The rendezvous store of the default process group (None where this torch hides it)."""
-    try:
-        from torch.distributed import distributed_c10d
-        return distributed_c10d._get_default_store()
-    except Exception:  # a private helper: absent or renamed in some torch release
-        return None
