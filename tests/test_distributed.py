@@ -117,7 +117,8 @@ def test_two_ranks_interrupted_mid_epoch_resume_to_the_straight_run(learn_splits
     import torch
     args = ["unet_cpu.py", "--splits", learn_splits, "--epochs", "2", *SMALL_TRAINING, "--batch-size", "2"]
     straight = [_srun_style(rank, [*args, "--out", tmp_path / "a"], job_id=5001) for rank in range(2)]
-    assert [p.communicate(timeout=300) and p.returncode for p in straight] == [0, 0]
+    outputs = [p.communicate(timeout=300) for p in straight]
+    assert [p.returncode for p in straight] == [0, 0], [err[-2000:] for _, err in outputs]
 
     procs = [_srun_style(rank, [*args, "--out", tmp_path / "b"], job_id=5002) for rank in range(2)]
     for line in procs[0].stdout:  # ranks agree to stop at the next 10-step check: step 10 of 21
@@ -128,7 +129,8 @@ def test_two_ranks_interrupted_mid_epoch_resume_to_the_straight_run(learn_splits
     assert [p.communicate(timeout=300) and p.returncode for p in procs] == [3, 3]
     assert "epoch 1 step 10" in read_results(tmp_path / "b")["message"]
     resumed = [_srun_style(rank, [*args, "--out", tmp_path / "b", "--resume"], job_id=5003) for rank in range(2)]
-    assert [p.communicate(timeout=300) and p.returncode for p in resumed] == [0, 0]
+    outputs = [p.communicate(timeout=300) for p in resumed]
+    assert [p.returncode for p in resumed] == [0, 0], [err[-2000:] for _, err in outputs]
 
     a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
     assert [h["train_loss"] for h in a["history"]] == pytest.approx([h["train_loss"] for h in b["history"]])
