@@ -79,3 +79,17 @@ def test_add_and_reset():
     np.testing.assert_array_equal(cm.read(), [[2, 1], [0, 3]])
     cm.reset()
     assert cm.read().sum() == 0
+
+
+@pytest.mark.parametrize("n", [66, 150, 255])
+def test_confusion_is_exact_for_many_classes(n):
+    """Every (truth, prediction) cell once, then a random 16x384x512 batch on top: histc must
+    put each index in its own bin (with bin edges on the integers it did not, from n = 66)."""
+    rng = np.random.default_rng(n)
+    every_cell = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij")).reshape(2, -1)
+    shape = (16, 384, 512) if n != 255 else (4, 384, 512)  # 255 classes: every cell already covered
+    target = np.concatenate([every_cell[0], rng.integers(0, n, size=shape).ravel()])
+    prediction = np.concatenate([every_cell[1], rng.integers(0, n, size=shape).ravel()])
+    cm = ConfusionMatrix(n, "cpu", ignore_index=255 if n < 255 else None)
+    cm.update(torch.from_numpy(prediction), torch.from_numpy(target))
+    np.testing.assert_array_equal(cm.read(), confusion_matrix(target, prediction, labels=list(range(n))))

@@ -75,3 +75,29 @@ def test_global_samples_scale_with_world_size():
 
 def test_percentiles_of_nothing_are_null():
     assert percentiles([])["p50"] is None
+
+
+def test_last_step_excludes_the_wait_at_the_epoch_end():
+    """epoch_end synchronises and, with several ranks, waits at a barrier for the slowest rank;
+    that wait belongs to no step (it was added to the last step of every epoch)."""
+    dev = FakeDevice()
+
+    def slow_barrier():
+        dev.syncs.append(dev.now)
+        dev.now += 5.0  # the other rank arrives 5 s later
+
+    timer = StepTimer(slow_barrier, dev.event, warmup_steps=0, clock=dev.clock)
+    _run_epoch(timer, dev, [0.5] * 4)
+    s = timer.summary()
+    assert s["step_ms"]["max"] == pytest.approx(500.0) and s["step_ms"]["p99"] == pytest.approx(500.0)
+    assert s["measured_s"] == pytest.approx(2.0 + 5.0)  # the window itself still ends after the barrier
+
+
+def test_step_samples_hold_at_most_the_limit():
+    from unetbench.timing import STEP_SAMPLE_LIMIT, TimingTotals
+    for count in (STEP_SAMPLE_LIMIT - 1, STEP_SAMPLE_LIMIT, STEP_SAMPLE_LIMIT + 1, 2 * STEP_SAMPLE_LIMIT - 1, 10_007):
+        timer = StepTimer(lambda: None, HostEvent, warmup_steps=0,
+                          totals=TimingTotals(step_ms=[float(i) for i in range(count)]))
+        samples = timer.summary()["step_samples_ms"]
+        assert len(samples) == min(count, STEP_SAMPLE_LIMIT), count
+        assert samples[0] == 0.0 and samples[-1] == count - 1 and samples == sorted(set(samples))

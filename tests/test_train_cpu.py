@@ -141,8 +141,8 @@ def test_progress_state_round_trips_whole_through_a_checkpoint(tmp_path):
 
     progress = RunProgress(
         epoch=3, step_in_epoch=5, history=[{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}],
-        best={"epoch": 2, "val_miou": 0.4, "val_loss": 0.9}, elapsed_s=12.5, train_s=10.0, eval_s=2.5,
-        earlier_wall_s=20.0, time_to_best_s=11.0, memory_samples=[0.1, 0.2], attempts=2,
+        best={"epoch": 2, "val_miou": 0.4, "val_loss": 0.9}, elapsed_s=12.5, train_s=10.0, eval_s=2.5, eval_warmup_s=0.5,
+        earlier_wall_s=20.0, time_to_best_s=11.0, memory_phases_gb=[[0.3, 0.1], [0.4, 0.2]], attempts=2,
         started_at="2025-01-01T00:00:00+00:00",
         partial={"loss_sum": torch.tensor(1.25), "confusion": torch.eye(3, dtype=torch.int64), "samples": 8,
                  "epoch_s": 1.5},

@@ -25,6 +25,7 @@ import platform
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -44,6 +45,10 @@ class Backend(abc.ABC):
 
     spec: BackendSpec
     pin_memory = False       # pinned host buffers make non_blocking copies asynchronous
+    # True where the first batch of a new shape costs compilation or autotuning (graph
+    # compilers, cuDNN benchmark mode): evaluation's shapes are then warmed up before training,
+    # outside every timed window.
+    compiles_per_shape = False
 
     def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False,
                  compile_mode: str | None = None):
@@ -57,6 +62,7 @@ class Backend(abc.ABC):
         self.channels_last = False
         self.compiled = False
         self.fused_optimizer = False
+        self.compile_cache: str | None = None   # set by use_compile_cache(); recorded in the results
 
     @property
     def name(self) -> str:
@@ -111,8 +117,31 @@ class Backend(abc.ABC):
         return model.to(self.device, memory_format=self.memory_format)
 
     def compile_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Optional graph compilation for training (the first steps pay for it: warm-up)."""
+        """Optional graph compilation (the first call of each input shape pays for it: warm-up).
+        Called once for the training unit and once, apart, for the evaluation unit."""
         return model
+
+    def use_compile_cache(self, folder: str | os.PathLike | None) -> str | None:
+        """Keep the compiler's kernels in ``folder`` (reused by the next run) and return the folder
+        in use, or None for a backend that does not compile.
+
+        Assigned, not setdefault: the first optimizer or compile imports torch._dynamo, which
+        sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_$USER when it is unset, so by the
+        time a run gets here a default has usually been filled in already; honouring it would
+        compile from scratch on every node with a local /tmp. Inductor reads the variable at
+        every cache access, so assigning it before the first compile is enough."""
+        if not self.compiled or folder is None:
+            return None
+        folder = str(Path(folder).resolve())
+        previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+        # Inductor derives Triton's cache from its own the first time it launches a kernel; a
+        # Triton cache left under the previous folder would be reused instead of the new one.
+        triton = os.environ.get("TRITON_CACHE_DIR")
+        if previous and triton and Path(triton).is_relative_to(previous):
+            del os.environ["TRITON_CACHE_DIR"]
+        self.compile_cache = folder
+        return folder
 
     def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
@@ -174,6 +203,7 @@ class CpuBackend(Backend):
 class CudaBackend(Backend):
     spec = BACKENDS["cuda"]
     pin_memory = True
+    compiles_per_shape = True  # cudnn.benchmark autotunes per shape; torch.compile per shape
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
         super().__init__(profile, local_rank, **options)
@@ -212,7 +242,11 @@ class CudaBackend(Backend):
         return {"device_ids": [self.device.index]}
 
     def compile_model(self, model):
-        return torch.compile(model, mode=self.compile_mode) if self.compiled else model
+        # Static shapes: training has one (drop_last), evaluation at most three (full batch, the
+        # validation and test remainders), each compiled during a warm-up. With automatic
+        # dynamic shapes the second shape would replace the full batch's graph by a slower
+        # symbolic one.
+        return torch.compile(model, mode=self.compile_mode, dynamic=False) if self.compiled else model
 
     def make_optimizer(self, params, lr):
         return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
@@ -257,6 +291,7 @@ class HpuBackend(Backend):
     """Intel Gaudi through habana_frameworks; the subclasses pick lazy or eager mode."""
 
     lazy: bool
+    compiles_per_shape = True  # lazy graphs, eager recipes and hpu_backend graphs: per shape
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
         super().__init__(profile, local_rank, **options)
@@ -300,7 +335,8 @@ class HpuBackend(Backend):
         return _TorchEvent(self.hpu.Event(enable_timing=True))
 
     def compile_model(self, model):
-        return torch.compile(model, backend="hpu_backend") if self.compiled else model
+        # Static shapes, as on CUDA: each batch shape gets its own graph, compiled in a warm-up.
+        return torch.compile(model, backend="hpu_backend", dynamic=False) if self.compiled else model
 
     def make_optimizer(self, params, lr):
         if self.fused_optimizer:

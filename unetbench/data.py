@@ -3,7 +3,9 @@
     splits = load_splits("data/dataset_splits.json")    # unetbench.dataset
     train = SplitArrays(splits, "train")             # memory-mapped uint8 arrays
     loader = make_loader(train, batch_size=16, ...)  # yields uint8 (images, labels) batches
-    x, y = to_device(images, labels, backend, train=True)   # normalise and flip on the device
+    transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
+    for x, y, wait_s in feed(iter(loader), range(len(loader)), transform, backend.side_stream(), clock):
+        ...                                          # normalised and flipped on the device
 
 The loader moves raw uint8 (4x fewer bytes than float); conversion to float, normalisation
 and random horizontal flips happen on the device, where they cost microseconds.
@@ -119,12 +121,26 @@ class DeviceTransform:
         x = ((x - self.mean) * self.inv_std).contiguous(memory_format=self.memory_format)
         y = labels.long()
         if flip_key is not None:
-            # B coin flips from a host generator (a few bytes), applied on the device per sample.
-            coins = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(flip_key)) < 0.5
-            flip = coins.to(self.device, non_blocking=self.non_blocking)
+            # B coin flips from a host generator (a few bytes; the same flips on every backend),
+            # applied on the device per sample. The draws go into pinned memory whenever the copy
+            # is non_blocking: from pageable memory a "non_blocking" copy may block the host
+            # until the device has caught up, the very stall the side stream is there to avoid.
+            # (The caching host allocator keeps the pinned block until the copy has completed.)
+            draws = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(flip_key),
+                               pin_memory=self.non_blocking)
+            flip = draws.to(self.device, non_blocking=self.non_blocking) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             y = torch.where(flip.view(-1, 1, 1), y.flip(2), y)
         return x, y
+
+
+def batch_sizes(loader: DataLoader) -> set:
+    """The batch sizes ``loader`` yields: the full batch, and the last partial one if any."""
+    samples, batch = len(loader.sampler), loader.batch_size
+    sizes = {batch} if samples >= batch else set()
+    if samples % batch and not loader.drop_last:
+        sizes.add(samples % batch)
+    return sizes
 
 
 def flip_key(seed: int, epoch: int, step: int, rank: int) -> int:

@@ -15,7 +15,7 @@ import datetime
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -33,6 +33,9 @@ class DistContext:
     launcher: str = "single"          # single / torchrun / srun
     comm_backend: str | None = None   # nccl / hccl / gloo once a process group exists
     master: str | None = None
+    # gloo group for agreements between the ranks' host threads (None: the default group is
+    # gloo already, or there is no process group)
+    host_group: object = field(default=None, repr=False, compare=False)
 
     @classmethod
     def single(cls) -> "DistContext":
@@ -74,6 +77,11 @@ class DistContext:
             torch.distributed.init_process_group(comm_backend, init_method="env://", rank=self.rank,
                                                  world_size=self.world_size,
                                                  timeout=datetime.timedelta(seconds=timeout_s))
+            if comm_backend != "gloo":
+                # Host-side agreements (any_rank) go through gloo on CPU tensors: on the device's
+                # own backend (nccl, hccl) they would need a device tensor and a read back.
+                self.host_group = torch.distributed.new_group(backend="gloo",
+                                                              timeout=datetime.timedelta(seconds=timeout_s))
             # The first collective proves every rank arrived; gloo's init alone may not.
             self.barrier()
         except Exception as err:  # timeouts and refused connections come as several types
@@ -106,6 +114,16 @@ class DistContext:
         if self.world_size > 1:
             torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
         return tensor
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is True on any: agreed between the host threads
+        (a CPU tensor over gloo), so the device queue is neither touched nor drained. The hosts
+        wait for each other, the kernels they have queued keep running."""
+        if self.world_size == 1:
+            return flag
+        vote = torch.tensor([1 if flag else 0], dtype=torch.int32)  # on the host, deliberately
+        torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.SUM, group=self.host_group)
+        return bool(vote.item() > 0)  # a host tensor: reading it waits for no device
 
     def barrier(self) -> None:
         if self.world_size > 1:

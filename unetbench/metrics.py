@@ -26,8 +26,12 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         # One extra bin collects ignored pixels, so no boolean masking (which needs a host sync
         # to learn the result size). torch.bincount syncs too (it reads the max on CUDA), and
-        # scatter_add into ~200 bins serialises on atomics; histc with a fixed range does
-        # neither: it counts in shared memory and never asks the host anything.
+        # scatter_add_ into n*n bins serialises on atomics; histc with a fixed range asks the host
+        # nothing. (CUDA's histc counts in shared memory only for small histograms; from about
+        # 100 bins, i.e. 10 classes and more, it uses global-memory atomics: still no host sync,
+        # and n*n bins spread the atomics thinly enough for the update to stay a tiny share of a
+        # step, which the benchmark reports as "metrics share".) One implementation for every
+        # backend, so all of them count the same way.
         self._bins = torch.zeros(num_classes * num_classes + 1, dtype=torch.int64, device=device)
 
     @torch.no_grad()
@@ -39,9 +43,15 @@ class ConfusionMatrix:
         if self.ignore_index is not None:
             valid &= target != self.ignore_index
         index = torch.where(valid, target * n + prediction, torch.full_like(target, n * n))
+        # Bins are centred on the integers: bin k spans [k - 0.5, k + 0.5). histc computes the bin
+        # of a value in float32; with edges on the integers (min=0) a value k sits exactly on its
+        # bin's lower edge and rounding puts some k into bin k-1 (from 66 classes on: wrong
+        # counts). Half a bin away from every edge, rounding cannot move a value: exact for
+        # every n up to 255 (tests/test_metrics.py checks 66, 150 and 255 cell by cell).
         # float32 counts are exact up to 2**24, so count in chunks of that size; totals are int64.
+        bins = n * n + 1
         for chunk in index.split(2**24):
-            self._bins += torch.histc(chunk.float(), bins=n * n + 1, min=0, max=n * n + 1).long()
+            self._bins += torch.histc(chunk.float(), bins=bins, min=-0.5, max=bins - 0.5).long()
 
     def add_(self, counts: torch.Tensor) -> None:
         """Add another matrix (e.g. restored from a checkpoint), shape (n, n)."""

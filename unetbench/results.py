@@ -54,8 +54,8 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
                   checkpoints: Mapping[str, Path]) -> dict:
     """The results document of a run as it stands, in the schema's layout and units.
 
-    progress     the trainer's RunProgress: history, best, test, train/eval time, time to best,
-                 attempts, started_at, memory samples (GB), replicas_identical
+    progress     the trainer's RunProgress: history, best, test, train/eval/eval warm-up time, time
+                 to best, attempts, started_at, memory phases (GB), replicas_identical
     run          run_name, backend, profile, environment, settings, dataset: recorded as given
     model        name (title), key (registry name), parameters, width, bytes, flops_per_sample
     distributed  DistContext.describe()
@@ -74,7 +74,7 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
         "model": _model_section(model),
         "distributed": {**distributed, "replicas_identical": progress.replicas_identical},
         "timing": _timing_section(progress, timing, wall_s, model["flops_per_sample"]),
-        "memory": _memory_section(memory, model["bytes"], progress.memory_samples),
+        "memory": _memory_section(memory, model["bytes"], progress.memory_phases_gb),
         "history": progress.history,
         "best": progress.best,
         "test": progress.test,
@@ -94,7 +94,7 @@ def _timing_section(progress, timing: Mapping, wall_s: float, flops_per_sample: 
     return {
         **timing,
         "total_wall_s": wall_s,
-        "train_s": progress.train_s, "eval_s": progress.eval_s,
+        "train_s": progress.train_s, "eval_s": progress.eval_s, "eval_warmup_s": progress.eval_warmup_s,
         "epoch_s": [row["epoch_s"] for row in progress.history],
         "time_to_best_val_miou_s": progress.time_to_best_s,
         "attempts": progress.attempts,
@@ -102,12 +102,21 @@ def _timing_section(progress, timing: Mapping, wall_s: float, flops_per_sample: 
     }
 
 
-def _memory_section(memory: Mapping, model_bytes: int, samples_gb: list) -> dict:
-    # The average of the allocation sampled during training; with no sample yet, the figure now.
-    average = sum(samples_gb) / len(samples_gb) if samples_gb else _gb(memory["allocated"])
+def _memory_section(memory: Mapping, model_bytes: int, phases_gb: list) -> dict:
+    # Measured steps are sampled at their high phase (after the forward pass) and their low
+    # phase (after the optimizer step); the average gives both the same weight. With no sample
+    # yet (no measured step), the three figures are null: the allocation between runs' phases
+    # would be no average of training.
+    high = [pair[0] for pair in phases_gb]
+    low = [pair[1] for pair in phases_gb]
     return {"model_gb": model_bytes / GB,
             "peak_allocated_gb": _gb(memory["peak_allocated"]), "peak_reserved_gb": _gb(memory["peak_reserved"]),
-            "avg_allocated_gb": average, "source": memory["source"]}
+            "avg_allocated_gb": _mean(high + low), "step_high_allocated_gb": _mean(high),
+            "step_low_allocated_gb": _mean(low), "source": memory["source"]}
+
+
+def _mean(values: list) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _gb(value) -> float | None:

@@ -109,6 +109,13 @@ class StepTimer:
 
     def epoch_end(self) -> float:
         """Synchronise, close the measured window, read the step events. Returns epoch seconds."""
+        # The last step ends where the stream is now, so its closing event is queued before
+        # synchronising: recorded after sync() (which waits for the device and, with several
+        # ranks, for the slowest rank) it would add that wait to the last step of every epoch.
+        end = None
+        if self._events:
+            end = self.new_event()
+            end.record()
         self.sync()  # all queued steps must have finished before the clock is read
         now = self.clock()
         t = self.totals
@@ -118,12 +125,10 @@ class StepTimer:
         if self._measuring_since is not None:
             t.measured_s += now - self._measuring_since
             self._measuring_since = None
-        # Events were recorded at the start of each measured step plus one at the epoch end;
-        # consecutive differences are the device-side step times (data wait included).
-        if self._events:
-            end = self.new_event()
-            end.record()
-            self.sync()
+        # Events were recorded at the start of each measured step plus one after the last;
+        # consecutive differences are the device-side step times (data wait included). The
+        # sync above has completed them all, so reading them waits for nothing.
+        if end is not None:
             marks = self._events + [end]
             # Every step is kept (a float each): percentiles over all of them, never over a
             # thinned list that would over-weight the latest epochs.
@@ -179,5 +184,13 @@ class StepTimer:
             "step_ms": percentiles(t.step_ms),
             "data_wait_s": t.data_wait_s,
             "data_wait_fraction": t.data_wait_s / t.measured_s if t.measured_s > 0 else None,
-            "step_samples_ms": t.step_ms[:: max(1, len(t.step_ms) // STEP_SAMPLE_LIMIT)],
+            "step_samples_ms": thin(t.step_ms, STEP_SAMPLE_LIMIT),
         }
+
+
+def thin(values: list, limit: int) -> list:
+    """At most ``limit`` values, evenly spread over ``values`` in their order (first and last kept)."""
+    if len(values) <= limit:
+        return list(values)
+    index = np.linspace(0, len(values) - 1, limit).round().astype(int)
+    return [values[i] for i in index]

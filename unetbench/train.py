@@ -14,7 +14,6 @@ records a failure once the run has started. See docs/training.md.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -26,14 +25,15 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .config import Settings
-from .data import DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, feed, flip_key, make_loader
+from .data import (DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, batch_sizes, feed, flip_key,
+                   make_loader)
 from .dataset import SPLITS, load_splits
 from .distributed import DistContext
 from .environment import environment
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 from .interrupt import StopRequest
 from .metrics import ConfusionMatrix, summarize
-from .model import TrainForward, count_parameters
+from .model import EvalForward, TrainForward, count_parameters
 from .progress import Progress
 from .registry import MODELS, lookup, resolve
 from .results import GB, build_results, results_path, utc_now, write_results
@@ -60,9 +60,11 @@ class RunProgress:
     elapsed_s: float = 0.0              # synchronised training + evaluation time, all attempts
     train_s: float = 0.0
     eval_s: float = 0.0
+    eval_warmup_s: float = 0.0          # compiling/autotuning evaluation's shapes, before training
     earlier_wall_s: float = 0.0         # wall time of earlier attempts (before a requeue)
     time_to_best_s: float | None = None
-    memory_samples: list = field(default_factory=list)  # GB allocated, every log_every steps
+    # [after forward, after optimizer step] GB allocated, every log_every measured steps
+    memory_phases_gb: list = field(default_factory=list)
     attempts: int = 1
     started_at: str = field(default_factory=utc_now)
     partial: dict | None = None         # sums over all ranks of an epoch interrupted mid-way
@@ -104,6 +106,10 @@ class Trainer:
             raise UserError(f"the train split has {len(self.data['train'])} samples, fewer than one batch of "
                             f"{settings.batch_size} per device; lower --batch-size or prepare more images")
 
+        # Compiled kernels are kept across runs of the suite: the second run's warm-up shrinks.
+        # Before the first compile (and before the environment is collected, which records it).
+        self.backend.use_compile_cache(settings.compile_cache or self.out / "compile_cache")
+
         # Model, optimiser, schedule and loss; seeded, so every backend starts from the same weights.
         self._seed_everything(settings.seed)
         self.model = self._build_model()
@@ -117,17 +123,13 @@ class Trainer:
         ignore = self.splits.ignore_index
         self.criterion = nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
         self.train_model: nn.Module = self.model  # the compiled/DDP wrapper once run() starts
+        self.eval_model: nn.Module = self.model   # the compiled evaluation unit once run() starts
 
         # Feeding and timing the device.
         self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
         self.stream = backend.side_stream()
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
         self.started = False            # True once run() has written results: a failure is then recorded
-        if backend.compiled:
-            # Reuse compiled kernels across runs of the suite: the second run's warm-up shrinks.
-            # Set before the environment is collected, which records it.
-            cache = Path(settings.compile_cache or self.out / "compile_cache")
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
 
@@ -173,10 +175,18 @@ class Trainer:
         # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
         forward = TrainForward(self.model, self.criterion)
         if self.dist.world_size > 1:
-            # Gradients are averaged across ranks in backward; BatchNorm stays per device (its
-            # running statistics are broadcast from rank 0), as in PyTorch's DDP examples.
-            forward = nn.parallel.DistributedDataParallel(forward, **self.backend.ddp_kwargs())
+            # Gradients are averaged across ranks in backward. broadcast_buffers=False: by default
+            # DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before each
+            # forward, a collective per step that nothing reads: training normalises with batch
+            # statistics, and evaluate() takes rank 0's running statistics once, before it starts.
+            forward = nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False,
+                                                          **self.backend.ddp_kwargs())
         return self.backend.compile_model(forward)
+
+    def _eval_forward(self) -> nn.Module:
+        # Compiled apart from training (another mode, no gradients, other batch shapes), over
+        # the plain model: evaluation needs no DDP hooks.
+        return self.backend.compile_model(EvalForward(self.model, self.criterion))
 
     def steps_per_epoch(self, loader_steps: int) -> int:
         cap = self.s.max_steps_per_epoch
@@ -217,11 +227,15 @@ class Trainer:
         self.say(f"resumed from {path}: epoch {p.epoch}, step {p.step_in_epoch} (attempt {p.attempts})")
 
     # -- one training step, one epoch -------------------------------------------------------
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor) -> None:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
+                   sample_memory: bool = False) -> None:
         """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums."""
         # Forward: loss and prediction from one graph (compiled in the fast profile).
         with self.backend.autocast():
             loss, prediction = self.train_model(x, y)
+        # Memory at the step's high phase, the forward's activations held (CUDA's allocator
+        # figures are host-side bookkeeping: reading them does not wait for the device).
+        after_forward = self._allocated_gb() if sample_memory else None
 
         # Metrics from the same forward pass, accumulated on the device (no host sync).
         cm.update(prediction, y)
@@ -233,6 +247,10 @@ class Trainer:
         self.backend.step_boundary()
         self.optimizer.step()
         self.backend.step_boundary()
+        # ... and at its low phase: weights, gradients and optimizer state only.
+        after_step = self._allocated_gb() if sample_memory else None
+        if after_forward is not None and after_step is not None:
+            self.progress.memory_phases_gb.append([after_forward, after_step])
 
     def train_epoch(self, sampler: ResumableSampler, loader, cm: ConfusionMatrix) -> dict:
         """The epoch in progress, from the step an earlier attempt stopped at; its loss and
@@ -257,14 +275,16 @@ class Trainer:
             x, y, data_wait_s = next(batches)
             self.timer.add_data_wait(data_wait_s)
 
-            self.train_step(x, y, cm, loss_sum)
+            # Memory is sampled on measured steps only: warm-up holds compiler and autotuning
+            # workspaces that steady state does not.
+            sample_memory = self.timer.measuring and (p.step_in_epoch + 1) % self.s.log_every == 0
+            self.train_step(x, y, cm, loss_sum, sample_memory)
 
             # Bookkeeping: step time, position (what a checkpoint resumes from), progress line.
             self.timer.step_end(x.shape[0])
             p.step_in_epoch += 1
             samples += x.shape[0]
             bar.update(x.shape[0])
-            self._sample_memory(p.step_in_epoch)
 
             # Stop: a signal ends the epoch here, at a step every rank agrees on.
             if self._stop_requested(p.step_in_epoch):
@@ -313,44 +333,71 @@ class Trainer:
         metrics["samples"] = int(total_samples.item())
         return metrics
 
-    def _sample_memory(self, step: int) -> None:
-        if step % self.s.log_every == 0:
-            allocated = self.backend.memory_bytes()["allocated"]
-            if allocated is not None:
-                self.progress.memory_samples.append(allocated / GB)
+    def _allocated_gb(self) -> float | None:
+        allocated = self.backend.memory_bytes()["allocated"]
+        return None if allocated is None else allocated / GB
 
     def _stop_requested(self, step: int | None = None) -> bool:
         if self.dist.world_size == 1:
             return self.stop.requested
         # Every rank must stop at the same step, or the others would hang in the next
-        # all-reduce. Agreeing costs a host sync, so ranks compare notes every few steps only
-        # (Slurm signals minutes ahead of the limit).
+        # all-reduce. The ranks agree on the host (gloo, CPU tensors): no device tensor, no read
+        # back, so the device queue is not drained. Agreeing still makes the host threads wait
+        # for each other, so it happens every few steps only (Slurm signals minutes ahead).
         if step is not None and step % STOP_CHECK_EVERY:
             return False
-        t = torch.tensor([1.0 if self.stop.requested else 0.0], device=self.backend.device)
-        return bool(self.dist.all_reduce_sum(t).item() > 0)
+        return self.dist.any_rank(self.stop.requested)
+
+    def eval_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
+                  count: torch.Tensor) -> None:
+        """One evaluation batch through the compiled evaluation unit; sums stay on the device."""
+        with self.backend.autocast():
+            loss, prediction = self.eval_model(x, y)
+        cm.update(prediction, y)
+        loss_sum += loss.float() * x.shape[0]
+        count += x.shape[0]
+        self.backend.step_boundary()  # lazy HPU: one graph per batch
+
+    def _eval_sums(self) -> tuple[ConfusionMatrix, torch.Tensor, torch.Tensor]:
+        device = self.backend.device
+        return (ConfusionMatrix(self.splits.num_classes, device, self.splits.ignore_index),
+                torch.zeros(1, dtype=torch.float32, device=device), torch.zeros(1, dtype=torch.float32, device=device))
 
     @torch.no_grad()
-    def evaluate(self, loader, model: nn.Module | None = None) -> dict:
-        """Loss and metrics over a whole split, each sample once across ranks."""
-        model = model or self.model
-        self.dist.broadcast_buffers(model)  # one model for every rank's shard
-        model.eval()
+    def warm_up_evaluation(self, loaders) -> None:
+        """Run the evaluation unit once for every batch shape evaluation will see (full batch,
+        each split's last partial batch), before training and outside every timed window: its
+        compilation and autotuning are reported as eval_warmup_s, not inside the first epoch's
+        eval_s and the time to the best epoch. Zeros through a model in eval mode under
+        no_grad: nothing it computes is kept, no weight or statistic changes."""
+        if not self.backend.compiles_per_shape:
+            return
+        sizes = sorted({size for loader in loaders for size in batch_sizes(loader)})
+        self.eval_model.eval()
+        height, width = self.splits.crop
         device = self.backend.device
-        cm = ConfusionMatrix(self.splits.num_classes, device, self.splits.ignore_index)
-        loss_sum = torch.zeros(1, dtype=torch.float32, device=device)
-        count = torch.zeros(1, dtype=torch.float32, device=device)
+        sums = self._eval_sums()
+        self.backend.synchronize()  # nothing queued earlier may land in this window
+        t0 = self.clock()
+        for size in sizes:
+            x = torch.zeros(size, 3, height, width, device=device).contiguous(memory_format=self.backend.memory_format)
+            y = torch.zeros(size, height, width, dtype=torch.long, device=device)
+            self.eval_step(x, y, *sums)
+        self.backend.synchronize()  # the warm-up's kernels have run: all of their time is counted
+        self.progress.eval_warmup_s += self.clock() - t0
+
+    @torch.no_grad()
+    def evaluate(self, loader) -> dict:
+        """Loss and metrics of the model over a whole split, each sample once across ranks."""
+        self.dist.broadcast_buffers(self.model)  # one model for every rank's shard
+        self.eval_model.eval()
+        cm, loss_sum, count = self._eval_sums()
         self.backend.synchronize()  # evaluation time must not include queued training work
         t0 = self.clock()
-        for images, labels in loader:
-            x, y = self.transform(images, labels)
-            with self.backend.autocast():
-                logits = model(x)
-                loss = self.criterion(logits, y)
-            cm.update(logits.argmax(1), y)
-            loss_sum += loss.float() * x.shape[0]
-            count += x.shape[0]
-            self.backend.step_boundary()
+        # Fed as training is: the next batch is copied and normalised on the side stream while
+        # this one is evaluated (no flips).
+        for x, y, _ in feed(iter(loader), range(len(loader)), self.transform, self.stream, self.clock):
+            self.eval_step(x, y, cm, loss_sum, count)
         self.dist.all_reduce_sum(loss_sum)
         self.dist.all_reduce_sum(count)
         confusion = self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy()  # synchronises
@@ -375,10 +422,12 @@ class Trainer:
         if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
             self.resume(self.last_path)
         self.train_model = self._train_forward()
+        self.eval_model = self._eval_forward()
         sampler, train_loader, eval_loaders = self._loaders()
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
         self.write("running")
+        self.warm_up_evaluation(eval_loaders.values())
         cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
         try:
             while self.progress.epoch <= self.s.epochs:
@@ -390,9 +439,9 @@ class Trainer:
                     raise Interrupted()
         except Interrupted:
             return self._leave_interrupted()
-        self.progress.test = self._test(eval_loaders["test"])
-        if self.dist.world_size > 1:
+        if self.dist.world_size > 1:  # before the test loads the best weights into every replica
             self.progress.replicas_identical = self.dist.replicas_identical(self.model)
+        self.progress.test = self._test(eval_loaders["test"])
         self.write("completed")
         self.say(f"completed: results in {self.results_file}")
         return EXIT_OK
@@ -442,12 +491,12 @@ class Trainer:
 
     def _test(self, loader) -> dict:
         self.dist.barrier()  # rank 0 must have finished writing the best checkpoint
-        model = self.model
         if self.best_path.exists():
             # Test metrics come from the best-validation weights, as the seed reported them.
-            model = self._build_model()
-            model.load_state_dict(ckpt.load_checkpoint(self.best_path)["model"])
-        metrics = self.evaluate(loader, model)
+            # Copied into the model in place (training is over; last_<run>.pth keeps the final
+            # weights), so the compiled evaluation unit runs them without recompiling.
+            self.model.load_state_dict(ckpt.load_checkpoint(self.best_path)["model"])
+        metrics = self.evaluate(loader)
         metrics["checkpoint"] = str(self.best_path) if self.best_path.exists() else None
         metrics.pop("eval_s", None)
         return metrics

@@ -76,7 +76,8 @@ def performance_table(comp: Comparison) -> Table:
     if any(s.get("note") for s in comp.speedups.values()):
         table.notes.append("* different profiles (parity vs fast): a speed comparison only, numerics differ.")
     table.notes.append("warm-up = compile/autotune steps kept out of samples/s; data wait = share of measured time "
-                       "blocked on the loader.")
+                       "the host was blocked on the loader (not device idle time: the device may still be busy "
+                       "with queued steps).")
     return table
 
 
