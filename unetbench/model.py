@@ -73,15 +73,10 @@ class TrainForward(nn.Module):
         return self.criterion(logits, y), logits.detach().argmax(1)
 
 
-class EvalForward(nn.Module):
-    """The same computation for evaluation, as a class of its own: compiled apart from the
+class EvalForward(TrainForward):
+    """The same computation for evaluation, with a forward of its own: compiled apart from the
     training unit, its graphs (one per evaluation batch shape) live in the cache of their own
     code object and never count against the training graph's recompile limit."""
-
-    def __init__(self, model: nn.Module, criterion: nn.Module):
-        super().__init__()
-        self.model = model
-        self.criterion = criterion
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
         logits = self.model(x)
