@@ -139,3 +139,34 @@ def test_two_ranks_interrupted_mid_epoch_resume_to_the_straight_run(learn_splits
     wb = torch.load(tmp_path / "b" / "last_cpu.pth", weights_only=True)["model"]
     for name in wa:
         torch.testing.assert_close(wa[name], wb[name], msg=name)
+
+
+_EXIT_REPORTER = '''
+import atexit, gc, sys
+gc.disable()  # cycles survive to the exit, as they may when the collector has not run lately
+
+def _report():
+    import torch.distributed as dist
+    alive = sum(type(o).__name__ == "DistributedDataParallel" for o in gc.get_objects())
+    print(f"at exit: process group initialised={dist.is_initialized()} DDP units alive={alive}", file=sys.stderr)
+
+atexit.register(_report)
+'''
+
+
+@pytest.mark.slow
+def test_process_group_is_destroyed_with_nothing_holding_it_before_python_exits(tiny_splits, tmp_path):
+    """Gloo's worker threads release finished work after wait() returns; one that does so while
+    Python finalises cannot take the GIL and aborts the rank at exit (a core dump showed it). So
+    by the time Python exits, the group is destroyed and no DDP unit (which holds it) is alive,
+    even when the trainer sits in a reference cycle the collector has not reached."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_EXIT_REPORTER)
+    args = [*TRAIN, "--splits", tiny_splits, "--out", tmp_path / "out"]
+    procs = [_srun_style(rank, args, job_id=4545, extra_env={"PYTHONPATH": f"{hooks}{os.pathsep}{REPO}"})
+             for rank in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    for _, err in outputs:
+        assert "at exit: process group initialised=False DDP units alive=0" in err, err[-2000:]

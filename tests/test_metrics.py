@@ -93,3 +93,33 @@ def test_confusion_is_exact_for_many_classes(n):
     cm = ConfusionMatrix(n, "cpu", ignore_index=255 if n < 255 else None)
     cm.update(torch.from_numpy(prediction), torch.from_numpy(target))
     np.testing.assert_array_equal(cm.read(), confusion_matrix(target, prediction, labels=list(range(n))))
+
+
+def test_counts_stay_exact_past_the_int32_limit():
+    """Lazy-mode Gaudi computes int64 as int32 on the device: the counts are kept as two int32
+    parts, so a cell past 2**31 (about 10.9k images of 384x512 in one bin) is still exact."""
+    cm = ConfusionMatrix(2, "cpu")
+    big = 3 * 2**31 + 12345                      # as restored from a checkpoint of a long epoch
+    cm.add_(torch.tensor([[big, 7], [0, 2**31 - 1]]))
+    target = torch.zeros(4, 384, 512, dtype=torch.long)
+    for _ in range(3):                           # then more updates into the same cells
+        cm.update(target, target)
+    cm.update(torch.ones(5, dtype=torch.long), torch.ones(5, dtype=torch.long))
+    expected = np.array([[big + 3 * target.numel(), 7], [0, 2**31 - 1 + 5]], dtype=np.int64)
+    np.testing.assert_array_equal(cm.read(), expected)
+    state = cm.state()
+    assert state.dtype == torch.int32 and int(state[0].max()) < ConfusionMatrix.CARRY
+
+
+def test_total_sums_the_parts_over_ranks_before_combining():
+    """An all-reduce of the two parts (what ranks exchange) gives the sum of every rank's counts."""
+    ranks = [ConfusionMatrix(3, "cpu") for _ in range(2)]
+    rng = np.random.default_rng(0)
+    truths, predictions = rng.integers(0, 3, size=(2, 2, 1000))
+    for cm, t, p in zip(ranks, truths, predictions):
+        cm.add_(torch.full((3, 3), ConfusionMatrix.CARRY - 1))   # low parts near the carry
+        cm.update(torch.from_numpy(p), torch.from_numpy(t))
+    other = ranks[1].state()
+    total = ranks[0].total(lambda state: state.add_(other))      # a two-rank all_reduce_sum
+    expected = sum(confusion_matrix(t, p, labels=[0, 1, 2]) for t, p in zip(truths, predictions))
+    np.testing.assert_array_equal(total, expected + 2 * (ConfusionMatrix.CARRY - 1))

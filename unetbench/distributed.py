@@ -12,6 +12,7 @@ launch that does not match its world size fails with a message instead of hangin
 from __future__ import annotations
 
 import datetime
+import gc
 import hashlib
 import os
 import re
@@ -99,6 +100,15 @@ class DistContext:
                 if clean:
                     self.barrier()
             finally:
+                # The process group must be destroyed now, while Python is fully alive: gloo's
+                # worker threads release finished work (and the tensors in it) after wait()
+                # returns, and one doing so during interpreter finalisation cannot take the GIL
+                # and aborts the process ("terminate called without an active exception", seen
+                # in a core dump of a two-rank CPU run). destroy_process_group() alone leaves the
+                # group alive while anything still holds it: the host group below, or a DDP
+                # wrapper in a reference cycle (the caller releases its own), which collect() frees.
+                self.host_group = None
+                gc.collect()
                 torch.distributed.destroy_process_group()
 
     @property

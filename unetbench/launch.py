@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
                            allow_tf32=settings.allow_tf32, compile_mode=settings.compile_mode)
     backend.init_distributed(dist)
     clean = False
+    trainer = None
     try:
         trainer = Trainer(settings, backend, dist)
         dist.check_same("dataset split file", trainer.splits.sha256)
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
         clean = True
         return code
     finally:
+        if trainer is not None:
+            trainer.release()  # the DDP unit holds the process group: dropped before close() destroys it
         dist.close(clean)
 
 

@@ -2,7 +2,7 @@
 
     cm = ConfusionMatrix(num_classes=13, device=device, ignore_index=IGNORE_INDEX)   # unetbench.dataset
     cm.update(logits.argmax(1), labels)      # no host sync: stays on the device
-    summary = summarize(cm.read(), class_names)   # one device->host copy, once per epoch
+    summary = summarize(cm.total(dist.all_reduce_sum), class_names)   # one device->host copy an epoch
 
 Convention for classes absent from both the ground truth and the prediction of a split: their
 IoU, precision, recall and F1 are undefined, reported as null, and left out of every mean. A
@@ -19,20 +19,28 @@ import torch
 
 
 class ConfusionMatrix:
-    """rows = ground truth, columns = prediction; int64 counts on the device."""
+    """rows = ground truth, columns = prediction; counted on the device without a host sync.
+
+    The counts live on the device as two int32 parts, ``low + high * CARRY``, and are combined
+    into int64 on the host only. int32 because lazy-mode Gaudi runs int64 as int32 on the device
+    (PT_ENABLE_INT64_SUPPORT applies to eager mode only): a single int64-looking counter would
+    wrap after 2**31 pixels, about 10.9k images of 384x512 in one epoch on one rank. Carrying
+    every CARRY counts of ``low`` into ``high`` after each update keeps both parts far from
+    the int32 limit, with elementwise ops only (no host sync, no branch)."""
+
+    CARRY = 2**24     # low < CARRY after every update; high counts units of CARRY
+    CHUNK = 2**30     # pixels counted per index_add_: low stays below CARRY + CHUNK < 2**31
 
     def __init__(self, num_classes: int, device: torch.device | str, ignore_index: int | None = None):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         # One extra bin collects ignored pixels, so no boolean masking (which needs a host sync
-        # to learn the result size). torch.bincount syncs too (it reads the max on CUDA), and
-        # scatter_add_ into n*n bins serialises on atomics; histc with a fixed range asks the host
-        # nothing. (CUDA's histc counts in shared memory only for small histograms; from about
-        # 100 bins, i.e. 10 classes and more, it uses global-memory atomics: still no host sync,
-        # and n*n bins spread the atomics thinly enough for the update to stay a tiny share of a
-        # step, which the benchmark reports as "metrics share".) One implementation for every
-        # backend, so all of them count the same way.
-        self._bins = torch.zeros(num_classes * num_classes + 1, dtype=torch.int64, device=device)
+        # to learn the result size). index_add_ asks the host nothing and is native on every
+        # backend; torch.bincount reads the maximum on the host first, and histc was a CPU
+        # fallback on Gaudi (bridge 1.17-1.19) and computes bins in float32, which misplaces
+        # integers from 66 classes on. One implementation for every backend, so all of them
+        # count the same way. Row 0 = low part, row 1 = high part.
+        self._parts = torch.zeros(2, num_classes * num_classes + 1, dtype=torch.int32, device=device)
 
     @torch.no_grad()
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
@@ -43,30 +51,49 @@ class ConfusionMatrix:
         if self.ignore_index is not None:
             valid &= target != self.ignore_index
         index = torch.where(valid, target * n + prediction, torch.full_like(target, n * n))
-        # Bins are centred on the integers: bin k spans [k - 0.5, k + 0.5). histc computes the bin
-        # of a value in float32; with edges on the integers (min=0) a value k sits exactly on its
-        # bin's lower edge and rounding puts some k into bin k-1 (from 66 classes on: wrong
-        # counts). Half a bin away from every edge, rounding cannot move a value: exact for
-        # every n up to 255 (tests/test_metrics.py checks 66, 150 and 255 cell by cell).
-        # float32 counts are exact up to 2**24, so count in chunks of that size; totals are int64.
-        bins = n * n + 1
-        for chunk in index.split(2**24):
-            self._bins += torch.histc(chunk.float(), bins=bins, min=-0.5, max=bins - 0.5).long()
+        low, high = self._parts[0], self._parts[1]
+        for chunk in index.split(self.CHUNK):
+            low.index_add_(0, chunk, torch.ones_like(chunk, dtype=torch.int32))
+            self._carry()
 
-    def add_(self, counts: torch.Tensor) -> None:
-        """Add another matrix (e.g. restored from a checkpoint), shape (n, n)."""
-        self._bins[:-1] += counts.to(self._bins.device).reshape(-1)
+    def _carry(self) -> None:
+        low, high = self._parts[0], self._parts[1]
+        carry = torch.div(low, self.CARRY, rounding_mode="floor")
+        high += carry
+        low -= carry * self.CARRY
 
-    def tensor(self) -> torch.Tensor:
-        """The (n, n) counts, still on the device (for all-reduce)."""
-        return self._bins[:-1].view(self.num_classes, self.num_classes)
+    def add_(self, counts) -> None:
+        """Add another matrix (e.g. restored from a checkpoint): shape (n, n), any integer type,
+        on the host or the device."""
+        counts = torch.as_tensor(counts).reshape(-1).to("cpu", torch.int64)
+        parts = torch.stack([counts % self.CARRY, counts // self.CARRY]).to(torch.int32)
+        self._parts[:, :-1] += parts.to(self._parts.device)
+        self._carry()
+
+    def state(self) -> torch.Tensor:
+        """A copy of the device counts, ``(2, n*n + 1)`` int32: what ranks all-reduce (each part
+        stays within int32 summed over up to 64 ranks)."""
+        return self._parts.clone()
+
+    def counts(self, state: torch.Tensor | None = None) -> np.ndarray:
+        """The (n, n) int64 counts on the host, from ``state`` (e.g. all-reduced over ranks) or
+        from this matrix: one device-to-host copy."""
+        low, high = (self._parts if state is None else state).cpu().to(torch.int64)
+        n = self.num_classes
+        return (low + high * self.CARRY)[:-1].view(n, n).numpy()
+
+    def total(self, all_reduce=None) -> np.ndarray:
+        """The counts summed over every rank by ``all_reduce`` (in place on a device tensor), or
+        this rank's counts when there is none: the one synchronising read of an epoch."""
+        state = self.state()
+        return self.counts(all_reduce(state) if all_reduce else state)
 
     def read(self) -> np.ndarray:
-        """Copy to the host: the one synchronising read of an epoch."""
-        return self.tensor().cpu().numpy()
+        """This rank's counts on the host."""
+        return self.counts()
 
     def reset(self) -> None:
-        self._bins.zero_()
+        self._parts.zero_()
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -133,6 +133,11 @@ class Trainer:
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
 
+    def release(self) -> None:
+        """Drop the compiled and DDP wrappers (they hold the process group), so that the group
+        can be destroyed before the process exits; the plain model stays usable."""
+        self.train_model = self.eval_model = self.model
+
     def _aligned_sync(self) -> None:
         # Timed boundaries wait for this device and then for every rank, so the clocks of all
         # ranks open and close the same window.
@@ -318,7 +323,7 @@ class Trainer:
         # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
         counts = torch.tensor([float(samples)], device=self.backend.device)
         return {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
-                "confusion": self.dist.all_reduce_sum(cm.tensor().clone()).cpu(),
+                "confusion": torch.from_numpy(cm.total(self.dist.all_reduce_sum)),
                 "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
 
     def _epoch_metrics(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float,
@@ -326,7 +331,7 @@ class Trainer:
         total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=self.backend.device)
         loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
         total_samples = self.dist.all_reduce_sum(total_samples)
-        metrics = summarize(self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy(), self.splits.class_names)
+        metrics = summarize(cm.total(self.dist.all_reduce_sum), self.splits.class_names)
         metrics["loss"] = float(loss_total.item() / max(total_samples.item(), 1.0))
         metrics["epoch_s"] = epoch_s
         metrics["attempt_s"] = attempt_s  # the part of this epoch run by this process
@@ -400,7 +405,7 @@ class Trainer:
             self.eval_step(x, y, cm, loss_sum, count)
         self.dist.all_reduce_sum(loss_sum)
         self.dist.all_reduce_sum(count)
-        confusion = self.dist.all_reduce_sum(cm.tensor().clone()).cpu().numpy()  # synchronises
+        confusion = cm.total(self.dist.all_reduce_sum)  # synchronises
         metrics = summarize(confusion, self.splits.class_names)
         metrics["loss"] = float(loss_sum.item() / count.item()) if count.item() else None
         metrics["samples"] = int(count.item())
