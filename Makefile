@@ -2,10 +2,18 @@
 # make test       - bootstrap .venv and run the whole test suite
 # make test-fast  - the tests that start no training process and no cluster (under a minute)
 # make scaffold   - regenerate submit_*.sh, unet_*.py, scripts/registry.sh from unetbench/registry.py
-# Override the torch requirement for your platform, e.g. make demo TORCH=torch==2.5.1
+# Override the torch requirements for your platform, e.g. make demo TORCH="torch==2.5.1 torchvision==0.20.1"
+# torch and torchvision are installed together, from one release pair: a torchvision built for
+# another torch fails at import (operator torchvision::nms does not exist). The pairs below are
+# the ones known to import on these machines (deeplabv3_resnet101 needs torchvision).
 
 PYTHON ?= python3
-TORCH ?= torch==2.13.0
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),aarch64)
+TORCH ?= torch==2.9.1 torchvision==0.24.1
+else
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -15,7 +23,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e ".[test,kaggle]"
 	touch $@
 

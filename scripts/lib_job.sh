@@ -172,6 +172,26 @@ _ub_launcher() {
     # One intra-op thread pool per core of the task, not per core of the node.
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
   fi
+  # Each task gets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from its srun layout
+  # before the training's Python starts (unetbench/rankenv.py computes them, then execs the
+  # training): the Gaudi bridge sets up its distributed state from them when torch loads it.
+  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.rankenv --)
+}
+
+# _ub_nsys OUT RUN -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (CUDA jobs; it exports
+# UNETBENCH_NSYS=1). The capture range is the traced steps (--trace-steps): the training brackets
+# them with cudaProfilerStart/Stop when UNETBENCH_NSYS_CAPTURE=1 (unetbench/trace.py).
+_ub_nsys() {
+  command -v nsys >/dev/null || {
+    echo "error: --nsys: nsys (Nsight Systems) not found on $(hostname); load it in CUDA_SETUP (site.env)" >&2
+    exit "$UB_EXIT_USAGE"
+  }
+  local name="$1/nsys_$2" traced=cuda,nvtx,osrt,cudnn,cublas
+  if [ "${SLURM_NTASKS:-1}" -gt 1 ]; then name+="_rank%q{SLURM_PROCID}"; fi
+  export UNETBENCH_NSYS_CAPTURE=1 UNETBENCH_NSYS_OUTPUT="$name.nsys-rep"
+  UB_NSYS=(nsys profile --capture-range=cudaProfilerApi --capture-range-end=stop
+    --trace="$traced" --force-overwrite=true --output="$name")
+  _ub_log "Nsight Systems: the traced steps are captured to $name.nsys-rep"
 }
 
 # train_job BACKEND [training flags...]
@@ -213,7 +233,11 @@ train_job() {
   if [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
     _ub_log "$SLURM_NTASKS tasks on ${SLURM_JOB_NUM_NODES:-1} node(s) (${SLURM_JOB_NODELIST:-?}): one process per device via srun; monitor on $(hostname) only"
   fi
-  job_run "${UB_LAUNCHER[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
+  UB_NSYS=()
+  if [ "${UNETBENCH_NSYS:-0}" = 1 ] && [ "$backend" = cuda ]; then
+    _ub_nsys "$out" "$run"
+  fi
+  job_run "${UB_LAUNCHER[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
   _ub_stop_monitor
   _ub_log "training exited with status $UB_RC"
 

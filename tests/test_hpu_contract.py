@@ -22,7 +22,9 @@ STANDIN = Path(__file__).parent / "standin_habana"
 @pytest.fixture
 def habana(monkeypatch):
     monkeypatch.syspath_prepend(str(STANDIN))
-    monkeypatch.delenv("PT_HPU_LAZY_MODE", raising=False)
+    # Undone after the test: the backend sets the mode, the stand-in's import the distributed defaults.
+    for var in ("PT_HPU_LAZY_MODE", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "HLS_MODULE_ID"):
+        monkeypatch.delenv(var, raising=False)
     for name in [m for m in sys.modules if m.startswith("habana_frameworks")]:
         monkeypatch.delitem(sys.modules, name)
     import habana_frameworks
@@ -58,10 +60,10 @@ def _train_two_steps(calls, backend, splits, out, monkeypatch, steps=2):
 @pytest.mark.slow
 def test_lazy_mode_is_set_before_import_and_mark_step_follows_backward_and_step(habana, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("gaudi_lazy", "parity")
-    assert habana[0] == ("import", "1"), "PT_HPU_LAZY_MODE must be set before habana_frameworks loads"
+    assert habana[0] == ("import", "1", True), "PT_HPU_LAZY_MODE must be set before habana_frameworks loads"
     _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch)
     names = [c[0] for c in habana]
-    first_backward = names.index("backward")
+    first_backward = names.index("backward", names.index("reset_peak_memory_stats"))  # the run's first step
     assert names[first_backward:first_backward + 4] == ["backward", "mark_step", "optimizer.step", "mark_step"]
     assert names.count("optimizer.step") == 2
     # mark_step is never used as a synchronisation: the timer calls torch.hpu.synchronize
@@ -71,7 +73,7 @@ def test_lazy_mode_is_set_before_import_and_mark_step_follows_backward_and_step(
 @pytest.mark.slow
 def test_eager_mode_sets_mode_zero_and_never_marks_steps(habana, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("gaudi_eager", "parity")
-    assert habana[0] == ("import", "0")
+    assert habana[0] == ("import", "0", False)
     _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch)
     assert "mark_step" not in [c[0] for c in habana]
 
@@ -81,7 +83,7 @@ def test_timed_boundaries_synchronise_but_steps_do_not(habana, tiny_splits, tmp_
     backend = make_backend("gaudi_lazy", "parity")
     _train_two_steps(habana, backend, tiny_splits, tmp_path, monkeypatch, steps=5)
     names = [c[0] for c in habana]
-    first_step = names.index("backward")
+    first_step = names.index("backward", names.index("reset_peak_memory_stats"))  # the run's first step
     last_step = len(names) - 1 - names[::-1].index("optimizer.step")
     # the epoch clock is read only after the last optimizer step has been synchronised
     assert "synchronize" in names[last_step:names.index("backward", last_step) if "backward" in names[last_step:] else None]
@@ -102,8 +104,12 @@ def test_fast_profile_uses_bf16_fused_adamw_and_hpu_backend_compile(habana, monk
     eager.compile_model(model)
     assert compiled == ["hpu_backend"]
     eager.make_optimizer(model.parameters(), lr=1e-4)
-    assert ("FusedAdamW", 1e-4, 0.0) in habana  # AdamW with weight decay 0 is Adam
+    assert ("FusedAdamW", 1e-4, 0.0, 1e-8) in habana  # AdamW with weight decay 0 is Adam, eps as Adam's
 
+    # A process has one mode, fixed when the bridge loads (the backend refuses the other): a
+    # fresh stand-in for the lazy backend, as a lazy-mode run is a process of its own.
+    for name in [m for m in sys.modules if m.startswith("habana_frameworks")]:
+        monkeypatch.delitem(sys.modules, name)
     lazy = make_backend("gaudi_lazy", "fast")
     lazy.compile_model(model)
     assert compiled == ["hpu_backend"], "lazy mode builds its own graphs; no torch.compile"
@@ -115,7 +121,8 @@ def test_results_record_the_gaudi_environment(habana, tiny_splits, tmp_path, mon
     results = trainer.results("completed")
     assert results["backend"] == "gaudi_lazy"
     assert results["environment"]["device_name"] == "Stand-in Gaudi"
-    assert results["environment"]["habana"] == "0.0.0-standin"
+    assert results["environment"]["habana"] == "1.21.0+standin"   # package metadata, not __version__
+    assert results["environment"]["habana_mode"] == "lazy"        # what the bridge reports
     assert results["memory"]["peak_allocated_gb"] == pytest.approx(2e-6)
 
 

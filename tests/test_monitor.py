@@ -90,7 +90,7 @@ def test_hl_smi_for_gaudi_and_a_second_run_appends(tmp_path):
     assert lines.count(HEADER) == 1 and lines[0] == HEADER
     assert len(lines) >= 3
     args = (bin_dir / "hl-smi.args").read_text().split()
-    assert args[:4] == ["-Q", "index,utilization.aip,memory.used,power.draw,temperature.aip", "-f", "csv,noheader,nounits"]
+    assert args[:4] == ["-Q", "module_id,utilization.aip,memory.used,power.draw,temperature.aip", "-f", "csv,noheader,nounits"]
 
 
 @pytest.mark.parametrize("backend", ["cuda", "gaudi_eager", "cpu", "auto"])

@@ -322,7 +322,7 @@ def test_help_names_the_seeds_dataset():
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "Default source: Kaggle maelstro/carla-vd-dataset" in " ".join(done.stdout.split())
-    assert "CARLA Vision Dataset" in done.stdout and "--split-by {image,folder,crop}" in done.stdout
+    assert "CARLA Vision Dataset" in done.stdout and "--split-by {image,folder,crop,official}" in done.stdout
 
 
 def test_missing_credentials_say_how_to_get_them(tmp_path, capsys, monkeypatch):

@@ -243,12 +243,13 @@ def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path):
     assert "[ OK ] dataset" in proc.stdout and "sizes and checksums" in proc.stdout
     assert "[SKIP] site.env" in proc.stdout and "[FAIL]" not in proc.stdout
 
-    # One flipped byte: sizes still match, only --full notices.
+    # One flipped byte: sizes still match, but the file changed (mtime), so it is hashed anyway.
     labels = data / "val_labels.npy"
     raw = bytearray(labels.read_bytes())
     raw[-1] ^= 1
     labels.write_bytes(bytes(raw))
-    assert run(verify).returncode == 0
+    proc = run(verify)
+    assert proc.returncode == 1 and "[FAIL] dataset: val_labels.npy changed after preparation" in proc.stdout
     proc = run(verify + ["--full"])
     assert proc.returncode == 1 and "[FAIL] dataset: val_labels.npy: sha256 differs" in proc.stdout
 

@@ -51,7 +51,7 @@ def test_prepare_train_and_compare_run_as_jobs_and_the_report_appears(slurm_clus
     ids = job_ids(run_dir)
     assert list(ids) == ["prepare", "cpu", "compare"]
     assert f"squeue -j {ids['prepare']},{ids['cpu']},{ids['compare']}" in proc.stdout
-    assert str(run_dir / "report" / "report.md") in proc.stdout
+    assert str(run_dir / "report" / "report.html") in proc.stdout  # where the report will be
 
     states = slurm_cluster.wait_jobs(list(ids.values()), timeout=240)
     assert {n: states[j]["JobState"] for n, j in ids.items()} == dict.fromkeys(ids, "COMPLETED")
@@ -141,9 +141,10 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
 def test_scancel_stops_without_requeue(slurm_cluster, dataset, tmp_path):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
-    # 20 epochs: still running when cancelled
+    # 20 epochs: still running when cancelled. The default 4 loader workers: scancel signals the
+    # whole job, workers included, and the run must still checkpoint (they ignore the signal).
     proc = bench(slurm_cluster, ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--data", dataset,
-                                 "--epochs", "20", "--max-steps-per-epoch", "6", *SMALL_TRAINING])
+                                 "--epochs", "20", "--max-steps-per-epoch", "6", *SMALL_TRAINING, "--workers", "4"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     log_path = run_dir / "logs" / f"unetbench_cpu_{ids['cpu']}.out"
@@ -153,6 +154,8 @@ def test_scancel_stops_without_requeue(slurm_cluster, dataset, tmp_path):
     assert states[ids["cpu"]]["JobState"] == "CANCELLED" and states[ids["cpu"]]["Restarts"] == "0"
     assert results(run_dir, "cpu")["status"] == "interrupted"
     assert "interrupted by SIGTERM (scancel, time limit or preemption): not requeueing" in log_path.read_text()
+    assert (run_dir / "results" / "last_cpu.pth").exists()
+    assert "Traceback" not in log_path.read_text()
     # The comparison still ran (afterany); with no complete run it exits 2 (EXIT_USAGE).
     assert states[ids["compare"]]["ExitCode"] == "2:0"
     assert "interrupted" in log_of(run_dir, "compare", ids["compare"])

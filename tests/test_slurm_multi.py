@@ -62,10 +62,10 @@ def _wait(predicate, timeout, what):
 
 def test_two_tasks_train_one_ddp_run_through_srun(cluster, dataset, tmp_path):
     run_dir, ids = submit(cluster, tmp_path, dataset, "--epochs", "2", "--max-steps-per-epoch", "3")
-    job = ids["cpu"]
+    job = ids["cpu_1x2"]  # jobs.tsv names each run: backend, nodes x devices
     assert cluster.job_state(job).get("NumTasks") == "2"
     states = cluster.wait_jobs(list(ids.values()), timeout=180)
-    assert {n: states[j]["JobState"] for n, j in ids.items()} == {"cpu": "COMPLETED", "compare": "COMPLETED"}
+    assert {n: states[j]["JobState"] for n, j in ids.items()} == {"cpu_1x2": "COMPLETED", "compare": "COMPLETED"}
 
     final = results(run_dir)
     assert final["status"] == "completed"
@@ -88,7 +88,7 @@ def test_two_tasks_train_one_ddp_run_through_srun(cluster, dataset, tmp_path):
 def test_usr1_reaches_both_ranks_through_srun_and_the_job_requeues_and_resumes(cluster, dataset, tmp_path):
     epochs = 30   # ~0.2 s each here: long enough to be signalled mid-run, short to finish after
     run_dir, ids = submit(cluster, tmp_path, dataset, "--epochs", str(epochs))
-    job = ids["cpu"]
+    job = ids["cpu_1x2"]  # jobs.tsv names each run: backend, nodes x devices
     log_path = run_dir / "logs" / f"unetbench_cpu_{job}.out"
     _wait(lambda: log_path.exists() and f"epoch 2/{epochs}: train loss" in log_path.read_text(), 120, "two epochs")
     # As --signal=B:USR1@N delivers it: to the batch shell only; srun must pass it on to both ranks.

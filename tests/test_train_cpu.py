@@ -146,7 +146,10 @@ def test_progress_state_round_trips_whole_through_a_checkpoint(tmp_path):
         started_at="2025-01-01T00:00:00+00:00",
         partial={"loss_sum": torch.tensor(1.25), "confusion": torch.eye(3, dtype=torch.int64), "samples": 8,
                  "epoch_s": 1.5},
-        test={"miou": 0.3}, replicas_identical=True)
+        test={"miou": 0.3}, replicas_identical=True,
+        quality={"curve": [{"epoch": 1, "step": 5, "elapsed_s": 2.0, "val_miou": 0.2}],
+                 "reached": {"elapsed_s": 2.0, "epoch": 1, "step": 5, "val_miou": 0.2}},
+        overlays={"file": "overlays_cpu.npz", "indices": [1, 4], "iou": [0.5, 0.6], "split_seed": 3})
     untouched = [f.name for f in fields(RunProgress) if getattr(progress, f.name) == getattr(RunProgress(), f.name)]
     assert not untouched, f"set every field, or a field the checkpoint drops goes unnoticed: {untouched}"
 

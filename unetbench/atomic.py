@@ -26,6 +26,10 @@ def _explain_os_error(err: OSError, path: Path) -> UserError:
         return UserError(f"no space left on the device holding {path}; free space or choose another folder")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return UserError(f"cannot write {path}: permission denied; choose a writable folder")
+    if err.errno in (errno.EEXIST, errno.ENOTDIR):   # mkdir met a file where a folder belongs
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            return UserError(f"cannot write {path}: {blocking} is a file, not a folder; choose another path")
     return UserError(f"cannot write {path}: {err.strerror or err}")
 
 

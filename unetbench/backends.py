@@ -30,10 +30,14 @@ from typing import Any, Iterable
 
 import torch
 
+from . import gaudi
+from . import energy
 from .distributed import check_local_rank
 from .errors import UserError
 from .registry import BACKENDS, PROFILES, BackendSpec, lookup, resolve
 from .timing import HostEvent
+
+ADAM_EPS = 1e-8   # torch.optim.Adam's default, given explicitly where an optimizer's default differs
 
 
 class Backend(abc.ABC):
@@ -45,6 +49,9 @@ class Backend(abc.ABC):
 
     spec: BackendSpec
     pin_memory = False       # pinned host buffers make non_blocking copies asynchronous
+    # What the loaders pin their batches for: False, True (the default accelerator) or a device
+    # name (DataLoader's pin_memory_device).
+    loader_pinning: bool | str = False
     # True where the first batch of a new shape costs compilation or autotuning (graph
     # compilers, cuDNN benchmark mode): evaluation's shapes are then warmed up before training,
     # outside every timed window.
@@ -150,6 +157,11 @@ class Backend(abc.ABC):
         """Extra DistributedDataParallel arguments for this device."""
         return {}
 
+    def before_ddp(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The training unit as the device runs it best, before DistributedDataParallel wraps it
+        (Gaudi lazy mode: HPU graphs)."""
+        return module
+
     def init_distributed(self, dist) -> None:
         dist.init(self.spec.dist_backend)
 
@@ -162,6 +174,14 @@ class Backend(abc.ABC):
 
     def reset_peak_memory(self) -> None:
         pass
+
+    def energy_meter(self):
+        """The energy counter of this process's device (unetbench/energy.py; Absent says why not)."""
+        return energy.Absent(f"no energy meter for the {self.name} backend")
+
+    def profiler_activities(self) -> list:
+        """torch.profiler activities of the device, beside the CPU's (unetbench/trace.py)."""
+        return []
 
     def math_mode(self) -> dict:
         return {"precision": self.precision, "tf32": False, "channels_last": self.channels_last,
@@ -191,6 +211,12 @@ class CpuBackend(Backend):
         return {"allocated": rss, "reserved": rss, "peak_allocated": peak, "peak_reserved": peak,
                 "source": "process resident set size (CPU)"}
 
+    def energy_meter(self):
+        # RAPL counts the node's sockets: one rank per node meters them for all its ranks.
+        if self.local_rank:
+            return energy.Absent("the node's RAPL counters are metered by local rank 0")
+        return energy.rapl_meter()
+
     def environment(self) -> dict:
         return {"device_name": _cpu_name(), "device_count": os.cpu_count() or 1,
                 "driver": None, "cuda": None, "cudnn": None, "habana": None}
@@ -203,6 +229,7 @@ class CpuBackend(Backend):
 class CudaBackend(Backend):
     spec = BACKENDS["cuda"]
     pin_memory = True
+    loader_pinning = True
     compiles_per_shape = True  # cudnn.benchmark autotunes per shape; torch.compile per shape
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
@@ -268,6 +295,13 @@ class CudaBackend(Backend):
                 "peak_reserved": torch.cuda.max_memory_reserved(self.device),
                 "source": "torch.cuda caching allocator"}
 
+    def energy_meter(self):
+        uuid = getattr(torch.cuda.get_device_properties(self.device), "uuid", None)
+        return energy.nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index)
+
+    def profiler_activities(self):
+        return [torch.profiler.ProfilerActivity.CUDA]
+
     def math_mode(self):
         return {**super().math_mode(), "tf32": self.tf32}
 
@@ -295,13 +329,10 @@ class HpuBackend(Backend):
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
         super().__init__(profile, local_rank, **options)
-        # The bridge reads the mode once, at import: it must be set before the first import.
+        # The bridge fixes its mode when it loads; where torch has not loaded it yet (autoload
+        # off), setting the mode here is in time. load_bridge checks the mode the bridge reports.
         os.environ.update(self.spec.env_before_python)
-        try:
-            self.htcore = importlib.import_module("habana_frameworks.torch.core")
-        except ImportError as err:
-            raise UserError(f"Intel Gaudi software not found (import habana_frameworks failed: {err}); "
-                            "run on a Gaudi node inside the Intel Gaudi PyTorch environment") from None
+        self.htcore = gaudi.load_bridge(self.lazy)
         self.hpu = torch.hpu
         if not self.hpu.is_available():
             raise UserError("no Gaudi device visible on this node (torch.hpu.is_available() is False); "
@@ -311,10 +342,25 @@ class HpuBackend(Backend):
         self.precision = "bf16" if fast else "fp32"
         self.fused_optimizer = fast
         self.compiled = fast and not self.lazy  # lazy mode builds its own graphs per mark_step
+        # Intel's lazy-mode training examples replay recorded graphs (HPU graphs) in place of
+        # rebuilding each step's lazy graph on the host, and pin loader batches for the HPU.
+        self.hpu_graphs = fast and self.lazy
+        self.loader_pinning = "hpu" if fast else False
 
     @property
     def device(self) -> torch.device:
         return torch.device("hpu")
+
+    def side_stream(self):
+        return gaudi.GraphCutStream(self.htcore) if self.lazy else InlineStream()
+
+    def before_ddp(self, module: torch.nn.Module) -> torch.nn.Module:
+        return gaudi.hpu_graphs(module) if self.hpu_graphs else module
+
+    def ddp_kwargs(self) -> dict:
+        # Intel's settings in its DDP examples: one all-reduce for more of the gradients, and
+        # gradients that are views into the buckets (no copy in and out of them).
+        return {"bucket_cap_mb": 256, "gradient_as_bucket_view": True} if self.profile == "fast" else {}
 
     def init_distributed(self, dist) -> None:
         # The hccl backend registers itself with torch.distributed on import.
@@ -341,8 +387,10 @@ class HpuBackend(Backend):
     def make_optimizer(self, params, lr):
         if self.fused_optimizer:
             fused = importlib.import_module("habana_frameworks.torch.hpex.optimizers")
-            return fused.FusedAdamW(params, lr=lr, weight_decay=0.0)  # AdamW with wd 0 == Adam
-        return torch.optim.Adam(params, lr=lr)
+            # AdamW with weight decay 0 is Adam. eps given: FusedAdamW's default is 1e-6, torch's
+            # Adam (every other backend, and parity) uses 1e-8; the same math needs the same eps.
+            return fused.FusedAdamW(params, lr=lr, eps=ADAM_EPS, weight_decay=0.0)
+        return torch.optim.Adam(params, lr=lr, eps=ADAM_EPS)
 
     def rng_state(self):
         return self.hpu.get_rng_state() if hasattr(self.hpu, "get_rng_state") else None
@@ -354,17 +402,31 @@ class HpuBackend(Backend):
     def reset_peak_memory(self):
         self.hpu.reset_peak_memory_stats()
 
+    def energy_meter(self):
+        return energy.gaudi_meter(self.local_rank)
+
+    def profiler_activities(self):
+        hpu = getattr(torch.profiler.ProfilerActivity, "HPU", None)  # in Intel's PyTorch builds
+        return [hpu] if hpu is not None else []
+
     def memory_bytes(self):
-        stats = self.hpu.memory_stats()
-        return {"allocated": self.hpu.memory_allocated(),
-                "reserved": stats.get("Limit"),
-                "peak_allocated": self.hpu.max_memory_allocated(),
-                "peak_reserved": stats.get("MaxInUse"),
-                "source": "torch.hpu memory_stats (reserved = allocator limit)"}
+        # Gaudi's allocator takes its whole pool (Limit) when the device opens and never grows
+        # or returns it: there is no "reserved" figure comparable to CUDA's caching allocator,
+        # and MaxInUse is the peak allocated, not a peak reserved. Reserved stays unknown.
+        limit = self.hpu.memory_stats().get("Limit")
+        pool = f"{limit / 1e9:.1f} GB" if limit else "unknown"
+        return {"allocated": self.hpu.memory_allocated(), "reserved": None,
+                "peak_allocated": self.hpu.max_memory_allocated(), "peak_reserved": None,
+                "source": f"torch.hpu memory_stats: allocated = InUse, peak = MaxInUse; no reserved figure "
+                          f"(the allocator holds its whole pool from the start: Limit {pool})"}
 
     def environment(self):
         return {"device_name": self.hpu.get_device_name(), "device_count": self.hpu.device_count(),
-                "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": _habana_version()}
+                "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": gaudi.bridge_version(),
+                "habana_mode": gaudi.bridge_mode(), "hpu_graphs": self.hpu_graphs,
+                # which cards: the job's (Slurm / site) and this process's, as the bridge picked it
+                "habana_visible_modules": os.environ.get("HABANA_VISIBLE_MODULES"),
+                "habana_module_id": os.environ.get("HLS_MODULE_ID")}
 
     @classmethod
     def software_check(cls) -> tuple[bool, str]:
@@ -460,13 +522,6 @@ def _nvidia_driver() -> str | None:
 def _habana_driver() -> str | None:
     out = _run_quiet(["hl-smi", "-Q", "driver_version", "-f", "csv,noheader"])
     return out.splitlines()[0] if out else None
-
-
-def _habana_version() -> str | None:
-    try:
-        return importlib.import_module("habana_frameworks.torch").__version__
-    except (ImportError, AttributeError):
-        return None
 
 
 def _cpu_name() -> str:

@@ -29,16 +29,22 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import torch
+if __name__ == "__main__":  # before torch loads (and with it, the Gaudi bridge in its mode)
+    from .backend_env import prepare_environment_from_argv
+    prepare_environment_from_argv(sys.argv[1:])
+
+import torch  # noqa: E402
 from torch import nn
 
 from .atomic import atomic_write_json
+from .instruments import print_energy_and_trace
 from .backends import make_backend
 from .config import Settings
 from .dataset import load_splits
 from .errors import UserError, run_cli
 from .metrics import ConfusionMatrix
 from .model import TrainForward
+from .models.flops import flops_per_sample
 from .registry import BACKENDS, DEFAULT_MODEL, MODELS, PROFILES, ModelSpec, resolve
 from .results import GB
 from .values import argparse_type, check_crop_for_models, non_negative_int, parse_crop, positive_int
@@ -62,14 +68,26 @@ def matmul_peak_tflops(backend, size: int, warmup_s: float = 2.0, trials: int = 
 
     Utilisation is measured / peak, so a peak measured low overstates utilisation: the device
     first works continuously for ``warmup_s`` (GPU clocks ramp up under load; the library picks
-    its kernel on the first calls), then the best of ``trials`` timed blocks counts."""
+    its kernel on the first calls), then the best of ``trials`` timed blocks counts.
+
+    Gaudi lazy mode runs only what is still held when its graph is cut: each product is kept
+    until its step boundary, so it is computed; warm-up and timed blocks repeat the same
+    one-product graph, so its compilation happens in the warm-up (at least one block)."""
     dtype = torch.bfloat16 if backend.precision == "bf16" else torch.float32
     a = torch.randn(size, size, device=backend.device, dtype=dtype)
     b = torch.randn(size, size, device=backend.device, dtype=dtype)
+    backend.step_boundary()  # the operands exist before the first product's graph
+    held = []
+
+    def product():
+        held[:] = [a @ b]        # alive at the cut: executed, not dropped
+        backend.step_boundary()
+
     start = clock()
+    _timed(backend, product, repeats)
     while clock() - start < warmup_s:
-        _timed(backend, lambda: a @ b, repeats)
-    seconds = min(_timed(backend, lambda: a @ b, repeats) for _ in range(trials))
+        _timed(backend, product, repeats)
+    seconds = min(_timed(backend, product, repeats) for _ in range(trials))
     return 2 * size**3 / seconds / 1e12
 
 
@@ -105,12 +123,13 @@ def compute_only(backend, spec: ModelSpec, num_classes: int, crop: tuple, batch:
 
 
 def end_to_end(backend, model: str, splits: Path, batch: int, width: int, warmup: int, steps: int, workers: int,
-               out: Path, compile_cache: Path | None = None) -> dict:
+               out: Path, compile_cache: Path | None = None, trace_steps: int = 0) -> dict:
     """(b) The real training loop for ``warmup + steps`` steps; figures from its own results."""
     from .train import Trainer
     settings = Settings(splits=str(splits), out=str(out), run_name=f"bench_{backend.name}", profile=backend.profile,
                         model=model, epochs=1, batch_size=batch, workers=workers, warmup_steps=warmup,
-                        max_steps_per_epoch=warmup + steps, model_width=width, log_every=max(1, steps),
+                        max_steps_per_epoch=warmup + trace_steps + steps, trace_steps=trace_steps,
+                        model_width=width, log_every=max(1, steps),
                         compile_mode=backend.compile_mode,
                         compile_cache=None if compile_cache is None else str(compile_cache))
     trainer = Trainer(settings, backend)
@@ -120,7 +139,8 @@ def end_to_end(backend, model: str, splits: Path, batch: int, width: int, warmup
     return {"samples_per_s": t["steady_samples_per_s"], "step_ms_p50": t["step_ms"]["p50"],
             "step_ms_p90": t["step_ms"]["p90"], "warmup_s": t["warmup_s"], "eval_warmup_s": t["eval_warmup_s"],
             "data_wait_fraction": t["data_wait_fraction"], "measured_steps": t["measured_steps"],
-            "peak_memory_gb": results["memory"]["peak_allocated_gb"], "environment": results["environment"]}
+            "peak_memory_gb": results["memory"]["peak_allocated_gb"], "environment": results["environment"],
+            "energy": results["energy"], "trace": results["trace"]}
 
 
 def make_synthetic_splits(folder: Path, crop: tuple, batch: int, warmup: int, steps: int) -> Path:
@@ -146,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=argparse_type(positive_int, "--warmup"), default=15,
                    help="warm-up steps (compilation, autotuning)")
     p.add_argument("--steps", type=argparse_type(positive_int, "--steps"), default=100, help="measured steps")
+    p.add_argument("--trace-steps", type=argparse_type(non_negative_int, "--trace-steps"), default=0,
+                   help="end to end: steps after warm-up under torch.profiler, apart from the measured ones; "
+                        "the trace goes to --out (unetbench/trace.py)")
     p.add_argument("--workers", type=argparse_type(non_negative_int, "--workers"), default=6,
                    help="loader workers for the end-to-end part")
     p.add_argument("--splits", type=Path, help="prepared dataset (default: make a synthetic one)")
@@ -179,10 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_crop_for_models(args.crop, "--crop", models=[args.model])
     if args.part:
         return run_part(args, spec)
+    if args.trace_steps and not args.out:
+        raise UserError("--trace-steps writes its trace into the run folder: add --out DIR to keep it")
     with tempfile.TemporaryDirectory(prefix="unetbench_bench_") as tmp:
         out = args.out or Path(tmp) / "results"
         splits = args.splits or make_synthetic_splits(Path(tmp) / "data", args.crop, args.batch_size,
-                                                      args.warmup, args.steps)
+                                                      args.warmup, args.steps + args.trace_steps)
         meta = load_splits(splits)
         check_crop_for_models(meta.crop, f"dataset {splits} has crops of", models=[args.model])
         parts = {}
@@ -194,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parts[part] = json.loads(figures.read_text())
     compute, e2e = parts["compute_only"], parts["end_to_end"]
     peak = compute.pop("matmul_peak_tflops")
-    flops = resolve(spec.flops)(*meta.crop, meta.num_classes, base=args.model_width)
+    flops = flops_per_sample(args.model, *meta.crop, meta.num_classes, base=args.model_width)
     report = {
         "backend": args.backend, "profile": args.profile, "model": args.model, "model_title": spec.title,
         "crop": list(meta.crop), "batch_size": args.batch_size,
@@ -240,7 +265,8 @@ def run_part(args: argparse.Namespace, spec: ModelSpec) -> int:
         figures["matmul_peak_tflops"] = peak
     else:
         figures = end_to_end(backend, args.model, args.splits, args.batch_size, args.model_width, args.warmup,
-                             args.steps, args.workers, args.out, compile_cache=cache and Path(cache))
+                             args.steps, args.workers, args.out, compile_cache=cache and Path(cache),
+                             trace_steps=args.trace_steps)
     figures["warmup_state"] = cold
     atomic_write_json(args.part_json, figures)
     return 0
@@ -270,6 +296,7 @@ def print_report(r: dict) -> None:
     print(f"  data-wait share (host blocked on the loader, not device idle time): "
           f"{100 * (e['data_wait_fraction'] or 0):.2f}%   "
           f"metrics share (confusion update / step): {100 * r['metrics_share']:.2f}%")
+    print_energy_and_trace(e.get("energy"), e.get("trace"))
 
 
 def _warmth(part: dict) -> str:

@@ -35,9 +35,21 @@ def load_checkpoint(path: str | Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} not found; run without --resume to start fresh") from None
+    except IsADirectoryError:
+        raise UserError(f"checkpoint {path} is a folder, not a file; move it away to start fresh") from None
     except Exception as err:  # truncated or foreign file: torch raises several types
-        raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
-                        "delete it to start fresh") from None
+        raise UserError(f"checkpoint {path} is unreadable ({load_problem(err)}); "
+                        "delete it (or use another --run-name/--out) to start fresh") from None
+
+
+def load_problem(err: Exception) -> str:
+    """Why torch.load failed, in a few words: its weights_only advice (load with
+    weights_only=False, i.e. run the file's pickled code) is not one to give for a file that
+    should hold tensors only."""
+    text = str(err)
+    if "weights_only" in text or "Unsupported global" in text:
+        return "not a file of tensors saved by torch.save: another kind of file, or one holding code"
+    return f"truncated, or not a PyTorch file ({type(err).__name__})"
 
 
 # Settings that must match for a checkpoint to continue: anything else (workers, log

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import UserError
 from .registry import BACKENDS, DEFAULT_MODEL, MODELS, PROFILES
-from .values import RaisingArgumentParser
+from .values import RaisingArgumentParser, plain_name
 
 
 @dataclass
@@ -32,17 +33,25 @@ class Settings:
     lr: float = 1e-4
     lr_patience: int = 3                    # ReduceLROnPlateau on validation loss
     lr_factor: float = 0.5
+    nonfinite_patience: int = 0             # training steps with a NaN/inf loss tolerated (health.py)
     workers: int = 4
     seed: int = 42
     warmup_steps: int = 5                   # per process; excluded from steady-state figures
     max_steps_per_epoch: Optional[int] = None
     log_every: int = 50
     model_width: int = 64                   # 64 = the seed's UNet; smaller only for smoke tests
+    weights: Optional[str] = None           # local state dict to start from (models/weights.py)
     compile_mode: Optional[str] = None      # torch.compile mode for CUDA fast (None = default)
     compile_cache: Optional[str] = None     # inductor cache folder (default: OUT/compile_cache)
     allow_tf32: bool = False                # CUDA parity: permit TF32 convolutions/matmuls
     resume: bool = False                    # continue from last_<run>.pth (must exist)
     auto_resume: bool = False               # continue if last_<run>.pth exists, else start fresh
+    restart: bool = False                   # start over although an unfinished last_<run>.pth exists
+    target_miou: Optional[float] = None     # time to quality: validation mIoU to reach (quality.py)
+    eval_every: Optional[int] = None        # also evaluate every N training steps (time to target)
+    stop_at_target: bool = False            # end training once target_miou is reached
+    overlay_images: int = 6                 # test images predicted at the end (overlays.py); 0: none
+    trace_steps: int = 0                    # steps after warm-up under torch.profiler (trace.py); 0: none
 
 
 HELP = {
@@ -57,27 +66,48 @@ HELP = {
     "seed": "seed for weights, shuffling and flips", "warmup_steps": "steps excluded from steady-state timing",
     "max_steps_per_epoch": "cap on training steps per epoch (smoke runs)",
     "log_every": "steps between plain progress lines in batch logs",
-    "model_width": "channels of the first UNet level (64 = the seed's 31M-parameter model)",
+    "model_width": "model width: 64 = every model at its published size (the UNet's first level has 64 "
+                   "channels; ResUNet++ scales by width/64; DeepLabV3 takes only 64); smaller for smoke tests",
+    "weights": "local state dict to start from (transfer learning), e.g. ImageNet ResNet-101 or COCO "
+               "DeepLabV3 weights fetched on the login node; strict about which tensors load",
     "compile_mode": "torch.compile mode in the CUDA fast profile, e.g. max-autotune-no-cudagraphs",
     "compile_cache": "compiled-kernel cache reused across runs (default: OUT/compile_cache)",
     "allow_tf32": "allow TF32 in the CUDA parity profile (recorded in the results)",
     "resume": "continue from OUT/last_<run>.pth; error if it is missing",
     "auto_resume": "continue from OUT/last_<run>.pth when it exists (what batch jobs use)",
+    "restart": "start over although OUT/last_<run>.pth holds an unfinished run (it is replaced)",
+    "nonfinite_patience": "training steps with a NaN or infinite loss tolerated before the run fails",
+    "target_miou": "validation mIoU (between 0 and 1) whose first reaching is timed: time to quality",
+    "eval_every": "also evaluate on the validation split every N training steps (time counted)",
+    "stop_at_target": "stop training once --target-miou is reached (then test)",
+    "overlay_images": "test images predicted with the best checkpoint for the report's overlays (0: none)",
+    "trace_steps": "steps after warm-up run under torch.profiler: a trace in OUT and the top operations in the results; not in the throughput (0: none)",
 }
 
-POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch"}
-NON_NEGATIVE = {"lr_patience", "workers", "seed", "warmup_steps"}
+POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch", "eval_every"}
+NON_NEGATIVE = {"nonfinite_patience", "lr_patience", "workers", "seed", "warmup_steps", "overlay_images", "trace_steps"}
+
+
+SEED_MAX = 2**32 - 1   # numpy's seeds are 32-bit; a larger one fails deep inside the run
 
 
 def _check(name: str, value) -> None:
+    if name == "run_name" and value is not None:
+        plain_name(value, "--run-name")   # it names files: results_<run>.json
     if value is None or isinstance(value, (bool, str)):
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name.replace('_', '-')} must be a finite number, got {value}")
+    if name == "seed" and value > SEED_MAX:
+        raise ValueError(f"seed must be between 0 and {SEED_MAX}, got {value}")
     if name in POSITIVE and not value > 0:
         raise ValueError(f"{name.replace('_', '-')} must be positive, got {value}")
     if name in NON_NEGATIVE and value < 0:
         raise ValueError(f"{name.replace('_', '-')} must not be negative, got {value}")
     if name == "lr_factor" and not value < 1:
         raise ValueError(f"lr-factor must be below 1, got {value}")
+    if name == "target_miou" and not 0 < value <= 1:
+        raise ValueError(f"target-miou is a mIoU, between 0 and 1 (e.g. 0.5), got {value}")
 
 
 def _typed(name: str, kind: type):
@@ -88,7 +118,7 @@ def _typed(name: str, kind: type):
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
         try:
             _check(name, value)
-        except ValueError as err:
+        except (ValueError, UserError) as err:
             raise argparse.ArgumentTypeError(str(err)) from None
         return value
     return parse
@@ -158,6 +188,10 @@ def resolve(args: argparse.Namespace) -> Settings:
     settings = Settings(**values)
     if settings.resume and settings.auto_resume:
         raise UserError("choose one of --resume and --auto-resume")
+    if settings.restart and (settings.resume or settings.auto_resume):
+        raise UserError("--restart starts over; it cannot be combined with --resume or --auto-resume")
+    if settings.stop_at_target and settings.target_miou is None:
+        raise UserError("--stop-at-target needs --target-miou X (the validation mIoU to stop at)")
     for name, allowed in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise UserError(f"{name} must be one of {', '.join(allowed)}, got {getattr(settings, name)!r}")
@@ -171,11 +205,16 @@ def _coerce(name: str, value, kind: type, source: str):
         if not isinstance(value, bool):
             raise UserError(f"config file {source}: {name} must be true or false, got {value!r}")
         return value
+    if isinstance(value, bool) or (kind is str) != isinstance(value, str):   # YAML true is no 1
+        what = "a text" if kind is str else "a number"
+        raise UserError(f"config file {source}: {name} must be {what}, got {value!r}")
     try:
         typed = kind(value)
         if kind is int and typed != value:
             raise ValueError
         _check(name, typed)
+    except UserError as err:
+        raise UserError(f"config file {source}: {err}") from None
     except (TypeError, ValueError) as err:
         detail = str(err) or f"expected {kind.__name__}, got {value!r}"
         raise UserError(f"config file {source}: {name}: {detail}") from None

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .dataset import REPREPARE, Splits, open_array
 from .errors import UserError
+from .interrupt import end_workers_at_exit, ignore_stop_signals
 
 # ImageNet statistics: a fixed, documented normalisation identical on every backend.
 MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -91,14 +92,21 @@ class ShardSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
-def make_loader(dataset: SplitArrays, batch_size: int, sampler, workers: int, pin_memory: bool,
+def make_loader(dataset: SplitArrays, batch_size: int, sampler, workers: int, pin_memory: bool | str,
                 drop_last: bool, seed: int) -> DataLoader:
+    """``pin_memory``: False, True (pinned for the default accelerator) or the name of the
+    device to pin for (Gaudi: "hpu", as Intel's loaders do)."""
     generator = torch.Generator()
     generator.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      pin_memory=pin_memory, drop_last=drop_last, collate_fn=_collate_batch,
-                      persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-                      generator=generator)
+    device = pin_memory if isinstance(pin_memory, str) else ""
+    # Workers ignore the stop signals (the main process checkpoints first), so they are shut
+    # down in order at exit rather than by multiprocessing's SIGTERM (unetbench/interrupt.py).
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=bool(pin_memory), pin_memory_device=device, drop_last=drop_last,
+                        collate_fn=_collate_batch, persistent_workers=workers > 0,
+                        prefetch_factor=4 if workers > 0 else None,
+                        generator=generator, worker_init_fn=ignore_stop_signals)
+    return end_workers_at_exit(loader)
 
 
 class DeviceTransform:

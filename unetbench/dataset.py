@@ -56,9 +56,18 @@ class Splits:
     def array_path(self, split: str, kind: str) -> Path:
         return self.path.parent / self.meta["splits"][split][kind]["file"]
 
+    @property
+    def dataset_name(self) -> str:
+        """The registered dataset it was prepared from (kvasir-seg...), "synthetic", or "custom"."""
+        entry = self.meta.get("dataset")
+        if isinstance(entry, dict) and entry.get("name"):
+            return entry["name"]
+        return "synthetic" if (self.meta.get("source") or {}).get("kind") == "synthetic" else "custom"
+
     def identity(self) -> dict:
         """What the results record so that runs on different data are never compared."""
-        return {"splits_file": str(self.path), "splits_sha256": self.sha256,
+        return {"name": self.dataset_name, "resize": (self.meta.get("resize") or {}).get("policy", "none"),
+                "splits_file": str(self.path), "splits_sha256": self.sha256,
                 "fingerprint": self.meta.get("fingerprint"), "num_classes": self.num_classes,
                 "class_names": self.class_names, "crop": list(self.crop), "counts": self.counts(),
                 "ignore_index": self.ignore_index}
@@ -67,6 +76,11 @@ class Splits:
 def load_splits(path: str | Path) -> Splits:
     path = Path(path)
     hint = "run prepare_dataset.py first (or pass --splits PATH)"
+    if path.is_dir():
+        inside = path / SPLITS_FILE
+        fix = f"pass {inside}" if inside.is_file() else hint
+        raise UserError(f"--splits {path} is a folder; the split file is the {SPLITS_FILE} inside a prepared "
+                        f"dataset folder: {fix}")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -77,6 +91,9 @@ def load_splits(path: str | Path) -> Splits:
         meta = json.loads(raw)
     except json.JSONDecodeError as err:
         raise UserError(f"dataset split file {path} is not valid JSON ({err}); {hint} with --force") from None
+    if isinstance(meta, dict) and "schema_version" in meta and "status" in meta:
+        raise UserError(f"{path} is a training results file, not a dataset split file; pass the "
+                        f"{SPLITS_FILE} that prepare_dataset.py wrote (e.g. data/{SPLITS_FILE})")
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         found = meta.get("format_version") if isinstance(meta, dict) else None
         raise UserError(f"dataset split file {path} has format version {found!r}, this suite reads "
@@ -87,6 +104,8 @@ def load_splits(path: str | Path) -> Splits:
     missing = [s for s in SPLITS if s not in meta["splits"]]
     if missing:
         raise UserError(f"dataset split file {path} has no {', '.join(missing)} split; re-run prepare_dataset.py")
+    from .split_file_types import check_split_fields   # the fields' types and ranges, each named
+    check_split_fields(meta, path, SPLITS, REPREPARE)
     return Splits(path=path, meta=meta, sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -140,7 +159,7 @@ def verify_arrays(splits: Splits, checksums: bool = False) -> str:
             raise UserError(f"{name}: count {split['count']} but {rows} rows; {REPREPARE}")
         total += split["count"]
     h, w = splits.crop
-    how = "sizes and checksums" if checksums else "sizes; --full for checksums"
+    how = "sizes and checksums" if checksums else "sizes, checksums of changed files; --full for all"
     return f"{len(SPLITS)} splits, {total} crops of {h}x{w}, {splits.num_classes} classes ({how})"
 
 

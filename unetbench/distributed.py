@@ -14,13 +14,16 @@ from __future__ import annotations
 import datetime
 import gc
 import hashlib
+import inspect
 import os
-import re
 from dataclasses import dataclass, field
 
 import torch
 
+from . import rankenv
 from .errors import UserError
+from .rankenv import first_host  # noqa: F401  (part of this module's interface)
+from .rankenv import int_env as _int
 
 DEFAULT_TIMEOUT_S = 300
 
@@ -45,23 +48,23 @@ class DistContext:
     @classmethod
     def from_environment(cls, env=None) -> "DistContext":
         env = os.environ if env is None else env
-        if "RANK" in env and "WORLD_SIZE" in env and "LOCAL_RANK" in env:  # torchrun (env://)
+        # srun, one task per device; not torchrun's workers inside an srun task (they have
+        # TORCHELASTIC_RUN_ID, and SLURM_PROCID there counts nodes, not ranks).
+        if rankenv.is_srun_task(env) and "TORCHELASTIC_RUN_ID" not in env:
+            layout = rankenv.rank_environment(env)
+            if env is os.environ:
+                # Assigned, not setdefault: the Gaudi bridge, loaded with torch, fills in
+                # WORLD_SIZE=1 and MASTER_ADDR=localhost:12345 where they were missing.
+                os.environ.update(layout)
+            ctx = cls(rank=int(layout["RANK"]), local_rank=int(layout["LOCAL_RANK"]),
+                      world_size=int(layout["WORLD_SIZE"]), nodes=_int(env, "SLURM_NNODES", 1), launcher="srun",
+                      master=f"{layout['MASTER_ADDR']}:{layout['MASTER_PORT']}")
+        elif "RANK" in env and "WORLD_SIZE" in env and "LOCAL_RANK" in env:  # torchrun (env://)
             world = _int(env, "WORLD_SIZE")
             local_world = _int(env, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else world
             ctx = cls(rank=_int(env, "RANK"), local_rank=_int(env, "LOCAL_RANK"), world_size=world,
                       nodes=max(1, world // max(1, local_world)), launcher="torchrun",
                       master=f"{env.get('MASTER_ADDR')}:{env.get('MASTER_PORT')}")
-        elif _int(env, "SLURM_NTASKS", 1) > 1 and "SLURM_PROCID" in env:      # srun, one task per device
-            nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
-            host = first_host(nodelist)
-            if not host:
-                raise UserError("srun launch without SLURM_JOB_NODELIST: cannot find the master host")
-            port = 20000 + _int(env, "SLURM_JOB_ID", 0) % 20000  # the same on every task of a job
-            os.environ.setdefault("MASTER_ADDR", host)
-            os.environ.setdefault("MASTER_PORT", str(port))
-            ctx = cls(rank=_int(env, "SLURM_PROCID"), local_rank=_int(env, "SLURM_LOCALID", 0),
-                      world_size=_int(env, "SLURM_NTASKS"), nodes=_int(env, "SLURM_NNODES", 1), launcher="srun",
-                      master=f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}")
         else:
             return cls.single()
         if not 0 <= ctx.rank < ctx.world_size:
@@ -177,26 +180,17 @@ class DistContext:
                 "backend": self.comm_backend, "launcher": self.launcher}
 
 
+def no_buffer_broadcast_per_forward() -> dict:
+    """DDP's keyword for "do not send rank 0's buffers before every forward" (buffers are still
+    synced once, when DDP wraps the model): ``forward_sync_buffers`` from torch 2.14, where
+    ``broadcast_buffers`` is deprecated, and ``broadcast_buffers`` before it."""
+    from torch.nn.parallel import DistributedDataParallel
+    accepted = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers" if "forward_sync_buffers" in accepted else "broadcast_buffers": False}
+
+
 def check_local_rank(local_rank: int, devices: int, kind: str) -> None:
     """More processes on a node than devices would share a device and distort every figure."""
     if local_rank >= devices:
         raise UserError(f"local rank {local_rank} has no {kind} of its own: only {devices} visible on this node; "
                         f"start at most {devices} process(es) per node")
-
-
-def first_host(nodelist: str) -> str | None:
-    """First host of a Slurm node list: 'gpu[03-05,09],cpu1' -> 'gpu03'."""
-    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist.strip())
-    if not match:
-        return None
-    prefix, ranges = match.groups()
-    if not ranges:
-        return prefix
-    return prefix + ranges.split(",")[0].split("-")[0]
-
-
-def _int(env, name: str, default: int | None = None) -> int:
-    try:
-        return int(env[name]) if default is None else int(env.get(name, default))
-    except (KeyError, ValueError):
-        raise UserError(f"environment variable {name}={env.get(name)!r} is not a valid integer") from None

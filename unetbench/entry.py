@@ -10,18 +10,30 @@ training (unetbench.launch, which imports torch) comes after.
 
 from __future__ import annotations
 
-import os
-
-from .errors import run_cli
-from .registry import BACKENDS
-
-
-def prepare_environment(backend: str) -> None:
-    # Assigned, not setdefault: a lazy-mode script must run in lazy mode whatever the shell says.
-    os.environ.update(BACKENDS[backend].env_before_python)
+from .backend_env import prepare_environment
+from .errors import UserError, run_cli
+from .interrupt import install_early
 
 
 def run_backend(backend: str) -> None:
+    # Stop signals are caught from here on: one that lands during the imports and the model
+    # build (seconds) is acted on by the run (exit 3, so a batch job still requeues).
+    install_early()
     prepare_environment(backend)
-    from .launch import main  # imports torch: only now
-    run_cli(lambda argv: main(argv, backend_name=backend))
+    run_cli(lambda argv: import_launch()(argv, backend_name=backend))
+
+
+def import_launch():
+    """``unetbench.launch.main``, importing torch only now. torch >= 2.5 loads device extensions
+    (the Intel Gaudi bridge in eager mode) at import and wraps their failures in a RuntimeError
+    with a traceback; the bridge's own reason (an AssertionError: built for another torch) is
+    what the user needs, on one line."""
+    try:
+        from .launch import main
+    except RuntimeError as err:
+        if "backend extension" not in str(err):
+            raise
+        raise UserError(f"import torch failed: {err.__cause__ or err} (torch loads device extensions such as the "
+                        "Intel Gaudi bridge at import): install the torch version this Intel Gaudi release names, "
+                        "or run without the extension (TORCH_DEVICE_BACKEND_AUTOLOAD=0)") from None
+    return main

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1          # an unexpected error; traceback printed
 EXIT_USAGE = 2           # bad input, missing file or device: nothing to retry
-EXIT_INTERRUPTED = 3     # SIGUSR1/SIGTERM: checkpoint saved, rerun with --auto-resume
+EXIT_INTERRUPTED = 3     # SIGUSR1/SIGTERM/SIGINT: checkpoint saved (or nothing yet to save), rerun with --auto-resume
 
 
 class UserError(Exception):

@@ -61,7 +61,11 @@ def train_args(backend: str, argv: Sequence[str]) -> list[str]:
         raise UserError(f"unknown backend '{backend}'; valid backends: {' '.join(BACKENDS)}")
     settings, _ = parse_settings(list(argv), prog=f"unet_{backend}.py", raising=True)
     args = list(argv)
-    if not (settings.resume or settings.auto_resume):
+    # --restart starts the job's first run over; its requeued runs continue what that one saved.
+    restarting = settings.restart and os.environ.get("SLURM_RESTART_COUNT", "0") in ("", "0")
+    if settings.restart and not restarting:
+        args = [a for a in args if a != "--restart"]
+    if not (settings.resume or settings.auto_resume or restarting):
         # A requeued job must continue, not start over: --auto-resume picks up last_<run>.pth.
         args.append("--auto-resume")
     from .checkpoint import checkpoint_paths   # imports torch: only for this command

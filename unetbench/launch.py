@@ -18,10 +18,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .backends import make_backend
+if __name__ == "__main__":  # before torch loads (and with it, the Gaudi bridge in its mode)
+    from .backend_env import prepare_environment_from_argv
+    prepare_environment_from_argv(sys.argv[1:])
+
+from .backends import make_backend  # noqa: E402  (imports torch)
 from .config import Settings, parse_settings
 from .distributed import DistContext
 from .errors import UserError, run_cli
+from .interrupt import install_early
+from .run_outputs import RunOutputs
 from .train import Trainer
 
 MODULE_PROG = "python3 -m unetbench.launch"
@@ -30,6 +36,7 @@ DESCRIPTION = "Train the benchmark model with the one training loop shared by ev
 
 def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> int:
     """Entry point shared by unet_<backend>.py (backend fixed) and ``-m unetbench.launch``."""
+    install_early()  # unet_<backend>.py did so before torch; -m unetbench.launch does it here
     prog = Path(sys.argv[0]).name if backend_name else MODULE_PROG
     settings, args = parse_settings(argv, prog=prog, description=DESCRIPTION, backend_choice=backend_name is None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -41,6 +48,7 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
     trainer = None
     try:
         trainer = Trainer(settings, backend, dist)
+        claim_outputs(settings, trainer.outputs, dist)  # after the data checks: a refused run writes nothing
         dist.check_same("dataset split file", trainer.splits.sha256)
         refuse_resume_without_checkpoint(settings, trainer.last_path)
         code = run_recording_failure(trainer)
@@ -50,6 +58,14 @@ def main(argv: Sequence[str] | None = None, backend_name: str | None = None) -> 
         if trainer is not None:
             trainer.release()  # the DDP unit holds the process group: dropped before close() destroys it
         dist.close(clean)
+
+
+def claim_outputs(settings: Settings, outputs: RunOutputs, dist: DistContext) -> None:
+    """Rank 0: lock OUT for this run name (one run at a time), clean temp files of killed writes,
+    and refuse to start over an unfinished checkpoint without --auto-resume or --restart."""
+    if dist.is_main:
+        outputs.claim()
+        outputs.refuse_unfinished(settings)
 
 
 def refuse_resume_without_checkpoint(settings: Settings, last_path: Path) -> None:

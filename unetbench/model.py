@@ -3,8 +3,9 @@
     python3 -c "from unetbench.model import UNet, count_parameters; print(count_parameters(UNet(3, 20)))"
     31044756
 
-One training step costs about 868 GFLOP per 384x512 sample (forward + backward), which the
-benchmark uses to report TFLOP/s (see ``flops_per_sample``).
+One training step costs about 868 GFLOP per 384x512 sample (forward + backward): the hand formula
+``flops_per_sample`` is the tests' oracle for unetbench/models/flops.py, whose count (torch's
+FlopCounterMode, any registered model) is what the results and the benchmark report.
 """
 
 from __future__ import annotations

@@ -43,11 +43,24 @@ TOOLS = {
         "nvidia-smi", "--query-gpu=index,utilization.gpu,memory.used,power.draw,temperature.gpu",
         "--format=csv,noheader,nounits", "-l", str(interval),
     ],
+    # Gaudi rows are keyed by module id, the id HABANA_VISIBLE_MODULES (the job's cards) uses.
     "hl-smi": lambda interval: [
-        "hl-smi", "-Q", "index,utilization.aip,memory.used,power.draw,temperature.aip",
+        "hl-smi", "-Q", "module_id,utilization.aip,memory.used,power.draw,temperature.aip",
         "-f", "csv,noheader,nounits", "-l", str(interval),
     ],
 }
+# Where a tool lists every device of the node, the variable naming the job's own (Slurm's GRES
+# plugin or the site sets it); rows of other devices are dropped, or a 1-card job on an
+# 8-card node would report the node's energy.
+JOB_DEVICES_VAR = {"hl-smi": "HABANA_VISIBLE_MODULES"}
+
+
+def job_devices(tool: str, env=os.environ) -> Optional[set[int]]:
+    """The device ids (as the tool's first column) this job may use; None: every listed one."""
+    var = JOB_DEVICES_VAR.get(tool)
+    text = env.get(var, "").strip() if var else ""
+    ids = [part for part in text.replace(" ", ",").split(",") if part]
+    return {int(part) for part in ids} if ids and all(part.isdigit() for part in ids) else None
 # Each tool's one-off description of the node's devices, for the job log header.
 DESCRIBE = {
     "nvidia-smi": ["nvidia-smi", "--query-gpu=index,name,driver_version,memory.total", "--format=csv,noheader"],
@@ -86,13 +99,14 @@ def normalise(line: str, now: float) -> Optional[list[str]]:
     return [f"{now:.3f}", str(int(float(fields[0])))] + [_number(f) for f in fields[1:]]
 
 
-def record(lines: Iterable[str], out: TextIO, clock=time.time) -> int:
-    """Write normalised rows as they arrive (flushed, so a killed job keeps what it sampled)."""
+def record(lines: Iterable[str], out: TextIO, clock=time.time, keep: Optional[set[int]] = None) -> int:
+    """Write normalised rows as they arrive (flushed, so a killed job keeps what it sampled);
+    with ``keep``, only the rows of those devices."""
     writer = csv.writer(out, lineterminator="\n")
     rows = 0
     for line in lines:
         row = normalise(line, clock())
-        if row is not None:
+        if row is not None and (keep is None or int(row[1]) in keep):
             writer.writerow(row)
             out.flush()
             rows += 1
@@ -114,18 +128,25 @@ def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
     procs: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # The time-limit warning (scancel --signal=USR1 --full reaches every process of the job) is
+    # the training's to act on; ignored here and, inherited through exec, by the device tool.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     proc = subprocess.Popen(TOOLS[tool](interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, bufsize=1)
     procs.append(proc)
     if stopping:
         proc.terminate()
-    log.info("monitor: %s -> %s", tool, csv_path)
+    keep = job_devices(tool)
+    var = JOB_DEVICES_VAR.get(tool)
+    scope = (f"the job's devices {','.join(map(str, sorted(keep)))} ({var})" if keep is not None
+             else f"every device the tool lists{f' ({var} unset)' if var else ''}")
+    log.info("monitor: %s -> %s; sampling %s", tool, csv_path, scope)
     with open(csv_path, "a", encoding="ascii", newline="") as out:
         if new_file:
             out.write(",".join(HEADER) + "\n")
             out.flush()
         assert proc.stdout is not None
-        rows = record(proc.stdout, out)
+        rows = record(proc.stdout, out, keep=keep)
     code = proc.wait()
     log.info("monitor: %s ended (code %s) after %d rows", tool, code, rows)
     return 0

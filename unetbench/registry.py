@@ -63,10 +63,12 @@ class JobSpec:
 class ModelSpec:
     name: str
     title: str                    # what the results record as model.name
-    builder: str                  # "module:function(in_channels, num_classes, width) -> nn.Module"
-    flops: str                    # "module:function(height, width, num_classes, base) -> FLOPs per sample"
+    builder: str                  # "module:Class(in_channels, num_classes, width) -> nn.Module"
     input_multiple: int           # crop sides must be multiples of this (downsampling depth)
     needs_torchvision: bool = False
+    reference: str = ""           # where its architecture and parameter count come from
+    min_batch: int = 1            # smallest per-device training batch it can take
+    # FLOPs per sample are not declared: models/flops.py counts them with torch's FlopCounterMode.
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,17 @@ class DatasetSpec:
     crop: Tuple[int, int] = (384, 512)
     crops_per_image: int = 1
     about: str = ""                            # one line for --help and the docs
+    # For sources whose layout alone is generic (images/ + masks/) or whose masks need their own
+    # decoding (prepare/datasets.py): the folder that holds the layout, the mask encoding, how
+    # sources of different sizes are brought to the crop, official split lists, download.
+    root_name: Optional[str] = None            # the layout's parent folder that identifies it (any case)
+    encoding: Optional[str] = None             # a fixed mask encoding (threshold, trimap); None: palette/detect
+    class_names: Tuple[str, ...] = ()          # with ``encoding``: the classes, id order
+    resize: str = "none"                       # none | cover | stretch (prepare/resize.py)
+    split_lists: Optional[Tuple[str, str]] = None   # (trainval list, test list) in the source
+    urls: Tuple[str, ...] = ()                 # official downloads (not Kaggle), fetched on the login node
+    sha256: Tuple[str, ...] = ()               # of each url's file, when published
+    odd_files_skipped: bool = False            # undecodable images are skipped and reported, never fatal
 
 
 def _gaudi(mode: str) -> BackendSpec:
@@ -124,8 +137,17 @@ JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
 )}
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ModelSpec(name="unet", title="UNet", builder="model:UNet", flops="model:flops_per_sample",
-              input_multiple=16),   # four 2x2 poolings
+    ModelSpec(name="unet", title="UNet", builder="model:UNet",
+              input_multiple=16,    # four 2x2 poolings
+              reference="the seed's UNet: 31,044,756 parameters at 20 classes"),
+    ModelSpec(name="resunetpp", title="ResUNet++", builder="models.resunetpp:ResUNetPlusPlus",
+              input_multiple=8,     # three stride-2 residual units
+              reference="Jha et al. 2019, DebeshJha/ResUNetPlusPlus: 4,062,993 parameters at 1 class"),
+    ModelSpec(name="deeplabv3_resnet101", title="DeepLabV3-ResNet101",
+              builder="models.deeplab:DeepLabV3ResNet101",
+              input_multiple=8,     # output stride 8 (dilated layer3/layer4)
+              needs_torchvision=True, min_batch=2,
+              reference="torchvision deeplabv3_resnet101, no aux head: 58,630,997 parameters at 21 classes"),
 )}
 DEFAULT_MODEL = "unet"
 
@@ -140,8 +162,30 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec(name="lyft-udacity", title="Lyft/Udacity CARLA semantic segmentation (13 classes)",
                 kaggle_slug="kumaresanmanickavelu/lyft-udacity-challenge", layout=("CameraRGB", "CameraSeg"),
                 about="dataA..dataE/CameraRGB + CameraSeg, class id in the red channel"),
+    # Polyps in colonoscopy frames of 332x487 to 1920x1072: masks are 3-channel JPEGs, white polyp
+    # on black with compression noise, thresholded into 2 classes; every frame resized to 256x256
+    # as in the ResUNet++ reference.
+    DatasetSpec(name="kvasir-seg", title="Kvasir-SEG polyp segmentation (2 classes)", kaggle_slug="",
+                layout=("images", "masks"), root_name="Kvasir-SEG", encoding="threshold",
+                class_names=("background", "polyp"), resize="stretch", crop=(256, 256),
+                urls=("https://datasets.simula.no/downloads/kvasir-seg.zip",),
+                sha256=("03b30e21d584e04facf49397a2576738fd626815771afbbf788f74a7153478f7",),
+                about="kvasir-seg.zip: Kvasir-SEG/images/*.jpg + Kvasir-SEG/masks/*.jpg (JPEG masks, thresholded)"),
+    # Pets with trimaps (1 pet, 2 background, 3 border) and the official trainval/test lists; some
+    # files named .jpg hold PNG, RGBA or greyscale data (converted) or cannot be decoded (skipped).
+    DatasetSpec(name="oxford-pet", title="Oxford-IIIT Pet trimaps (3 classes)", kaggle_slug="",
+                layout=("images", "annotations/trimaps"), encoding="trimap",
+                class_names=("background", "pet", "border"), resize="cover", crop=(256, 256),
+                split_lists=("annotations/trainval.txt", "annotations/test.txt"),
+                urls=("https://thor.robots.ox.ac.uk/datasets/pets/images.tar.gz",
+                      "https://thor.robots.ox.ac.uk/datasets/pets/annotations.tar.gz"),
+                odd_files_skipped=True,
+                about="images.tar.gz + annotations.tar.gz: images/*.jpg, annotations/trimaps/*.png"),
 )}
 DEFAULT_DATASET = "carla-vd"
+# --dataset spellings besides the names: the and the short ones
+DATASET_ALIASES = {"carla": "carla-vd", "kvasir_seg": "kvasir-seg", "oxford_pet": "oxford-pet",
+                   "lyft_udacity": "lyft-udacity", "carla_vd": "carla-vd"}
 
 
 def backend_names() -> list[str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Mapping
 
 from .atomic import atomic_write_json
+from .energy_windows import energy_section
+from .quality import quality_section
 
 SCHEMA_VERSION = 1   # the only definition: the schema file and the report take it from here
 SCHEMA_PATH = Path(__file__).with_name("schema") / "results.schema.json"
@@ -51,7 +53,7 @@ def write_results(path: str | Path, payload: dict) -> None:
 
 def build_results(status: str, message: str | None, *, progress, run: Mapping, model: Mapping,
                   distributed: Mapping, timing: Mapping, memory: Mapping, wall_s: float,
-                  checkpoints: Mapping[str, Path]) -> dict:
+                  checkpoints: Mapping[str, Path], energy: list | None = None, trace: Mapping | None = None) -> dict:
     """The results document of a run as it stands, in the schema's layout and units.
 
     progress     the trainer's RunProgress: history, best, test, train/eval/eval warm-up time, time
@@ -63,6 +65,8 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
     memory       Backend.memory_bytes(): bytes, None where the device cannot tell
     wall_s       wall time of every attempt so far
     checkpoints  {"best": path, "last": path}; a path is recorded once its file exists
+    energy       EnergyLedger.ranks: every rank's joules per window (energy_windows.py)
+    trace        Tracer.summary: trace file, top operations, share per category (trace.py)
     """
     return {
         "schema_version": SCHEMA_VERSION, "status": status, "message": message, "run_name": run["run_name"],
@@ -78,7 +82,12 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
         "history": progress.history,
         "best": progress.best,
         "test": progress.test,
-        "energy": None,   # filled in by the report from the device monitor, when there is one
+        "quality": quality_section(progress.quality, run["settings"]),   # time to target
+        "overlays": progress.overlays,   # predictions on fixed test images (overlays.py)
+        # Metered in process at the timer's boundaries (energy_windows.py); where no meter
+        # exists, ``absent`` says why and the report integrates the monitor's power samples.
+        "energy": energy_section(energy, timing) if energy is not None else None,
+        "trace": trace,   # --trace-steps: the trace file and the top operations (trace.py)
         "checkpoints": {name: str(path) if Path(path).exists() else None for name, path in checkpoints.items()},
     }
 

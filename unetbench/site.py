@@ -30,12 +30,14 @@ from typing import Iterable, Optional, Sequence
 
 from .errors import UserError
 from .registry import BACKENDS, JOBS, site_groups
+from .site_formats import format_problem
 
 KEYS = ("PARTITION", "ACCOUNT", "QOS", "GRES", "CPUS", "MEM", "TIME", "SETUP")
 SBATCH_FLAGS = {"PARTITION": "--partition", "ACCOUNT": "--account", "QOS": "--qos", "GRES": "--gres",
                 "CPUS": "--cpus-per-task", "MEM": "--mem", "TIME": "--time"}
 ALWAYS_REQUIRED = ("PARTITION", "CPUS", "MEM", "TIME")
 EXTRA = "SBATCH_EXTRA"
+PRICE = "PRICE_PER_HOUR"   # optional: price of one device-hour (any currency); the report's cost columns
 SCALARS_OUTSIDE_GROUPS = ("SIGNAL_LEAD_S",)
 
 # Sources the file in a clean bash and prints what Python asks for, NUL-separated:
@@ -82,7 +84,7 @@ class Site:
         path = Path(path)
         if not path.is_file():
             raise SiteError(f"site settings {path} not found")
-        names = [f"{g}_{k}" for g in _all_groups() for k in (*KEYS, EXTRA)] + list(SCALARS_OUTSIDE_GROUPS)
+        names = [f"{g}_{k}" for g in _all_groups() for k in (*KEYS, EXTRA, PRICE)] + list(SCALARS_OUTSIDE_GROUPS)
         try:
             proc = subprocess.run(["bash", "-c", _DUMP, "site.env", str(path), *names],
                                   capture_output=True, timeout=60)
@@ -145,7 +147,17 @@ class Site:
                     found.append(f"{name} is empty (needed for {kind} jobs)")
                 if re.search(r"<.*>", value):
                     found.append(f"{name} still holds a placeholder: {value}")
-        return found
+                elif format_problem(name, key, value):
+                    found.append(format_problem(name, key, value))
+            price = self.scalars.get(f"{group}_{PRICE}", "")
+            if price and _price(price) is None:
+                found.append(f"{group}_{PRICE} must be a number, the price of one device-hour (e.g. 2.50), "
+                             f"got {price!r}; leave it empty for no cost columns")
+        return list(dict.fromkeys(found))   # a group's values serve several kinds: each problem once
+
+    def price_per_hour(self, kind: str) -> Optional[float]:
+        """The price of one device-hour for this job kind's group, or None (unset, empty, invalid)."""
+        return _price(self.scalars.get(f"{site_groups(kind)[0]}_{PRICE}", ""))
 
     # -- sbatch options -----------------------------------------------------------------------
     def sbatch_options(self, kind: str, devices_per_node: int = 1) -> list[str]:
@@ -169,6 +181,14 @@ class Site:
         elif self.scalars.get(extra):
             options.append(self.scalars[extra])
         return options
+
+
+def _price(text: str) -> Optional[float]:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 and value != float("inf") else None
 
 
 def _required(kind: str, key: str) -> bool:

@@ -32,9 +32,11 @@ from .dataset import SPLITS_FILE
 from .errors import UserError, run_cli
 from .flags import FlagReader, HelpRequested
 from .prepare.cli import check_args as check_prepare_args
-from .registry import BACKENDS, DEFAULT_SIGNAL_LEAD_S, JOBS, cluster_default_backends
+from .registry import BACKENDS, DATASETS, DEFAULT_SIGNAL_LEAD_S, JOBS, MODELS, cluster_default_backends
+from .trainjobs import TrainJob, parse_profiles, train_jobs
 from .site import Site, SiteError
 from .values import positive_int
+from .workloads import Workload, check_crops, check_dependencies, plan_workloads
 
 ROOT = Path(os.environ.get("UNETBENCH_ROOT") or Path(__file__).resolve().parent.parent)
 PROG = "./run_benchmark.sh"
@@ -45,6 +47,10 @@ RUN_MARKER = ".unetbench-run"
 DEMO_PREPARE = ["--synthetic", "--num-images", "120", "--crop", "64x96", "--seed", "0"]
 DEMO_TRAIN = ["--epochs", "5", "--model-width", "16", "--batch-size", "8", "--lr", "3e-3", "--workers", "0",
               "--warmup-steps", "2", "--log-every", "5"]
+# Two configurations that differ for real on a laptop CPU (NCHW vs channels_last oneDNN
+# convolutions), each validated every 5 steps (twice an epoch) for its time to 0.3 validation mIoU.
+DEMO_PROFILES = ("parity", "fast")
+DEMO_TRAIN += ["--target-miou", "0.3", "--eval-every", "5"]
 PREPARE_VALUE_FLAGS = ("--num-images", "--crop", "--source-dir")
 # Training settings the chain sets itself for every job; everything else passes straight on.
 CHAIN_SETTINGS = {"splits", "out", "run_name", "resume", "auto_resume"}
@@ -75,6 +81,17 @@ Where it runs
   --local              run the same chain on this machine, without Slurm (chosen, with a
                        notice, when sbatch is missing)
   --dry-run            print the exact commands (sbatch lines) and submit nothing
+  --repeats N          N training runs per backend (default 1), seeds S..S+N-1 from --seed S,
+                       named <backend>_r1..rN; the report gives MLPerf-style time to target
+                       (N >= 5) and 95% intervals, and says "within noise" when they overlap
+  --profiles LIST      train each backend once per profile (e.g. parity,fast), named
+                       <backend>_<profile>; the demo compares parity and fast on the CPU
+  --models LIST        the benchmark matrix: each backend trains each model, from:
+                       {' '.join(MODELS)}; runs named <backend>_<model>, one
+                       comparison after all of them with a workload x backend matrix
+  --datasets LIST      ... on each of these prepared datasets (DATA/<name>, made with
+                       prepare_dataset.py --dataset NAME --out DATA/NAME), from: {' '.join(DATASETS)};
+                       runs named <backend>[_<model>]_<dataset>
   --site FILE          site settings (default: site.env beside this script)
   --nodes N            nodes per training job (default 1; Slurm only)
   --devices-per-node G devices (GPUs, HPUs; CPU: processes) per node (default 1; Slurm only).
@@ -98,6 +115,8 @@ Results
                        demo: demo/run); it must not exist yet unless --force
   --force              replace a results folder an earlier {PROG} made
   --skip-verify        skip the preflight (verify_enhanced.sh)
+  --nsys               CUDA jobs run under Nsight Systems (nsys profile), capturing only the
+                       steps traced by --trace-steps N (training flag, needed): OUT/nsys_<run>.nsys-rep
   --demo               small synthetic dataset and short settings: a first try anywhere
 {demo}
 
@@ -130,6 +149,11 @@ class Options:
     prepare_job: bool = False
     no_prepare: bool = False
     skip_verify: bool = False
+    nsys: bool = False
+    repeats: str = "1"
+    profiles: str = ""
+    models: str = ""
+    datasets: str = ""
     prepare_flags: list = field(default_factory=list)
     train_flags: list = field(default_factory=list)
 
@@ -140,7 +164,12 @@ def parse(argv: Sequence[str]) -> Options:
         reader.value(name, name[2:].replace("-", "_"))
     reader.value("--run-dir", "run_dir")
     reader.value("--out", "run_dir")
-    for name in ("--local", "--dry-run", "--demo", "--force", "--prepare-job", "--no-prepare", "--skip-verify"):
+    reader.value("--repeats", "repeats")
+    reader.value("--profiles", "profiles")
+    reader.value("--models", "models")
+    reader.value("--datasets", "datasets")
+    for name in ("--local", "--dry-run", "--demo", "--force", "--prepare-job", "--no-prepare", "--skip-verify",
+                 "--nsys"):
         reader.switch(name, name[2:].replace("-", "_"))
     reader.switch("--synthetic", "prepare_flags", collect=True)
     for name in PREPARE_VALUE_FLAGS:
@@ -174,6 +203,17 @@ class Plan:
     train_flags: list
     sbatch_options: dict = field(default_factory=dict)   # job kind -> site options
     signal_lead_s: int = DEFAULT_SIGNAL_LEAD_S
+    repeats: int = 1
+    profiles: list = field(default_factory=list)         # empty: the --profile of the training flags
+    base_seed: int = 42                                  # repeat k trains with base_seed + k - 1
+    workloads: list = field(default_factory=list)        # --models x --datasets (workloads.py)
+
+    def jobs(self) -> list[TrainJob]:
+        """One per results file: workloads x backends x profiles x repeats (trainjobs.py)."""
+        return [TrainJob(j.backend, j.run_name, (*w.flags(), *j.flags))
+                for w in self.workloads or [Workload(None, None, self.data_dir)]
+                for j in train_jobs(self.backends, lambda b, w=w: self.run_name(b) + w.suffix(), self.profiles,
+                                    self.repeats, self.base_seed)]
 
     @property
     def world_size(self) -> int:
@@ -188,17 +228,22 @@ class Plan:
         # one backend can share a results folder (results_cuda_2x4.json).
         return f"{backend}_{self.nodes}x{self.devices_per_node}" if self.world_size > 1 else backend
 
-    def train_args(self, backend: str) -> list:
+    def train_args(self, backend: str, job: TrainJob | None = None) -> list:
         # Compiled kernels (fast profile) are cached beside the run folders, so the next
         # invocation's warm-up reuses them; a --compile-cache in the training flags wins.
+        # A job's own flags (profile, repeat seed) come last: the last occurrence wins.
         return ["--splits", str(self.splits), "--out", str(self.run_dir / "results"),
-                "--run-name", self.run_name(backend), "--compile-cache", str(self.run_dir.parent / "compile_cache"),
-                *self.train_flags]
+                "--run-name", job.run_name if job else self.run_name(backend),
+                "--compile-cache", str(self.run_dir.parent / "compile_cache"),
+                *self.train_flags, *(job.flags if job else ())]
 
     def compare_args(self) -> list:
-        # --expect: a backend whose job died before writing results is listed as missing.
+        # --expect: a backend whose job died before writing results is listed as missing; with
+        # repeats or several profiles each run is expected by name, so one lost repeat shows too.
+        jobs = self.jobs()
+        expected = self.backends if len(jobs) == len(self.backends) else [j.run_name for j in jobs]
         return [str(self.run_dir / "results"), "--report-dir", str(self.run_dir / "report"),
-                "--expect", ",".join(self.backends)]
+                "--expect", ",".join(expected)]
 
     def prepare_command(self) -> list:
         return [python(), str(ROOT / "prepare_dataset.py"), *self.prepare_args]
@@ -231,6 +276,9 @@ def make_plan(o: Options) -> Plan:
     devices = positive_int(o.devices_per_node, "--devices-per-node")
     if o.prepare_job and o.no_prepare:
         raise UserError("--prepare-job and --no-prepare exclude each other")
+    chosen = "--profile" in o.train_flags  # one profile chosen by the user: the demo keeps to it
+    if o.profiles and chosen:
+        raise UserError("--profile and --profiles exclude each other; e.g. --profiles parity,fast")
     backends = parse_backends(o.backends or ("cpu" if o.demo or o.local else ",".join(cluster_default_backends())))
 
     # Where it runs.
@@ -283,8 +331,16 @@ def make_plan(o: Options) -> Plan:
 
     # Prepare unless the dataset is there and no preparation flags ask for a specific one.
     splits = data / SPLITS_FILE
-    prepare = bool(prepare_flags) or not splits.is_file()
-    if o.no_prepare:
+    if o.models and "--model" in o.train_flags:
+        raise UserError("--model and --models exclude each other; e.g. --models unet,resunetpp")
+    workloads = plan_workloads(o.models, o.datasets, data)
+    if o.datasets and prepare_flags:
+        raise UserError("--datasets trains on datasets prepared in DATA/<name>; prepare each with "
+                        "prepare_dataset.py --dataset NAME --out DATA/NAME, not with preparation flags here")
+    check_crops(workloads)
+    check_dependencies(workloads)
+    prepare = (bool(prepare_flags) or not splits.is_file()) and not o.datasets
+    if o.no_prepare and not o.datasets:
         prepare = False
         if not splits.is_file():
             raise UserError(f"dataset missing: {splits} not found (prepare it with prepare_dataset.py, "
@@ -293,13 +349,19 @@ def make_plan(o: Options) -> Plan:
     plan = Plan(options=o, backends=backends, nodes=nodes, devices_per_node=devices, local=local,
                 site_path=site_path, site=site, data_dir=data, run_dir=run, prepare=prepare,
                 prepare_job=prepare_job, prepare_args=["--out", str(data), *prepare_flags],
-                train_flags=train_flags, sbatch_options=sbatch_options)
+                train_flags=train_flags, sbatch_options=sbatch_options,
+                repeats=positive_int(o.repeats, "--repeats"),
+                profiles=parse_profiles(o.profiles or (",".join(DEMO_PROFILES) if o.demo and not chosen else "")),
+                workloads=workloads)
     # The flags of the other tools are checked here, with their own parsers, rather than on a
     # compute node after a wait in the queue.
     try:
-        parse_settings(plan.train_args(backends[0]), prog="training flags", raising=True)
+        plan.base_seed = parse_settings(plan.train_args(backends[0]), prog="training flags", raising=True)[0].seed
+        for job in plan.jobs()[:len(plan.profiles) or 1]:   # each profile's flags once
+            parse_settings(plan.train_args(job.backend, job), prog="training flags", raising=True)
     except UserError as err:
         raise UserError(f"training flags: {err}") from None
+    check_nsys(o.nsys, backends, plan.train_args(backends[0]))
     if prepare:
         try:
             check_prepare_args(plan.prepare_args)
@@ -308,6 +370,16 @@ def make_plan(o: Options) -> Plan:
     if site is not None:
         plan.signal_lead_s = _signal_lead(site, site_path)
     return plan
+
+
+def check_nsys(nsys: bool, backends: list, train_args: list) -> None:
+    """--nsys wraps CUDA jobs in nsys, capturing the traced steps: it needs both."""
+    if not nsys:
+        return
+    if "cuda" not in backends:
+        raise UserError("--nsys profiles CUDA jobs only (Nsight Systems); add cuda to --backends or drop --nsys")
+    if not parse_settings(train_args, prog="training flags", raising=True)[0].trace_steps:
+        raise UserError("--nsys captures the traced steps: add --trace-steps N (e.g. --trace-steps 5)")
 
 
 def _load_site(path: Path) -> Site:
@@ -331,7 +403,8 @@ def _signal_lead(site: Site, path: Path) -> int:
 
 # ---- running ------------------------------------------------------------------------------
 def run_preflight(plan: Plan) -> None:
-    args = ["--backends", ",".join(plan.backends), "--data", str(plan.data_dir),
+    data = plan.workloads[0].data_dir if plan.workloads else plan.data_dir   # --datasets: the first one
+    args = ["--backends", ",".join(plan.backends), "--data", str(data),
             "--results-dir", str(plan.run_dir.parent)]
     args += ["--local"] if plan.local else ["--site", str(plan.site_path)]
     if plan.prepare:
@@ -363,9 +436,15 @@ def _tee(cmd: list, log: Path, env: dict) -> int:
         return proc.wait()
 
 
+def job_env(plan: Plan) -> dict:
+    """Variables the job scripts read: UNETBENCH_NSYS=1 makes lib_job.sh wrap CUDA training in nsys."""
+    return {"UNETBENCH_NSYS": "1"} if plan.options.nsys else {}
+
+
 def run_local(plan: Plan, argv: Sequence[str]) -> int:
-    env = {**os.environ, "UNETBENCH_ROOT": str(ROOT), "UNETBENCH_SITE": "none"}
-    jobs = [(b, ["bash", str(ROOT / f"submit_{b}.sh"), *plan.train_args(b)]) for b in plan.backends]
+    env = {**os.environ, "UNETBENCH_ROOT": str(ROOT), "UNETBENCH_SITE": "none", **job_env(plan)}
+    jobs = [(j.run_name, ["bash", str(ROOT / f"submit_{j.backend}.sh"), *plan.train_args(j.backend, j)])
+            for j in plan.jobs()]
     compare = ["bash", str(ROOT / "submit_compare.sh"), *plan.compare_args()]
     if plan.options.dry_run:
         if plan.prepare:
@@ -381,17 +460,17 @@ def run_local(plan: Plan, argv: Sequence[str]) -> int:
             raise UserError("dataset preparation failed")
     failed = 0
     logs = plan.run_dir / "logs"
-    for backend, cmd in jobs:
-        log = logs / f"unetbench_{backend}_local.out"
-        note(f"training {backend} (log: {log})")
+    for run_name, cmd in jobs:
+        log = logs / f"unetbench_{run_name}_local.out"
+        note(f"training {run_name} (log: {log})")
         rc = _tee(cmd, log, env)
         if rc != 0:
-            note(f"training {backend} failed (status {rc}); continuing, the report will mark it")
+            note(f"training {run_name} failed (status {rc}); continuing, the report will mark it")
             failed = 1
     if _tee(compare, logs / "unetbench_compare_local.out", env) != 0:
         failed = 1
-    print(f"\nResults: {plan.run_dir / 'results'}/\nReport:  {plan.run_dir / 'report' / 'report.md'}\n"
-          f"Logs:    {logs}/")
+    print(f"\nResults: {plan.run_dir / 'results'}/\nReport:  {plan.run_dir / 'report' / 'report.html'} "
+          f"(and report.md)\nLogs:    {logs}/")
     return failed
 
 
@@ -405,7 +484,8 @@ class SlurmChain:
     def submit(self, name: str, script: str, options: list, args: list) -> str:
         plan = self.plan
         cmd = ["sbatch", "--parsable", f"--output={plan.run_dir}/logs/%x_%j.out", "--open-mode=append",
-               f"--export=ALL,UNETBENCH_ROOT={ROOT},UNETBENCH_SITE={plan.site_path}", *options,
+               f"--export=ALL,UNETBENCH_ROOT={ROOT},UNETBENCH_SITE={plan.site_path}"
+               + "".join(f",{k}={v}" for k, v in job_env(plan).items()), *options,
                str(ROOT / script), *args]
         if plan.options.dry_run:
             print(shlex.join(cmd))
@@ -449,12 +529,13 @@ def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
         if subprocess.run(plan.prepare_command()).returncode != 0:
             raise UserError("dataset preparation failed; nothing submitted (or use --prepare-job to prepare in a job)")
     train_ids = []
-    for backend in plan.backends:
+    for job in plan.jobs():
         # One task per device; the job script starts them with srun when there is more than one.
         options = [f"--nodes={plan.nodes}", f"--ntasks-per-node={plan.devices_per_node}",
-                   *plan.sbatch_options[backend], f"--signal=B:USR1@{plan.signal_lead_s}", "--requeue",
+                   *plan.sbatch_options[job.backend], f"--signal=B:USR1@{plan.signal_lead_s}", "--requeue",
                    *depend_on_prepare]
-        train_ids.append(chain.submit(backend, f"submit_{backend}.sh", options, plan.train_args(backend)))
+        train_ids.append(chain.submit(job.run_name, f"submit_{job.backend}.sh", options,
+                                      plan.train_args(job.backend, job)))
     # afterany: a failed backend still gets a report (which marks it failed).
     chain.submit("compare", "submit_compare.sh",
                  [*plan.sbatch_options["compare"], f"--dependency=afterany:{':'.join(train_ids)}"],
@@ -472,7 +553,7 @@ def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
     print(f"\nWatch:   squeue -j {','.join(ids)}")
     print(f"Logs:    tail -f {plan.run_dir}/logs/*.out")
     print(f"Results: {plan.run_dir}/results/   (monitor_<backend>.csv beside them)")
-    print(f"Report:  {plan.run_dir}/report/report.md once job {ids[-1]} (compare) has run")
+    print(f"Report:  {plan.run_dir}/report/report.html (and report.md) once job {ids[-1]} (compare) has run")
     return 0
 
 

@@ -18,6 +18,7 @@ host clock would measure kernel launches, not work.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -57,6 +58,8 @@ class TimingTotals:
     measured_s: float = 0.0
     data_wait_s: float = 0.0
     step_ms: list = field(default_factory=list)
+    traced_steps: int = 0           # steps run under the profiler (--trace-steps): in no figure
+    traced_s: float = 0.0
 
     def state_dict(self) -> dict:
         return dict(self.__dict__)
@@ -80,11 +83,21 @@ class StepTimer:
     so a resumed run warms up (recompiles) again and that time is kept out as well."""
 
     def __init__(self, sync: Callable[[], None], new_event: Callable[[], Event], warmup_steps: int,
-                 clock: Callable[[], float] = time.perf_counter, totals: TimingTotals | None = None):
+                 clock: Callable[[], float] = time.perf_counter, totals: TimingTotals | None = None,
+                 trace_steps: int = 0):
         self.sync = sync
         self.new_event = new_event
         self.clock = clock
         self.warmup_steps = warmup_steps
+        # After warm-up, once per run, this many steps run under the profiler (trace.py): a
+        # window of their own, counted in no throughput figure (profiling slows them).
+        self.trace_steps = trace_steps
+        self._trace_until: int | None = None   # process step where tracing ends; set at warm-up's end
+        self._tracing_since: float | None = None
+        # Called as hook(phase, now) at every synchronised boundary: phase is the window that
+        # opens at ``now`` ("warmup", "trace", "steady", or "eval" from the trainer) or None
+        # when one closes. The energy ledger reads its counters there (energy_windows.py).
+        self.hooks: list[Callable[[str | None, float], None]] = []
         self.totals = totals or TimingTotals()
         self._process_steps = 0
         self._events: list[Event] = []
@@ -101,10 +114,7 @@ class StepTimer:
         self._epoch_t0 = now
         self._events = []
         self._epoch_samples = 0
-        if self._process_steps < self.warmup_steps:
-            self._warmup_since = now
-        else:
-            self._measuring_since = now
+        self._open(now)
         return now
 
     def epoch_end(self) -> float:
@@ -119,12 +129,7 @@ class StepTimer:
         self.sync()  # all queued steps must have finished before the clock is read
         now = self.clock()
         t = self.totals
-        if self._warmup_since is not None:  # the epoch ended inside warm-up
-            t.warmup_s += now - self._warmup_since
-            self._warmup_since = None
-        if self._measuring_since is not None:
-            t.measured_s += now - self._measuring_since
-            self._measuring_since = None
+        self._close(now)
         # Events were recorded at the start of each measured step plus one after the last;
         # consecutive differences are the device-side step times (data wait included). The
         # sync above has completed them all, so reading them waits for nothing.
@@ -136,16 +141,32 @@ class StepTimer:
         self._events = []
         return now - self._epoch_t0
 
-    # -- steps --------------------------------------------------------------------------
-    def step_start(self) -> None:
-        if self._process_steps == self.warmup_steps and self._warmup_since is not None:
-            # Warm-up just ended: synchronise so compilation and autotuning queued by the
-            # warm-up steps are charged to warm-up, not to the first measured step.
+    @contextmanager
+    def paused(self):
+        """Time inside (an evaluation between two steps, --eval-every) belongs to no training
+        window: the measured window and the step events close before it, as at an epoch's
+        end, and reopen after; epoch_end() then returns the epoch's training seconds only.
+        Yields the epoch's training seconds so far (synchronised)."""
+        so_far = self.epoch_end()
+        paused_at = self._epoch_t0 + so_far
+        try:
+            yield so_far
+        finally:
             self.sync()
             now = self.clock()
-            self.totals.warmup_s += now - self._warmup_since
-            self._warmup_since = None
-            self._measuring_since = now
+            self._epoch_t0 += now - paused_at
+            self._open(now)
+
+    # -- steps --------------------------------------------------------------------------
+    def step_start(self) -> None:
+        if self.phase != self._due():
+            # Warm-up (or tracing) just ended: synchronise so compilation and autotuning queued
+            # by the warm-up steps are charged to warm-up, not to the first measured step. The
+            # window closes and the next opens with a clock reading each: what the hooks do in
+            # between (the profiler writing its trace) lies in neither.
+            self.sync()
+            self._close(self.clock())
+            self._open(self.clock())
         if self.measuring:
             event = self.new_event()
             event.record()
@@ -160,6 +181,8 @@ class StepTimer:
         if self.measuring:
             t.measured_steps += 1
             t.measured_samples += samples
+        elif self._tracing_since is not None:
+            t.traced_steps += 1
         else:
             t.warmup_steps_done += 1
         self._process_steps += 1
@@ -169,6 +192,55 @@ class StepTimer:
     def measuring(self) -> bool:
         return self._measuring_since is not None
 
+    # -- windows ------------------------------------------------------------------------
+    @property
+    def phase(self) -> str | None:
+        """The open window: "warmup", "trace", "steady", or None between epochs."""
+        if self._warmup_since is not None:
+            return "warmup"
+        if self._tracing_since is not None:
+            return "trace"
+        return "steady" if self._measuring_since is not None else None
+
+    def _due(self) -> str:
+        """The window the next step belongs to."""
+        if self._process_steps < self.warmup_steps:
+            return "warmup"
+        if self._trace_until is None:  # warm-up is over: the traced steps come next, once per run
+            self._trace_until = self._process_steps + (0 if self.totals.traced_steps else self.trace_steps)
+        return "trace" if self._process_steps < self._trace_until else "steady"
+
+    def _open(self, now: float) -> None:
+        """Open the next step's window at ``now``, a clock reading taken right after a sync."""
+        due = self._due()
+        if due == "warmup":
+            self._warmup_since = now
+        elif due == "trace":
+            self._tracing_since = now
+        else:
+            self._measuring_since = now
+        self.mark(due, now)
+
+    def _close(self, now: float) -> None:
+        t = self.totals
+        if self._warmup_since is not None:  # the epoch ended inside warm-up
+            t.warmup_s += now - self._warmup_since
+            self._warmup_since = None
+        if self._tracing_since is not None:
+            t.traced_s += now - self._tracing_since
+            self._tracing_since = None
+            self._trace_until = self._process_steps  # an epoch's end also ends the tracing
+        if self._measuring_since is not None:
+            t.measured_s += now - self._measuring_since
+            self._measuring_since = None
+        self.mark(None, now)
+
+    def mark(self, phase: str | None, now: float) -> None:
+        """Tell the hooks that ``phase`` opens (None: the open window closes) at ``now``, a clock
+        reading taken right after synchronising. The trainer marks evaluation windows too."""
+        for hook in self.hooks:
+            hook(phase, now)
+
     # -- summary ------------------------------------------------------------------------
     def summary(self, samples_scale: int = 1) -> dict:
         """Steady-state figures; ``samples_scale`` turns per-rank samples into global ones."""
@@ -177,6 +249,8 @@ class StepTimer:
         return {
             "warmup_steps": t.warmup_steps_done,
             "warmup_s": t.warmup_s,
+            "traced_steps": t.traced_steps,
+            "traced_s": t.traced_s,
             "measured_steps": t.measured_steps,
             "measured_samples": samples,
             "measured_s": t.measured_s,

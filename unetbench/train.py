@@ -28,15 +28,23 @@ from .config import Settings
 from .data import (DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, batch_sizes, feed, flip_key,
                    make_loader)
 from .dataset import SPLITS, load_splits
-from .distributed import DistContext
+from .distributed import DistContext, no_buffer_broadcast_per_forward
 from .environment import environment
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError
-from .interrupt import StopRequest
+from .array_stamps import verify_changed_arrays
+from .health import LossHealth
+from .interrupt import StopRequest, nothing_to_save
 from .metrics import ConfusionMatrix, summarize
 from .model import EvalForward, TrainForward, count_parameters
+from .models.flops import flops_per_sample
+from .models.weights import load_weights
+from .overlays import write_overlays
 from .progress import Progress
+from .quality import TimeToTarget, new_state
 from .registry import MODELS, lookup, resolve
-from .results import GB, build_results, results_path, utc_now, write_results
+from .run_outputs import RunOutputs
+from .results import GB, build_results, results_path, utc_now
+from .instruments import instrument
 from .timing import StepTimer, TimingTotals
 from .values import check_crop_for_models
 
@@ -70,6 +78,8 @@ class RunProgress:
     partial: dict | None = None         # sums over all ranks of an epoch interrupted mid-way
     test: dict | None = None            # test metrics, once the run has completed
     replicas_identical: bool | None = None   # several ranks: checked once, at the end
+    quality: dict = field(default_factory=new_state)   # time to target (quality.py)
+    overlays: dict | None = None        # predictions on fixed test images (overlays.py)
 
     @classmethod
     def continued(cls, saved, path: Path) -> "RunProgress":
@@ -95,13 +105,19 @@ class Trainer:
         self.best_path, self.last_path = ckpt.checkpoint_paths(self.out, self.run_name)
         self.stop = StopRequest()       # handlers are installed only while run() runs
         self.progress = RunProgress()   # replaced whole by resume()
+        self.outputs = RunOutputs(self.out, self.run_name)  # lock; a completed results file kept
+        self.quality = TimeToTarget(self)   # --target-miou, --eval-every, --stop-at-target
 
         # The data first: a dataset the model cannot take, or too small for one batch, is
         # refused with one line before anything is built.
         self.splits = load_splits(settings.splits)
         self.model_spec = lookup(MODELS, settings.model, "model")
         check_crop_for_models(self.splits.crop, f"dataset {self.splits.path} has crops of", models=[settings.model])
+        if settings.batch_size < self.model_spec.min_batch:
+            raise UserError(f"the {settings.model} model needs --batch-size {self.model_spec.min_batch} or more per "
+                            "device (BatchNorm over a pooled 1x1 map needs two samples)")
         self.data = {name: SplitArrays(self.splits, name) for name in SPLITS}
+        verify_changed_arrays(self.splits)  # sha256 of the arrays changed since last verified
         if len(self.data["train"]) < settings.batch_size * self.dist.world_size:
             raise UserError(f"the train split has {len(self.data['train'])} samples, fewer than one batch of "
                             f"{settings.batch_size} per device; lower --batch-size or prepare more images")
@@ -115,8 +131,8 @@ class Trainer:
         self.model = self._build_model()
         self.parameters = count_parameters(self.model)
         self.model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
-        self.flops_per_sample = resolve(self.model_spec.flops)(*self.splits.crop, self.splits.num_classes,
-                                                               base=settings.model_width)
+        self.flops_per_sample = flops_per_sample(settings.model, *self.splits.crop, self.splits.num_classes,
+                                                 base=settings.model_width)
         self.optimizer = backend.make_optimizer(self.model.parameters(), settings.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
@@ -129,6 +145,10 @@ class Trainer:
         self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
         self.stream = backend.side_stream()
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
+        self.health = LossHealth(backend.device, settings.nonfinite_patience)  # NaN/inf loss, read per epoch
+        # Energy per window and the profiler, at the timer's synchronised boundaries.
+        self.tracer, self.energy = instrument(self.timer, backend, self.out, self.run_name, settings.trace_steps,
+                                              self.dist)
         self.started = False            # True once run() has written results: a failure is then recorded
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
@@ -160,7 +180,10 @@ class Trainer:
 
     def _build_model(self) -> nn.Module:
         build = resolve(self.model_spec.builder)
-        return self.backend.prepare_model(build(3, self.splits.num_classes, self.s.model_width))
+        model = build(3, self.splits.num_classes, self.s.model_width)
+        if self.s.weights:   # before the device move: the file is read on the host
+            self.say(load_weights(model, self.s.weights, self.s.model, self.splits.num_classes))
+        return self.backend.prepare_model(model)
 
     def _loaders(self):
         s, d = self.s, self.dist
@@ -169,22 +192,22 @@ class Trainer:
         # drop_last on training keeps every step the same shape: no recompilation on HPU or
         # with torch.compile, and the same number of samples on every backend.
         train = make_loader(self.data["train"], s.batch_size, train_sampler, s.workers,
-                            self.backend.pin_memory, drop_last=True, seed=s.seed)
+                            self.backend.loader_pinning, drop_last=True, seed=s.seed)
         evals = {name: make_loader(self.data[name], s.batch_size,
                                    ShardSampler(len(self.data[name]), d.world_size, d.rank),
-                                   min(s.workers, 2), self.backend.pin_memory, drop_last=False, seed=s.seed)
+                                   min(s.workers, 2), self.backend.loader_pinning, drop_last=False, seed=s.seed)
                  for name in SPLITS if name != "train"}
         return train_sampler, train, evals
 
     def _train_forward(self) -> nn.Module:
         # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
-        forward = TrainForward(self.model, self.criterion)
+        forward = self.backend.before_ddp(TrainForward(self.model, self.criterion))  # Gaudi: HPU graphs
         if self.dist.world_size > 1:
-            # Gradients are averaged across ranks in backward. broadcast_buffers=False: by default
-            # DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before each
-            # forward, a collective per step that nothing reads: training normalises with batch
+            # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
+            # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
+            # each forward, a collective per step that nothing reads: training normalises with batch
             # statistics, and evaluate() takes rank 0's running statistics once, before it starts.
-            forward = nn.parallel.DistributedDataParallel(forward, broadcast_buffers=False,
+            forward = nn.parallel.DistributedDataParallel(forward, **no_buffer_broadcast_per_forward(),
                                                           **self.backend.ddp_kwargs())
         return self.backend.compile_model(forward)
 
@@ -210,6 +233,7 @@ class Trainer:
             # The wall time so far is what the attempt that continues this one comes after.
             "progress": asdict(replace(self.progress, earlier_wall_s=self.wall_s())),
             "timing": self.timer.totals.state_dict(),
+            "energy": self.energy.ranks,
             "rng": {"host": ckpt.host_rng_state(), "device": self.backend.rng_state()},
             "identity": self._identity(),
         }
@@ -226,6 +250,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.timer.totals = TimingTotals.from_state(state["timing"])
+        self.energy.restore(state.get("energy"))
         ckpt.set_host_rng_state(state["rng"]["host"])
         self.backend.set_rng_state(state["rng"]["device"])
         p = self.progress
@@ -245,6 +270,7 @@ class Trainer:
         # Metrics from the same forward pass, accumulated on the device (no host sync).
         cm.update(prediction, y)
         loss_sum += loss.detach().float() * x.shape[0]
+        self.health.observe(loss)
 
         # Backward and update. Lazy HPU cuts its graph after each; other devices do nothing.
         self.optimizer.zero_grad(set_to_none=True)
@@ -272,6 +298,7 @@ class Trainer:
         batches = feed(iter(loader), range(p.step_in_epoch, total_steps), self.transform, self.stream,
                        self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
         self.timer.epoch_start()
+        self.health.epoch_start(p.epoch, p.step_in_epoch)
         stopped = False
         while p.step_in_epoch < total_steps:
             self.timer.step_start()
@@ -290,6 +317,8 @@ class Trainer:
             p.step_in_epoch += 1
             samples += x.shape[0]
             bar.update(x.shape[0])
+            if self.quality.between_steps(p.step_in_epoch, total_steps):
+                break  # target reached with --stop-at-target: the epoch ends here
 
             # Stop: a signal ends the epoch here, at a step every rank agrees on.
             if self._stop_requested(p.step_in_epoch):
@@ -297,6 +326,7 @@ class Trainer:
                 break
         bar.close()
         attempt_s = self.timer.epoch_end()
+        self.health.check(self.dist)  # after the epoch's synchronisation: no extra wait
         p.train_s += attempt_s
         epoch_s += attempt_s
         if stopped:
@@ -384,12 +414,15 @@ class Trainer:
         sums = self._eval_sums()
         self.backend.synchronize()  # nothing queued earlier may land in this window
         t0 = self.clock()
+        self.timer.mark("eval_warmup", t0)  # an energy window (energy_windows.py)
         for size in sizes:
             x = torch.zeros(size, 3, height, width, device=device).contiguous(memory_format=self.backend.memory_format)
             y = torch.zeros(size, height, width, dtype=torch.long, device=device)
             self.eval_step(x, y, *sums)
         self.backend.synchronize()  # the warm-up's kernels have run: all of their time is counted
-        self.progress.eval_warmup_s += self.clock() - t0
+        t1 = self.clock()
+        self.timer.mark(None, t1)
+        self.progress.eval_warmup_s += t1 - t0
 
     @torch.no_grad()
     def evaluate(self, loader) -> dict:
@@ -399,6 +432,7 @@ class Trainer:
         cm, loss_sum, count = self._eval_sums()
         self.backend.synchronize()  # evaluation time must not include queued training work
         t0 = self.clock()
+        self.timer.mark("eval", t0)  # an energy window (energy_windows.py)
         # Fed as training is: the next batch is copied and normalised on the side stream while
         # this one is evaluated (no flips).
         for x, y, _ in feed(iter(loader), range(len(loader)), self.transform, self.stream, self.clock):
@@ -410,13 +444,17 @@ class Trainer:
         metrics["loss"] = float(loss_sum.item() / count.item()) if count.item() else None
         metrics["samples"] = int(count.item())
         self.backend.synchronize()
-        seconds = self.clock() - t0
+        t1 = self.clock()
+        self.timer.mark(None, t1)
+        seconds = t1 - t0
         self.progress.eval_s += seconds
         metrics["eval_s"] = seconds
         return metrics
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
+        if self.dist.is_main:
+            self.outputs.claim()   # one run per OUT and run name (launch.py claimed it already)
         self.stop = StopRequest.install()
         try:
             return self._run()
@@ -424,11 +462,15 @@ class Trainer:
             self.stop.restore()
 
     def _run(self) -> int:
+        if self._stop_requested():  # a signal during imports or the build: exit 3, so a job requeues
+            self.say(nothing_to_save(self.stop, self.last_path))
+            return EXIT_INTERRUPTED
         if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
             self.resume(self.last_path)
         self.train_model = self._train_forward()
         self.eval_model = self._eval_forward()
         sampler, train_loader, eval_loaders = self._loaders()
+        self.quality.val_loader = eval_loaders["val"]
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
         self.write("running")
@@ -440,6 +482,8 @@ class Trainer:
                 train = self.train_epoch(sampler, train_loader, cm)
                 val = self.evaluate(eval_loaders["val"])
                 self._end_epoch(train, val)
+                if self.quality.stop:
+                    break
                 if self._stop_requested():
                     raise Interrupted()
         except Interrupted:
@@ -447,6 +491,7 @@ class Trainer:
         if self.dist.world_size > 1:  # before the test loads the best weights into every replica
             self.progress.replicas_identical = self.dist.replicas_identical(self.model)
         self.progress.test = self._test(eval_loaders["test"])
+        self.progress.overlays = write_overlays(self)  # the best weights are loaded now
         self.write("completed")
         self.say(f"completed: results in {self.results_file}")
         return EXIT_OK
@@ -466,6 +511,7 @@ class Trainer:
         p = self.progress
         self.scheduler.step(val["loss"])
         p.elapsed_s += train["attempt_s"] + val["eval_s"]
+        self.quality.observe(val["miou"], p.elapsed_s, p.epoch, p.step_in_epoch)
         p.history.append({
             "epoch": p.epoch,
             "train_loss": train["loss"], "train_accuracy": train["accuracy"],
@@ -509,7 +555,7 @@ class Trainer:
     # -- results ----------------------------------------------------------------------------
     def write(self, status: str, message: str | None = None) -> None:
         if self.dist.is_main:
-            write_results(self.results_file, self.results(status, message))
+            self.outputs.write(status, self.results(status, message))
 
     def results(self, status: str, message: str | None = None) -> dict:
         """The results document as the run stands (laid out by results.build_results)."""
@@ -523,7 +569,8 @@ class Trainer:
             distributed=self.dist.describe(self.s.batch_size),
             timing=self.timer.summary(samples_scale=self.dist.world_size),
             memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
-            checkpoints={"best": self.best_path, "last": self.last_path})
+            checkpoints={"best": self.best_path, "last": self.last_path},
+            energy=self.energy.ranks, trace=self.tracer.summary)
 
 
 def _fmt(value) -> str:

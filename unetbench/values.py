@@ -39,6 +39,16 @@ def non_negative_int(text, flag: str = "value") -> int:
     return value
 
 
+def plain_name(text, flag: str = "name") -> str:
+    """A name that becomes part of file names (``--run-name``): letters, digits, ``.``, ``_``,
+    ``-``; no folder separators, no leading dot or dash, at most 100 characters."""
+    value = str(text)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}", value) or ".." in value:
+        raise UserError(f"{flag} {value!r}: use a plain name of letters, digits, '.', '_' and '-' "
+                        "(it names files such as results_<name>.json; no '/', '..' or spaces)")
+    return value
+
+
 def parse_crop(crop: Union[str, Sequence[int]], flag: str = "--crop") -> Tuple[int, int]:
     """``"384x512"`` or ``(384, 512)`` -> (height, width), both at least 1 pixel."""
     try:

@@ -38,7 +38,9 @@ from .defaults import GENERIC
 from .fingerprint import fingerprint, is_up_to_date
 from .pipeline import Job, Task, run_tasks
 from .plan import Plan
-from .splits import DEFAULT_RATIOS, SPLIT_BY, assign_crops, parse_ratios
+from .defaults import spec_for_name
+from .resize import RESIZE_POLICIES, describe_resize
+from .splits import DEFAULT_RATIOS, SPLIT_BY, assign_crops, parse_ratios, refuse_empty_splits
 from .synthetic import SYNTHETIC_CLASSES
 from .writer import Staging, create_array, explain_write_error, finish_file, shrink_rows
 
@@ -74,7 +76,9 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             crops_per_image: Optional[int] = None,
             seed: int = DEFAULT_SEED,
             ratios: Union[str, Sequence[float]] = DEFAULT_RATIOS,
-            split_by: str = "image",
+            split_by: Optional[str] = None,
+            dataset: Optional[str] = None,
+            resize: Optional[str] = None,
             encoding: str = "auto",
             palette: Optional[str] = None,
             num_classes: Optional[int] = None,
@@ -103,8 +107,13 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     seed = non_negative_int(seed, "--seed")
     if num_images is not None:
         num_images = positive_int(num_images, "--num-images")
-    if split_by not in SPLIT_BY:
+    if split_by is not None and split_by not in SPLIT_BY:
         raise UserError(f"--split-by {split_by!r}: choose {' or '.join(SPLIT_BY)}")
+    if resize is not None and resize not in RESIZE_POLICIES:
+        raise UserError(f"--resize {resize!r}: choose {' or '.join(RESIZE_POLICIES)}")
+    spec = spec_for_name(dataset) if dataset else None
+    if spec is not None and synthetic:
+        raise UserError("--dataset names a real dataset; leave it out with --synthetic")
     jobs = positive_int(jobs, "--jobs") if jobs else default_jobs()
     if sum(bool(x) for x in (synthetic, source_dir, kaggle_dataset)) > 1:
         raise UserError("choose one source: --synthetic, --source-dir or --kaggle-dataset")
@@ -116,16 +125,18 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         plan = _plan_synthetic(num_images or DEFAULT_SYNTHETIC_IMAGES, encoding, palette, num_classes, class_names)
     else:
         from .plan_files import plan_files  # imports PIL-heavy modules only when needed
-        plan = plan_files(source_dir=source_dir, kaggle_dataset=kaggle_dataset or DEFAULT.kaggle_slug,
+        slug = kaggle_dataset or (spec.kaggle_slug if spec is not None and spec.kaggle_slug else DEFAULT.kaggle_slug)
+        plan = plan_files(source_dir=source_dir, kaggle_dataset=slug,
                           cache_dir=cache_dir, num_images=num_images, seed=seed, encoding=encoding,
                           palette=palette, num_classes=num_classes, class_names=class_names,
-                          unknown_to_ignore=unknown_to_ignore, skip_bad=skip_bad)
+                          unknown_to_ignore=unknown_to_ignore, skip_bad=skip_bad, dataset=spec)
     crop_hw, k = _resolve_defaults(plan, crop_hw, k, synthetic)
+    resize, split_by = _resolve_resize_split(plan, resize, split_by)
 
     settings = {"crop": crop_hw, "crops_per_image": k, "seed": seed,
                 "ratios": ratio3, "split_by": split_by, "num_images": num_images,
                 "encoding": plan.encoding, "classes": plan.classes, "ignore_index": plan.ignore_index,
-                "skip_bad": bool(skip_bad), **plan.settings}
+                "skip_bad": bool(skip_bad), "resize": resize, **plan.settings}
     fp = fingerprint(settings, plan.files)
     splits_file = out / SPLITS_FILE
     if not force and is_up_to_date(out, fp):
@@ -139,6 +150,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     for i, split, crops in assign_crops(len(plan.items), k, plan.groups, ratio3, seed, split_by):
         tasks.append(Task(split, rows[split], plan.items[i], crops))
         rows[split] += len(crops)
+    refuse_empty_splits(rows, len(plan.items), ratio3)   # before anything is written
     _check_free_space(out, sum(rows.values()) * h * w * 4)
 
     with Staging(out) as stage:
@@ -149,10 +161,11 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             create_array(lab_path, (rows[s], h, w))
             arrays[s] = (str(img_path), str(lab_path))
         job = Job(arrays=arrays, crop=crop_hw, crops_per_image=k, seed=seed, synthetic=synthetic,
-                  source=plan.reader, decoder=plan.decoder)
+                  source=plan.reader, decoder=plan.decoder, resize=resize)
         log.info("preparing %d source %s into %d crops of %dx%d (split by %s) with %d job(s)", len(plan.items),
                  "scenes" if synthetic else "pairs", sum(rows.values()), h, w, split_by, jobs)
-        per_split, bad = _collect(job, tasks, len(plan.items), jobs, skip_bad, progress)
+        odd_skipped = plan.dataset is not None and plan.dataset.odd_files_skipped
+        per_split, bad, converted = _collect(job, tasks, len(plan.items), jobs, skip_bad, progress, odd_skipped)
         splits_meta = {}
         for s in SPLITS:
             splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], h, w, plan)
@@ -161,6 +174,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         source["pairs_used"] = len(plan.items) - len(bad)
         source["pairs_skipped"] = len(skipped)
         source["skipped"] = skipped
+        source["converted"] = converted
         metadata = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -175,6 +189,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
             "dataset": _dataset_json(plan),
             "crop": {"height": h, "width": w},
             "crops_per_image": k,
+            "resize": describe_resize(resize),
             "seed": seed,
             "split_by": split_by,
             "ratios": dict(zip(SPLITS, ratio3)),
@@ -185,6 +200,24 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     counts = ", ".join(f"{s} {splits_meta[s]['count']}" for s in SPLITS)
     log.info("wrote %s: %s crops; %s; %d pair(s) skipped", out, counts, ignored_summary(metadata), len(skipped))
     return PrepareResult(out, splits_file, metadata, False)
+
+
+def _resolve_resize_split(plan: Plan, resize: Optional[str], split_by: Optional[str]):
+    """The resize policy and split method: the user's, else the dataset entry's (official lists)."""
+    spec = plan.dataset or GENERIC
+    if resize is None:
+        resize = spec.resize
+        if spec.resize != GENERIC.resize:
+            plan.defaults_used.append("resize")
+    if split_by is None:
+        split_by = "official" if plan.official_split else "image"
+    elif split_by == "official" and not plan.official_split:
+        raise UserError("--split-by official: this source has no official split lists (only "
+                        + ", ".join(s.name for s in DATASETS.values() if s.split_lists) + " has); use image")
+    if split_by != "official" and plan.official_split:
+        plan.groups[:] = [getattr(p, "group", "") for p in plan.items]   # folders again, not the lists
+    log.info("resize: %s; split by %s", resize, split_by)
+    return resize, split_by
 
 
 def ignored_summary(metadata: dict) -> str:
@@ -212,7 +245,7 @@ def _resolve_defaults(plan: Plan, crop_hw, k, synthetic: bool):
         used.append("crops_per_image")
     if synthetic:
         return crop_hw, k
-    values = {"palette": lambda: str(plan.settings.get("palette")),
+    values = {"palette": lambda: str(plan.settings.get("palette")), "encoding": lambda: plan.encoding["kind"],
               "ignored_colours": lambda: " ".join(f"({r},{g},{b})" for r, g, b in plan.ignored_colours),
               "crop": lambda: f"{crop_hw[0]}x{crop_hw[1]}", "crops_per_image": lambda: str(k)}
     shown = ", ".join(f"{name} {values[name]()}" for name in used) or "none (all given)"
@@ -251,10 +284,14 @@ def _plan_synthetic(n: int, encoding: str, palette, num_classes, class_names) ->
                 settings={"source": "synthetic", "n": n})
 
 
-def _collect(job: Job, tasks: List[Task], n_items: int, jobs: int, skip_bad: bool, progress: bool):
-    """-> (results per split in row order, skipped pairs [{"image", "mask", "reason"}] once each)."""
+def _collect(job: Job, tasks: List[Task], n_items: int, jobs: int, skip_bad: bool, progress: bool,
+             odd_skipped: bool = False):
+    """-> (results per split in row order, skipped pairs [{"image", "mask", "reason"}] once each,
+    images converted on the way [{"image", "note"}]). ``odd_skipped``: a dataset known to ship
+    undecodable images (Oxford-IIIT Pet) skips those pairs without --skip-bad."""
     per_split = {s: {"results": []} for s in SPLITS}
     bad: dict = {}
+    converted: dict = {}
     # A pair's tasks are consecutive (one per split it has crops in): the bar counts a pair at its last.
     last = {t.item: n for n, t in enumerate(tasks)}
     # The bar on stderr: stdout holds the log and the summary line. In a batch log (no terminal)
@@ -267,16 +304,21 @@ def _collect(job: Job, tasks: List[Task], n_items: int, jobs: int, skip_bad: boo
                 item = task.item
                 entry = {"image": getattr(item, "image", str(item)), "mask": getattr(item, "mask", str(item)),
                          "reason": result["error"]}
-                if not skip_bad:
+                if not (skip_bad or (odd_skipped and result.get("unreadable_image"))):
                     raise UserError(f"{result['error']}\n  fix the file, remove the pair, or pass --skip-bad "
                                     f"to skip bad pairs and list them in {SPLITS_FILE}")
                 if (entry["image"], entry["mask"]) not in bad:
                     log.warning("skipping a pair: %s", entry["reason"])
                     bad[(entry["image"], entry["mask"])] = entry
+            for note in result.get("notes") or ():
+                converted.setdefault(note["image"], note)
             per_split[task.split]["results"].append(result)
             if last[task.item] == n:
                 bar.update(1)
-    return per_split, list(bad.values())
+    if converted:
+        log.warning("converted %d image(s) with an odd format (first: %s); listed in the split file",
+                    len(converted), next(iter(converted.values()))["note"])
+    return per_split, list(bad.values()), list(converted.values())
 
 
 def _finish_split(folder: Path, split: str, collected: dict, rows: int, h: int, w: int, plan: Plan) -> dict:

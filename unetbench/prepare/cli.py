@@ -21,13 +21,14 @@ from typing import Optional, Sequence
 
 from ..dataset import IGNORE_INDEX
 from ..errors import UserError
-from ..registry import DATASETS, MODELS
+from ..registry import DATASET_ALIASES, DATASETS, MODELS
 from ..values import (RaisingArgumentParser, argparse_type, check_crop_for_models, non_negative_int, parse_crop,
                       positive_int)
 from .api import DEFAULT, DEFAULT_SEED, DEFAULT_SYNTHETIC_IMAGES, ignored_summary, prepare
 from .classes import BUILTIN_PALETTES, CARLA13
 from .defaults import GENERIC, describe
 from .encodings import ENCODINGS
+from .resize import RESIZE_POLICIES
 from .splits import DEFAULT_RATIOS, SPLIT_BY
 
 
@@ -52,7 +53,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser(raising: bool = False) -> argparse.ArgumentParser:
     ratios = ",".join(f"{r:.2f}" for r in DEFAULT_RATIOS)
     multiple = math.lcm(*(m.input_multiple for m in MODELS.values()))
-    registered = "\n".join(f"  {spec.kaggle_slug}{'  (default)' if spec is DEFAULT else ''}\n" + textwrap.fill(
+    registered = "\n".join(f"  {spec.name}: {spec.kaggle_slug or spec.urls[0]}{'  (default)' if spec is DEFAULT else ''}\n" + textwrap.fill(
         f"{spec.title}: {describe(spec)}", 78, initial_indent=" " * 6, subsequent_indent=" " * 6,
         break_on_hyphens=False) for spec in DATASETS.values())
     p = (RaisingArgumentParser if raising else argparse.ArgumentParser)(
@@ -74,6 +75,10 @@ def build_parser(raising: bool = False) -> argparse.ArgumentParser:
     src.add_argument("--kaggle-dataset", metavar="SLUG", default=None,
                      help=f"Kaggle dataset to download (default {DEFAULT.kaggle_slug}, {DEFAULT.title}; "
                           "needs Kaggle credentials, see docs/prepare.md)")
+    src.add_argument("--dataset", metavar="NAME", default=None,
+                     help=f"a registered dataset: {', '.join(DATASETS)} (or {', '.join(DATASET_ALIASES)}); without "
+                          "--source-dir it is downloaded (Kaggle for CARLA, the official site for kvasir-seg and "
+                          "oxford-pet); with it, its defaults apply whatever the folder names")
     src.add_argument("--cache-dir", metavar="DIR", default=None,
                      help="where Kaggle downloads are kept (default $UNETBENCH_CACHE or ~/.cache/unetbench)")
     lab = p.add_argument_group("labels")
@@ -102,8 +107,14 @@ def build_parser(raising: bool = False) -> argparse.ArgumentParser:
     out.add_argument("--seed", type=argparse_type(non_negative_int, "--seed"), default=DEFAULT_SEED,
                      help=f"seed for crops, splits and scenes (default {DEFAULT_SEED})")
     out.add_argument("--split", default=ratios, metavar="TRAIN,VAL,TEST", help=f"split ratios (default {ratios})")
-    out.add_argument("--split-by", choices=SPLIT_BY, default="image",
-                     help="image: crops of one source image stay in one split (default); folder: whole top-level "
+    out.add_argument("--resize", choices=RESIZE_POLICIES, default=None,
+                     help="how sources of different sizes meet the crop: none (crop only), cover (scale keeping "
+                          "the aspect to cover the crop, then crop), stretch (scale to the crop) (default: "
+                          + _per_dataset(lambda s: s.resize) + ")")
+    out.add_argument("--split-by", choices=SPLIT_BY, default=None,
+                     help="official: the dataset's own test list, train/val drawn from the rest (default where it "
+                          "has lists: oxford-pet); image: crops of one source image stay in one split (default "
+                          "otherwise); folder: whole top-level "
                           "source folders stay together; crop: every crop on its own, as the seed did (leaks "
                           "near-duplicate crops between splits: only to reproduce the seed's numbers)")
     out.add_argument("--out", default="data", metavar="DIR", help="output folder (default data/)")
@@ -150,6 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.out, synthetic=args.synthetic, num_images=args.num_images, source_dir=args.source_dir,
         kaggle_dataset=args.kaggle_dataset, cache_dir=args.cache_dir, crop=args.crop,
         crops_per_image=args.crops_per_image, seed=args.seed, ratios=args.split, split_by=args.split_by,
+        dataset=args.dataset, resize=args.resize,
         encoding=args.encoding, palette=args.palette, num_classes=args.num_classes, class_names=names,
         unknown_to_ignore=args.unknown_to_ignore, skip_bad=args.skip_bad, jobs=args.jobs, force=args.force,
         progress=not args.quiet)

@@ -22,22 +22,38 @@ from ..registry import DATASETS, DatasetSpec
 GENERIC = DatasetSpec(name="generic", title="generic defaults (no registered dataset matched)", kaggle_slug="")
 
 
+def spec_for_name(name: str) -> DatasetSpec:
+    """--dataset NAME: a registered name or one of its aliases (carla, kvasir_seg, oxford_pet)."""
+    from ..errors import UserError
+    from ..registry import DATASET_ALIASES
+    key = DATASET_ALIASES.get(name.lower(), name.lower())
+    if key not in DATASETS:
+        raise UserError(f"--dataset {name!r}: choose one of {', '.join(DATASETS)} "
+                        f"(or {', '.join(DATASET_ALIASES)})")
+    return DATASETS[key]
+
+
 def spec_for_slug(slug: str) -> Tuple[Optional[DatasetSpec], str]:
     for spec in DATASETS.values():
-        if spec.kaggle_slug.lower() == slug.lower():
+        if spec.kaggle_slug and spec.kaggle_slug.lower() == slug.lower():
             return spec, f"Kaggle slug {spec.kaggle_slug}"
     return None, f"Kaggle slug {slug} is not a registered dataset"
 
 
-def spec_for_layouts(layouts: Iterable[Tuple[str, str]]) -> Tuple[Optional[DatasetSpec], str]:
+def spec_for_layouts(layouts: Iterable[Tuple[str, str]], parents: Iterable[str] = ()
+                     ) -> Tuple[Optional[DatasetSpec], str]:
+    """``parents``: the names of the folders holding the layouts (layouts.layout_parents); an entry
+    with a ``root_name`` (Kvasir-SEG's generic images/ + masks/) matches only inside that folder."""
     found = sorted(set(layouts))
+    parents = {p.lower() for p in parents}
     shown = ", ".join(f"{a}/{b}" for a, b in found) or "none"
     if len(found) == 1:
         for spec in DATASETS.values():
-            if _low(spec.layout) == found[0]:
-                return spec, f"layout {shown}"
+            if _low(spec.layout) == found[0] and (spec.root_name is None or spec.root_name.lower() in parents):
+                where = f" in {spec.root_name}/" if spec.root_name else ""
+                return spec, f"layout {shown}{where}"
         return None, f"layout {shown} is not a registered dataset's"
-    if any(_low(spec.layout) in found for spec in DATASETS.values()):
+    if any(_low(spec.layout) in found and spec.root_name is None for spec in DATASETS.values()):
         return None, f"several layouts in one source ({shown})"
     return None, f"layouts {shown}"
 
@@ -53,10 +69,16 @@ def layout_names() -> list:
 
 def describe(spec: DatasetSpec) -> str:
     """One line of a dataset entry's defaults (for --help and the docs)."""
-    parts = [f"palette {spec.palette}" if spec.palette else "encoding detected"]
+    parts = [f"palette {spec.palette}" if spec.palette else f"{spec.encoding} masks" if spec.encoding
+             else "encoding detected"]
     if spec.ignored_colours:
         parts.append("ignored colours " + " ".join(f"({r},{g},{b})" for r, g, b in spec.ignored_colours))
     parts.append(f"{spec.crops_per_image} crop(s) of {spec.crop[0]}x{spec.crop[1]} per image")
+    if spec.resize != "none":
+        parts.append(f"resize {spec.resize}")
     if spec.layout:
-        parts.append(f"layout {spec.layout[0]}/ + {spec.layout[1]}/")
+        where = f" in {spec.root_name}/" if spec.root_name else ""
+        parts.append(f"layout {spec.layout[0]}/ + {spec.layout[1]}/{where}")
+    if spec.split_lists:
+        parts.append("official test list")
     return ", ".join(parts)

@@ -31,7 +31,14 @@ from .pair_error import PairError
 
 log = logging.getLogger(__name__)
 
-ENCODINGS = ("red_channel", "index", "palette")
+ENCODINGS = ("red_channel", "index", "palette", "threshold", "trimap")
+# Encodings of one dataset each, with their fixed classes (the registry entry names them):
+# threshold: a grey mask (Kvasir-SEG's noisy JPEGs), foreground where it is at least THRESHOLD;
+# trimap: Oxford-IIIT Pet's 1 pet, 2 background, 3 border -> class ids 1, 0, 2.
+FIXED_CLASSES = {"threshold": 2, "trimap": 3}
+THRESHOLD = 128
+TRIMAP_IDS = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+TRIMAP_IDS[[1, 2, 3]] = [1, 0, 2]
 
 
 def pack_rgb(arr: np.ndarray) -> np.ndarray:
@@ -127,6 +134,8 @@ class MaskDecoder:
         if not 1 <= num_classes <= IGNORE_INDEX:
             raise UserError(f"--num-classes {num_classes}: must be 1..{IGNORE_INDEX} (labels are uint8, "
                             f"{IGNORE_INDEX} is ignore)")
+        if kind in FIXED_CLASSES and num_classes != FIXED_CLASSES[kind]:
+            raise UserError(f"--encoding {kind} has {FIXED_CLASSES[kind]} classes, not --num-classes {num_classes}")
         if kind != "palette":
             return cls(kind, num_classes, unknown_to_ignore)
         if not table:
@@ -146,6 +155,8 @@ class MaskDecoder:
 
     def mask_channels(self) -> str:
         """How the decoder wants the mask loaded: "rgb" or "single"."""
+        if self.kind == "threshold":
+            return "grey"
         return "rgb" if self.kind in ("palette", "red_channel") else "single"
 
     def decode(self, mask: np.ndarray, name: str) -> np.ndarray:
@@ -167,6 +178,10 @@ class MaskDecoder:
                                     f"{IGNORE_INDEX} (ignored)")
                 ids = np.where(bad, IGNORE_INDEX, ids)
             return ids.astype(np.uint8)
+        if self.kind == "threshold":
+            return (mask >= THRESHOLD).astype(np.uint8)
+        if self.kind == "trimap":
+            return self._trimap(mask, name)
         values = mask[..., 0] if mask.ndim == 3 else mask
         bad = values >= self.num_classes
         if bad.any():
@@ -177,3 +192,13 @@ class MaskDecoder:
                                 "(ignored)")
             values = np.where(bad, IGNORE_INDEX, values)
         return np.ascontiguousarray(values, dtype=np.uint8)
+
+    def _trimap(self, mask: np.ndarray, name: str) -> np.ndarray:
+        values = mask[..., 0] if mask.ndim == 3 else mask
+        bad = (values < 1) | (values > 3)
+        if bad.any() and not self.unknown_to_ignore:
+            shown = ", ".join(str(int(v)) for v in np.unique(values[bad])[:5])
+            raise PairError(f"{name}: trimap value(s) {shown} outside 1-3 (1 pet, 2 background, 3 border): not an "
+                            "Oxford-IIIT Pet trimap, or damaged; re-extract annotations.tar.gz, pass --skip-bad to "
+                            f"skip the pair, or --unknown-to-ignore to label those pixels {IGNORE_INDEX}")
+        return TRIMAP_IDS[np.clip(values, 0, 255).astype(np.uint8)]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 from ..dataset import SPLITS_FILE
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -49,4 +50,11 @@ def is_up_to_date(out: Path, fp: str) -> bool:
             if not path.is_file():
                 log.info("%s is missing; preparing again", path)
                 return False
+    try:   # a truncated or changed array is not up to date (sizes always, checksums when changed)
+        from ..array_stamps import verify_changed_arrays
+        from ..dataset import load_splits
+        verify_changed_arrays(load_splits(splits_file))
+    except UserError as err:
+        log.info("%s; preparing again", err)
+        return False
     return True

@@ -32,6 +32,7 @@ FOLDER_PAIRS: List[Tuple[str, str]] = [(spec.layout[0].lower(), spec.layout[1].l
     ("img", "mask"), ("img", "masks"), ("img", "seg"), ("img", "gt"), ("rgb", "seg"),
     ("rgb", "semantic"), ("rgb", "segmentation"), ("rgb", "masks"), ("rgb", "labels"),
 ]
+FOLDER_PAIRS = list(dict.fromkeys(FOLDER_PAIRS))    # a registered layout may also be a generic one
 MASK_SUFFIXES = ("_mask", "_seg", "_label", "_labels", "_gt", "-mask")
 
 
@@ -57,9 +58,29 @@ def _roots(files: Sequence[str]) -> Dict[Tuple[str, str], str]:
     roots: Dict[Tuple[str, str], str] = {}
     for img_name, mask_name in FOLDER_PAIRS:
         for (parent, low), actual in folders.items():
-            if low == img_name and (parent, mask_name) in folders and (parent, actual) not in roots:
-                roots[(parent, actual)] = folders[(parent, mask_name)]
+            if low == img_name and (parent, actual) not in roots:
+                mask_dir = _nested(folders, parent, mask_name)
+                if mask_dir is not None:
+                    roots[(parent, actual)] = mask_dir
     return roots
+
+
+def _nested(folders: Dict[Tuple[str, str], str], parent: str, path: str):
+    """The actual spelling of folder ``path`` (lower case, may be nested: annotations/trimaps)
+    under ``parent``, or None when it is not there."""
+    found = []
+    for part in path.split("/"):
+        actual = folders.get((parent, part))
+        if actual is None:
+            return None
+        found.append(actual)
+        parent = posixpath.join(parent, actual) if parent else actual
+    return "/".join(found)
+
+
+def layout_parents(files: Sequence[str]) -> Set[str]:
+    """The names (lower case) of the folders that hold a layout root, e.g. {"kvasir-seg"}."""
+    return {posixpath.basename(parent).lower() for parent, _ in _roots(files)}
 
 
 def folder_layouts(files: Sequence[str]) -> Set[Tuple[str, str]]:

@@ -12,3 +12,8 @@ imports another only for it.
 
 class PairError(Exception):
     """A bad source pair: the reason says what is wrong with which file."""
+
+
+class UnreadableImage(PairError):
+    """The image of a pair cannot be decoded: for a dataset known to ship such files (Oxford-IIIT
+    Pet), the pair is skipped and reported instead of failing the run."""

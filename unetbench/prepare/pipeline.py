@@ -20,7 +20,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .pair_error import PairError
+from .pair_error import PairError, UnreadableImage
 from .synthetic import render_scene
 
 
@@ -34,6 +34,7 @@ class Job:
     synthetic: bool
     source: Optional[object] = None             # sources.SourceReader (picklable)
     decoder: Optional[object] = None            # encodings.MaskDecoder (picklable)
+    resize: str = "none"                        # resize.RESIZE_POLICIES
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def _array(path: str) -> np.ndarray:
 def run_task(task: Task) -> dict:
     job = _JOB
     images_path, labels_path = job.arrays[task.split]
+    notes: list = []                # files converted on the way (decode._oddity)
     try:
         if job.synthetic:
             h, w = job.crop
@@ -81,10 +83,10 @@ def run_task(task: Task) -> dict:
             sources = (name, name)
         else:
             from .decode import crops_for_pair   # Pillow only where real files are decoded
-            crops = crops_for_pair(job, task.item, task.crops)
+            crops = crops_for_pair(job, task.item, task.crops, notes)
             sources = (task.item.image, task.item.mask)
     except PairError as err:
-        return {"task": task, "error": str(err)}
+        return {"task": task, "error": str(err), "unreadable_image": isinstance(err, UnreadableImage)}
     images, labels = _array(images_path), _array(labels_path)
     counts = np.zeros(256, dtype=np.int64)
     samples = []
@@ -93,7 +95,7 @@ def run_task(task: Task) -> dict:
         labels[task.first_row + k] = label
         counts += np.bincount(label.ravel(), minlength=256)
         samples.append({"image": sources[0], "mask": sources[1], "top": int(top), "left": int(left)})
-    return {"task": task, "error": None, "samples": samples, "counts": counts}
+    return {"task": task, "error": None, "samples": samples, "counts": counts, "notes": notes}
 
 
 def _context():

@@ -32,3 +32,4 @@ class Plan:
     dataset_reason: str = ""              # how it was matched, or why none was
     defaults_used: list = field(default_factory=list)   # settings taken from that entry so far
     ignored_colours: list = field(default_factory=list)  # [(r, g, b)] labelled ignore_index
+    official_split: bool = False          # groups are the dataset's official "trainval"/"test" lists

@@ -25,11 +25,13 @@ from ..errors import UserError
 from .classes import BUILTIN_PALETTES, CARLA13, generic_table
 from .decode import load_mask, open_image
 from .encodings import MaskDecoder, detect_encoding, load_palette
+from .datasets import fixed_encoding, known_strays, official_groups
 from .defaults import layout_names, spec_for_layouts, spec_for_slug
-from .layouts import FOLDER_PAIRS, describe_folders, find_pairs, folder_layouts
+from .layouts import FOLDER_PAIRS, describe_folders, find_pairs, folder_layouts, layout_parents
+from .official import fetch_official
 from .pair_error import PairError
 from .plan import Plan
-from .sources import SourceReader, fetch_kaggle, list_files, open_source
+from .sources import SourceReader, _cache_root, fetch_kaggle, list_files, open_source
 
 log = logging.getLogger("unetbench.prepare")
 
@@ -38,10 +40,15 @@ DETECT_SAMPLES = 8
 
 def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Optional[int], seed: int,
                encoding: str, palette: Optional[str], num_classes: Optional[int],
-               class_names: Optional[Sequence[str]], unknown_to_ignore: bool, skip_bad: bool) -> Plan:
+               class_names: Optional[Sequence[str]], unknown_to_ignore: bool, skip_bad: bool,
+               dataset=None) -> Plan:
+    """``dataset``: the registry entry --dataset named (its defaults apply whatever the layout)."""
     if source_dir:
-        reader = open_source(source_dir)
+        reader = open_source(source_dir, cache_dir)
         kind, location = reader.kind, reader.root
+    elif dataset is not None and dataset.urls:      # Kvasir-SEG, Oxford-IIIT Pet: their own sites
+        reader = open_source(fetch_official(dataset, _cache_root(cache_dir)), cache_dir)
+        kind, location = "official", ", ".join(dataset.urls)
     else:
         zip_path = fetch_kaggle(kaggle_dataset, cache_dir)
         reader = SourceReader("zip", str(zip_path))
@@ -50,8 +57,10 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     rels = [f[0] for f in files]
     pairs, unmatched, found = find_pairs(rels)
     layouts = folder_layouts(rels)
-    if source_dir:
-        spec, reason = spec_for_layouts(layouts)
+    if dataset is not None:
+        spec, reason = dataset, f"--dataset {dataset.name}"
+    elif source_dir:
+        spec, reason = spec_for_layouts(layouts, layout_parents(rels))
     else:
         spec, reason = spec_for_slug(kaggle_dataset)
         if spec is not None and spec.layout and pairs and tuple(n.lower() for n in spec.layout) not in layouts:
@@ -81,7 +90,13 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
 
     defaults_used = []
     spec_palette = spec.palette if spec is not None else None
-    if spec_palette and palette is None and encoding in (None, "auto", "palette"):
+    fixed = fixed_encoding(spec) if encoding in (None, "auto") and palette is None else None
+    if fixed is not None:                   # Kvasir-SEG's threshold, Oxford-IIIT Pet's trimaps
+        kind_enc, table, detected = fixed[0], None, False
+        palette_name = None
+        defaults_used.append("encoding")
+        log.info("mask encoding: %s (dataset entry %s; --encoding overrides)", kind_enc, spec.name)
+    elif spec_palette and palette is None and encoding in (None, "auto", "palette"):
         palette_name = spec_palette             # the dataset's palette, as if --palette named it
         defaults_used.append("palette")
         kind_enc, table, detected = "palette", load_palette(spec_palette), False
@@ -95,7 +110,7 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     if spec_palette and spec.ignored_colours and kind_enc == "palette" and palette_name == spec_palette:
         ignored = [tuple(c) for c in spec.ignored_colours]
         defaults_used.append("ignored_colours")
-    classes = _resolve_classes(kind_enc, table, num_classes, class_names)
+    classes = fixed[1] if fixed is not None else _resolve_classes(kind_enc, table, num_classes, class_names)
     decoder = MaskDecoder.build(kind_enc, len(classes), table if kind_enc == "palette" else None,
                                 unknown_to_ignore, ignored_colours=ignored,
                                 palette_name=palette_name if kind_enc == "palette" else None)
@@ -103,7 +118,9 @@ def plan_files(*, source_dir, kaggle_dataset: str, cache_dir, num_images: Option
     settings = {"source": kind, "location": location, "palette": palette_name,
                 "dataset": spec.name if spec is not None else None, "ignored_colours": ignored,
                 "unknown_to_ignore": bool(unknown_to_ignore)}
-    return Plan(source=source, items=pairs, groups=[p.group for p in pairs],
+    official = official_groups(reader, pairs, spec)
+    unmatched = unmatched + known_strays(reader, pairs, spec)
+    return Plan(source=source, items=pairs, groups=official or [p.group for p in pairs], official_split=bool(official),
                 encoding={"kind": kind_enc, "detected": detected}, classes=classes,
                 ignore_index=IGNORE_INDEX if (unknown_to_ignore or ignored) else None, files=files,
                 skipped=unmatched, reader=reader, decoder=decoder, settings=settings, dataset=spec,

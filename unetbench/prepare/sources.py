@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import UserError
+from ..imports import import_failure
 from ..registry import DATASETS, DEFAULT_DATASET
 
 log = logging.getLogger(__name__)
@@ -53,19 +54,46 @@ class SourceReader:
             return fh.read()
 
 
-def open_source(path) -> SourceReader:
-    """A folder or a zip file given with --source-dir."""
+def open_source(path, cache_dir=None) -> SourceReader:
+    """A folder, a zip, a tar(.gz), or a folder holding tar(.gz) archives, given with --source-dir.
+    Tar archives are extracted once into the cache (prepare/archives.py) and read as a folder."""
+    from .archives import extract_tars, is_tar, tar_archives
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"--source-dir {p}: does not exist; give a folder or a .zip of the dataset")
+        raise UserError(f"--source-dir {p}: does not exist; give a folder, a .zip or a .tar.gz of the dataset")
     if p.is_dir():
         if not os.access(p, os.R_OK | os.X_OK):
             raise UserError(f"--source-dir {p}: folder is not readable (permission denied); fix its permissions")
+        archives = tar_archives(p)
+        if archives and not _has_images(p):   # e.g. Oxford-IIIT Pet's images.tar.gz + annotations.tar.gz
+            return SourceReader("local", str(extract_tars(archives, _cache_root(cache_dir))))
         return SourceReader("local", str(p.resolve()))
+    if is_tar(p):
+        return SourceReader("local", str(extract_tars([p], _cache_root(cache_dir))))
     if not zipfile.is_zipfile(p):
-        raise UserError(f"--source-dir {p}: is not a folder and not a zip archive (corrupt or incomplete "
-                        "download?); give a folder, or re-create/re-download the .zip")
+        raise UserError(f"--source-dir {p}: is not a folder, not a zip and not a tar archive (corrupt or incomplete "
+                        "download?); give a folder, or re-create/re-download the archive")
     return SourceReader("zip", str(p.resolve()))
+
+
+def _has_images(folder: Path) -> bool:
+    for _, _, names in os.walk(folder):
+        if any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in names):
+            return True
+    return False
+
+
+def stray_files(reader: SourceReader, folder: str) -> List[str]:
+    """Files in ``folder`` of the source that are not images (Oxford-IIIT Pet's stray .mat files)."""
+    prefix = folder.rstrip("/") + "/"
+    if reader.kind == "zip":
+        with zipfile.ZipFile(reader.root) as archive:
+            names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+    else:
+        base = Path(reader.root) / folder
+        names = [f"{prefix}{p.name}" for p in base.iterdir() if p.is_file()] if base.is_dir() else []
+    return sorted(n for n in names if os.path.splitext(n)[1].lower() not in IMAGE_EXTENSIONS
+                  and not os.path.basename(n).startswith("."))
 
 
 def list_files(reader: SourceReader) -> List[Tuple[str, int, int]]:
@@ -164,9 +192,9 @@ def download(slug: str, dest: Path) -> None:
             api = KaggleApi()
             api.authenticate()
             api.dataset_download_files(slug, path=str(dest), unzip=False, quiet=True)
-    except ImportError:
-        raise UserError("the kaggle package is not installed: pip install 'unetbench[kaggle]' "
-                        "(or pip install kaggle), or use --source-dir / --synthetic") from None
+    except ImportError as err:   # kaggle itself, or a module it needs (named as such)
+        raise UserError(import_failure(err, "kaggle", "pip install 'unetbench[kaggle]' (or pip install kaggle)")
+                        + "; or use --source-dir / --synthetic") from None
     except SystemExit:
         raise UserError("Kaggle rejected the credentials (authentication failed); create a new token "
                         "on kaggle.com > Settings and update ~/.kaggle/kaggle.json or KAGGLE_API_TOKEN") from None

@@ -23,7 +23,7 @@ from ..dataset import SPLITS
 from ..errors import UserError
 
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
-SPLIT_BY = ("image", "folder", "crop")
+SPLIT_BY = ("image", "folder", "crop", "official")
 
 
 def parse_ratios(text) -> Tuple[float, float, float]:
@@ -65,6 +65,13 @@ def split_items(n_items: int, groups: Sequence[str], ratios: Sequence[float], se
     Returns sorted index lists per split, so array rows follow the (sorted) source order.
     """
     rng = np.random.default_rng([int(seed), 0x5B117])
+    if by == "official":    # groups are "trainval"/"test" (a dataset's own lists: prepare/datasets.py)
+        test = [i for i, g in enumerate(groups) if g == "test"]
+        trainval = np.array([i for i, g in enumerate(groups) if g != "test"], dtype=np.int64)
+        order = trainval[rng.permutation(len(trainval))]
+        share = ratios[1] / (ratios[0] + ratios[1])
+        n_val = int(round(len(order) * share)) if len(order) > 1 else 0
+        return {"train": sorted(order[n_val:].tolist()), "val": sorted(order[:n_val].tolist()), "test": test}
     if by in ("image", "crop"):
         order = rng.permutation(n_items)
         counts = _targets(n_items, ratios)
@@ -120,3 +127,13 @@ def assign_crops(n_items: int, crops_per_image: int, groups: Sequence[str], rati
             if crops:
                 units.append((i, s, crops))
     return units
+
+
+def refuse_empty_splits(rows: Dict[str, int], n_items: int, ratios: Sequence[float]) -> None:
+    """Every split needs samples: validation picks the best epoch and the test reports it, so a
+    dataset with an empty one would train and then fail after its first epoch."""
+    empty = [s for s in SPLITS if rows.get(s, 0) == 0]
+    if empty:
+        raise UserError(f"the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty "
+                        f"({n_items} source images, --split {','.join(f'{r:g}' for r in ratios)}); every split "
+                        "needs images: raise its ratio in --split, or add images")

@@ -26,6 +26,8 @@ from ..registry import BACKENDS, PROFILES
 from .energy import run_energy
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .load import RunRecord
+from .workload import workload_of, workloads
+from .noise import speed_verdict
 
 log = logging.getLogger(__name__)
 BACKEND_ORDER = list(BACKENDS)
@@ -58,10 +60,12 @@ class Group:
     values: dict[str, Any] = field(default_factory=dict)       # comparability field -> value
     conflicts: dict[str, list] = field(default_factory=dict)   # fields that differ inside the group
     class_iou: dict[str, Stat] = field(default_factory=dict)
+    workload: str = ""      # "MODEL x DATASET" when the runs span several workloads (report/matrix.py)
 
     @property
     def label(self) -> str:
-        return f"{self.backend}/{self.profile}" + (f" x{self.world_size}" if self.world_size > 1 else "")
+        return (f"{self.backend}/{self.profile}" + (f" x{self.world_size}" if self.world_size > 1 else "")
+                + (f" [{self.workload}]" if self.workload else ""))
 
     @property
     def nodes(self) -> Any:
@@ -76,21 +80,25 @@ def _stat(values: list) -> Stat:
 
 
 def _sort_key(key: tuple[str, str, int]) -> tuple:
-    backend, profile, ws = key
+    backend, profile, ws, *workload = key
     b = BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
     p = PROFILE_ORDER.index(profile) if profile in PROFILE_ORDER else len(PROFILE_ORDER)
-    return (b, backend, p, profile, ws)
+    return (*workload, b, backend, p, profile, ws)
 
 
 def make_groups(runs: list[RunRecord]) -> list[Group]:
+    # Runs of different workloads (model x dataset) never share a group: each is named by its
+    # workload once the runs span several, and differences() refuses to compare them.
+    several = len(workloads(runs)) > 1
     buckets: dict[tuple, list[RunRecord]] = {}
     for run in runs:
         if run.complete:
             ws = run.data["distributed"]["world_size"]
-            buckets.setdefault((run.backend, run.profile, ws), []).append(run)
+            buckets.setdefault((run.backend, run.profile, ws, workload_of(run.data) if several else ""),
+                               []).append(run)
     groups = []
     for key in sorted(buckets, key=_sort_key):
-        g = Group(*key, runs=buckets[key])
+        g = Group(*key[:3], runs=buckets[key], workload=key[3])
         g.figures = [run_figures(r) for r in g.runs]
         g.stats = {name: _stat([f[name] for f in g.figures]) for name in METRICS}
         per_run = [comparability_values(r.data) for r in g.runs]
@@ -151,7 +159,9 @@ def speedup_vs(group: Group, base: Group) -> dict[str, Any]:
         return {"speedup": None, "reason": "not comparable: " + "; ".join(reasons)}
     value = ratio(group.stats["samples_per_s"].median, base.stats["samples_per_s"].median)
     note = f"different profiles ({group.profile} vs {base.profile})" if group.profile != base.profile else None
-    return {"speedup": value, "note": note}
+    # With repeats, a speedup whose 95% intervals overlap the baseline's is not claimed (noise.py).
+    verdict = speed_verdict([f["samples_per_s"] for f in group.figures], [f["samples_per_s"] for f in base.figures])
+    return {"speedup": value, "note": note, **verdict}
 
 
 def _spread_words(a: Stat, b: Stat) -> str:
@@ -231,8 +241,8 @@ def build_comparison(runs: list[RunRecord], baseline: str | None = None) -> Comp
     base = find_baseline(groups, baseline)
     speedups = {g.label: speedup_vs(g, base) for g in groups} if base else {}
     statements: list[str] = []
-    for ws in sorted({g.world_size for g in groups}):
-        same = [g for g in groups if g.world_size == ws]
+    for workload, ws in sorted({(g.workload, g.world_size) for g in groups}):   # never across workloads
+        same = [g for g in groups if g.world_size == ws and g.workload == workload]
         profiles = sorted({g.profile for g in same}, key=lambda p: PROFILE_ORDER.index(p) if p in PROFILE_ORDER else 9)
         scopes = [(f"{p} profile" + (f", {ws} devices" if ws > 1 else ""), [g for g in same if g.profile == p]) for p in profiles]
         if len(profiles) > 1:  # the overall ranking crosses profiles: allowed for speed, and labelled

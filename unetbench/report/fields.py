@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .energy_cost import energy_figures
 from .load import RunRecord
 
 
@@ -45,9 +46,16 @@ METRICS: dict[str, Metric] = {
     "best_val_miou": Metric("best val mIoU", True, 4),
     "best_epoch": Metric("best epoch", True, 0),
     "time_to_best_s": Metric("time to best s", False, 1),
+    "time_to_target_s": Metric("time to target s", False, 1),
     "energy_kj": Metric("energy kJ", False, 2),
     "avg_power_w": Metric("avg power W", False, 1),
     "samples_per_j": Metric("samples/J", True, 3),
+    # metered in process over the steady window (energy_cost.py); cost from site.env's prices
+    "j_per_sample": Metric("J/sample", False, 3),
+    "samples_per_s_per_w": Metric("samples/s/W", True, 4),
+    "steady_power_w": Metric("steady W", False, 1),
+    "cost_per_epoch": Metric("cost/epoch", False, 4),
+    "cost_per_m_samples": Metric("cost/M samples", False, 2),
 }
 
 
@@ -95,6 +103,7 @@ _READERS: dict[str, Callable[[dict], Any]] = {
     "best_val_miou": lambda d: _get(d, "best", "val_miou"),
     "best_epoch": lambda d: _get(d, "best", "epoch"),
     "time_to_best_s": lambda d: _get(d, "timing", "time_to_best_val_miou_s"),
+    "time_to_target_s": lambda d: _get(d, "quality", "time_to_target_s"),   # None: not reached or no target
 }
 
 
@@ -113,6 +122,7 @@ def run_figures(record: RunRecord) -> dict[str, Any]:
     figures["energy_kj"] = None if joules is None else joules / 1000.0
     figures["avg_power_w"] = energy.get("avg_power_w")
     figures["samples_per_j"] = samples / joules if joules and samples else None
+    figures.update(energy_figures(data, record.price_per_hour))
     return figures
 
 
@@ -120,6 +130,7 @@ def comparability_values(data: dict) -> dict[str, Any]:
     """The fields that must match for two runs' figures to be compared."""
     crop = _get(data, "dataset", "crop")
     return {
+        "model": _get(data, "model", "key") or "unet",
         "dataset": _get(data, "dataset", "splits_sha256"),
         "crop": "x".join(map(str, crop)) if crop else None,
         "batch_size": per_device_batch(data),

@@ -48,6 +48,7 @@ class RunRecord:
     problem: str | None = None
     data: dict | None = None
     energy: dict | None = field(default=None)  # {"energy_j", "avg_power_w", "source"} when known
+    price_per_hour: float | None = None        # one device-hour, from site.env (energy_cost.py)
 
     @property
     def complete(self) -> bool:
@@ -111,6 +112,10 @@ def load_run(path: Path) -> RunRecord:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         return RunRecord(path, name, "invalid", errors[0] + more, data=None)
     state = _STATUS_TO_STATE[data["status"]]
+    diverged = _nonfinite_epoch(data) if state == "complete" else None
+    if diverged is not None:   # written before the trainer failed such runs (unetbench/health.py)
+        return RunRecord(path, data.get("run_name") or name, "failed",
+                         f"training loss not finite (null) in epoch {diverged}: diverged, left out", data)
     problem = data.get("message") if state != "complete" else None
     if state != "complete" and not problem:
         problem = f"status {data['status']}"
@@ -133,3 +138,11 @@ def load_runs(inputs: Iterable[str | Path], expect: Iterable[str] = ()) -> list[
         counts[r.state] = counts.get(r.state, 0) + 1
     log.info("loaded %d result files: %s", len(runs), ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return runs
+
+
+def _nonfinite_epoch(data: dict) -> int | None:
+    """The first epoch whose training loss was NaN or inf (written as null), or None."""
+    for row in data.get("history") or []:
+        if isinstance(row, dict) and "train_loss" in row and row["train_loss"] is None:
+            return row.get("epoch")
+    return None

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from .compare import SPREAD, Comparison, Group
 from .fields import METRICS
+from .noise import WITHIN_NOISE
 from .tables import Table, fmt
+from .timetotarget import noise_table, time_to_target_table
 
 _STATE_ORDER = ["complete", "interrupted", "failed", "running", "corrupt", "schema-mismatch", "invalid", "unreadable", "missing"]
 
@@ -67,7 +69,9 @@ def performance_table(comp: Comparison) -> Table:
     marks = 0
     for g, row in zip(comp.groups, table.rows):
         s = comp.speedups.get(g.label, {})
-        if s.get("speedup") is not None:
+        if s.get("speedup") is not None and s.get("within_noise") and g is not base:
+            row.append(f"{WITHIN_NOISE} ({s['speedup']:.2f}x)")   # the 95% intervals overlap: no claim
+        elif s.get("speedup") is not None:
             row.append(f"{s['speedup']:.2f}x" + ("*" if s.get("note") else ""))
         else:
             marks += 1
@@ -75,6 +79,9 @@ def performance_table(comp: Comparison) -> Table:
             row.append(f"n/c [{marks}]")
     if any(s.get("note") for s in comp.speedups.values()):
         table.notes.append("* different profiles (parity vs fast): a speed comparison only, numerics differ.")
+    if any(s.get("within_noise") for label, s in comp.speedups.items() if base is None or label != base.label):
+        table.notes.append(f"{WITHIN_NOISE} = the 95% bootstrap intervals of the median samples/s overlap the "
+                           "baseline's: the ratio in brackets is not a measured speedup.")
     table.notes.append("warm-up = compile/autotune steps kept out of samples/s; data wait = share of measured time "
                        "the host was blocked on the loader (not device idle time: the device may still be busy "
                        "with queued steps).")
@@ -105,11 +112,17 @@ def class_iou_table(comp: Comparison) -> Table:
 
 
 def energy_table(comp: Comparison) -> Table:
-    table = _metric_table(comp, "energy", "Energy (training window)", ["energy_kj", "avg_power_w", "samples_per_j"])
+    metrics = ["energy_kj", "avg_power_w", "samples_per_j", "j_per_sample", "samples_per_s_per_w", "steady_power_w"]
+    metrics += [m for m in ("cost_per_epoch", "cost_per_m_samples") if any(g.stats[m].median is not None for g in comp.groups)]
+    table = _metric_table(comp, "energy", "Energy (training window)", metrics)
     table.headers.append("source")
     for g, row in zip(comp.groups, table.rows):
         row.append(", ".join(sorted({(r.energy or {}).get("source", "-").split(":")[0] for r in g.runs})))
     table.notes.append("samples/J = training samples (epochs x train split) / energy; the window includes evaluation.")
+    table.notes.append("J/sample, samples/s/W and steady W: the steady training window only, metered in process at the "
+                       "timer's synchronised boundaries (warm-up, traced steps and evaluation excluded); cost = "
+                       "<GROUP>_PRICE_PER_HOUR of site.env x devices, per epoch (with its evaluation) and per million "
+                       "steady samples.")
     return table
 
 
@@ -130,7 +143,8 @@ def build_tables(comp: Comparison) -> list[Table]:
     if comp.groups:
         tables += [setup_table(comp), performance_table(comp), memory_table(comp), quality_table(comp),
                    class_iou_table(comp)]
-        if comp.has_energy:
+        tables += [t for t in (time_to_target_table(comp), noise_table(comp)) if t is not None]
+        if comp.has_energy or any(g.stats["cost_per_m_samples"].median is not None for g in comp.groups):
             tables.append(energy_table(comp))
         if comp.scaling:
             tables.append(scaling_table(comp))
