@@ -18,11 +18,12 @@ from torch import nn
 
 from helpers import SMALL_SETTINGS
 from unetbench import bench
-from unetbench.backends import CpuBackend, InlineStream
+from unetbench.backends import CpuBackend
 from unetbench.config import Settings
 from unetbench.data import DeviceTransform, flip_key
 from unetbench.distributed import DistContext
 from unetbench.results import GB
+from unetbench.streams import InlineStream
 from unetbench.train import Trainer
 
 COMPILE_S = 0.4  # what the stand-in's "compilation" of a new shape costs

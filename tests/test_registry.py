@@ -154,10 +154,10 @@ def test_a_fifth_backend_is_one_registry_entry(monkeypatch, tmp_path):
 
 
 def test_settings_are_the_only_list_of_training_flags():
-    from unetbench import config, submit
-    valued, switches = submit.train_flag_names()
+    from unetbench import config, submit_options
+    valued, switches = submit_options.train_flag_names()
     names = {f.name for f in dataclasses.fields(config.Settings)}
-    assert {config.flag(n) for n in names - submit.CHAIN_SETTINGS} == set(valued + switches) - {"--config"}
+    assert {config.flag(n) for n in names - submit_options.CHAIN_SETTINGS} == set(valued + switches) - {"--config"}
 
 
 def test_an_entry_point_sets_the_backend_environment_before_torch_is_imported():

@@ -21,7 +21,6 @@ import abc
 import contextlib
 import importlib
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -34,7 +33,9 @@ from . import gaudi
 from . import energy
 from .distributed import check_local_rank
 from .errors import UserError
+from .host_facts import cpu_name, current_rss_bytes, habana_driver, nvidia_driver
 from .registry import BACKENDS, PROFILES, BackendSpec, lookup, resolve
+from .streams import CudaSideStream, InlineStream, TorchEvent
 from .timing import HostEvent
 
 ADAM_EPS = 1e-8   # torch.optim.Adam's default, given explicitly where an optimizer's default differs
@@ -206,7 +207,7 @@ class CpuBackend(Backend):
         """CPU work has finished when the call that queued it returns."""
 
     def memory_bytes(self) -> dict:
-        rss = _current_rss_bytes()
+        rss = current_rss_bytes()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return {"allocated": rss, "reserved": rss, "peak_allocated": peak, "peak_reserved": peak,
                 "source": "process resident set size (CPU)"}
@@ -218,7 +219,7 @@ class CpuBackend(Backend):
         return energy.rapl_meter()
 
     def environment(self) -> dict:
-        return {"device_name": _cpu_name(), "device_count": os.cpu_count() or 1,
+        return {"device_name": cpu_name(), "device_count": os.cpu_count() or 1,
                 "driver": None, "cuda": None, "cudnn": None, "habana": None}
 
     @classmethod
@@ -260,7 +261,7 @@ class CudaBackend(Backend):
         torch.cuda.synchronize(self.device)
 
     def new_event(self):
-        return _TorchEvent(torch.cuda.Event(enable_timing=True))
+        return TorchEvent(torch.cuda.Event(enable_timing=True))
 
     def side_stream(self):
         return CudaSideStream(self.device)
@@ -308,7 +309,7 @@ class CudaBackend(Backend):
     def environment(self):
         return {"device_name": torch.cuda.get_device_name(self.device),
                 "device_count": torch.cuda.device_count(),
-                "driver": _nvidia_driver(),
+                "driver": nvidia_driver(),
                 "cuda": torch.version.cuda,
                 "cudnn": str(torch.backends.cudnn.version()),
                 "habana": None}
@@ -378,7 +379,7 @@ class HpuBackend(Backend):
         self.hpu.synchronize()
 
     def new_event(self):
-        return _TorchEvent(self.hpu.Event(enable_timing=True))
+        return TorchEvent(self.hpu.Event(enable_timing=True))
 
     def compile_model(self, model):
         # Static shapes, as on CUDA: each batch shape gets its own graph, compiled in a warm-up.
@@ -422,7 +423,7 @@ class HpuBackend(Backend):
 
     def environment(self):
         return {"device_name": self.hpu.get_device_name(), "device_count": self.hpu.device_count(),
-                "driver": _habana_driver(), "cuda": None, "cudnn": None, "habana": gaudi.bridge_version(),
+                "driver": habana_driver(), "cuda": None, "cudnn": None, "habana": gaudi.bridge_version(),
                 "habana_mode": gaudi.bridge_mode(), "hpu_graphs": self.hpu_graphs,
                 # which cards: the job's (Slurm / site) and this process's, as the bridge picked it
                 "habana_visible_modules": os.environ.get("HABANA_VISIBLE_MODULES"),
@@ -452,49 +453,6 @@ class HpuEagerBackend(HpuBackend):
     lazy = False
 
 
-class InlineStream:
-    """Runs the transfer in line, on the compute stream (every device but CUDA)."""
-
-    def run(self, fn):
-        return fn()
-
-    def hand_over(self, *tensors) -> None:
-        pass
-
-
-class CudaSideStream:
-    """A second CUDA stream: the host-to-device copy and augmentation of batch i+1 overlap
-    the kernels of step i instead of queueing in front of them."""
-
-    def __init__(self, device: torch.device):
-        self.stream = torch.cuda.Stream(device)
-
-    def run(self, fn):
-        with torch.cuda.stream(self.stream):
-            return fn()
-
-    def hand_over(self, *tensors) -> None:
-        # The compute stream must wait for the copy, and the allocator must not recycle the
-        # tensors' memory while the compute stream still reads them.
-        current = torch.cuda.current_stream(self.stream.device)
-        current.wait_stream(self.stream)
-        for t in tensors:
-            t.record_stream(current)
-
-
-class _TorchEvent:
-    """Adapts torch.cuda.Event / torch.hpu.Event to the timer's Event protocol."""
-
-    def __init__(self, event):
-        self.event = event
-
-    def record(self) -> None:
-        self.event.record()
-
-    def elapsed_ms(self, later: "_TorchEvent") -> float:
-        return self.event.elapsed_time(later.event)
-
-
 def backend_class(name: str) -> type[Backend]:
     """The class registered for ``name`` (unetbench/registry.py)."""
     return resolve(lookup(BACKENDS, name, "backend").backend_class)
@@ -503,41 +461,3 @@ def backend_class(name: str) -> type[Backend]:
 def make_backend(name: str, profile: str = "parity", local_rank: int = 0, allow_tf32: bool = False,
                  compile_mode: str | None = None) -> Backend:
     return backend_class(name)(profile, local_rank, allow_tf32=allow_tf32, compile_mode=compile_mode)
-
-
-# -- environment helpers -------------------------------------------------------------------
-def _run_quiet(argv: list) -> str | None:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.strip() or None
-
-
-def _nvidia_driver() -> str | None:
-    out = _run_quiet(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
-    return out.splitlines()[0] if out else None
-
-
-def _habana_driver() -> str | None:
-    out = _run_quiet(["hl-smi", "-Q", "driver_version", "-f", "csv,noheader"])
-    return out.splitlines()[0] if out else None
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _current_rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm", encoding="utf-8") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return None

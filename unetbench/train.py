@@ -8,7 +8,8 @@ Writes OUT/results_<run>.json (assembled by results.py; schema: unetbench/schema
 OUT/best_unet_<run>.pth and a resumable OUT/last_<run>.pth. run() returns 0 when completed and
 3 when stopped by SIGUSR1/SIGTERM (checkpoint saved: rerun with --auto-resume); bad input is a
 UserError (exit 2). unetbench/launch.py parses the command line, forms the process group and
-records a failure once the run has started. See docs/training.md.
+records a failure once the run has started. Evaluation lives in evaluation.py and the run's
+saved state in run_progress.py. See docs/training.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,9 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .config import Settings
-from .data import (DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, batch_sizes, feed, flip_key,
-                   make_loader)
+from .data import DeviceTransform, ResumableSampler, ShardSampler, SplitArrays, feed, flip_key, make_loader
 from .dataset import SPLITS, load_splits
+from .evaluation import Evaluation
 from .distributed import DistContext, no_buffer_broadcast_per_forward
 from .environment import environment
 from .errors import EXIT_INTERRUPTED, EXIT_OK, UserError
@@ -40,10 +41,11 @@ from .models.flops import flops_per_sample
 from .models.weights import load_weights
 from .overlays import write_overlays
 from .progress import Progress
-from .quality import TimeToTarget, new_state
+from .run_progress import RunProgress
+from .quality import TimeToTarget
 from .registry import MODELS, lookup, resolve
 from .run_outputs import RunOutputs
-from .results import GB, build_results, results_path, utc_now
+from .results import GB, build_results, results_path
 from .instruments import instrument
 from .timing import StepTimer, TimingTotals
 from .values import check_crop_for_models
@@ -56,43 +58,7 @@ class Interrupted(Exception):
     """Raised inside the loop when a stop signal arrived; the caller saves the state."""
 
 
-@dataclass
-class RunProgress:
-    """Where a run stands: saved whole in last_<run>.pth (``asdict``) and restored whole on
-    resume, so an attempt that continues a checkpoint knows all that the stopped one knew."""
-
-    epoch: int = 1                      # the epoch in progress (1-based)
-    step_in_epoch: int = 0              # training steps of that epoch already done
-    history: list = field(default_factory=list)   # one row per finished epoch
-    best: dict = field(default_factory=lambda: {"epoch": None, "val_miou": None, "val_loss": None})
-    elapsed_s: float = 0.0              # synchronised training + evaluation time, all attempts
-    train_s: float = 0.0
-    eval_s: float = 0.0
-    eval_warmup_s: float = 0.0          # compiling/autotuning evaluation's shapes, before training
-    earlier_wall_s: float = 0.0         # wall time of earlier attempts (before a requeue)
-    time_to_best_s: float | None = None
-    # [after forward, after optimizer step] GB allocated, every log_every measured steps
-    memory_phases_gb: list = field(default_factory=list)
-    attempts: int = 1
-    started_at: str = field(default_factory=utc_now)
-    partial: dict | None = None         # sums over all ranks of an epoch interrupted mid-way
-    test: dict | None = None            # test metrics, once the run has completed
-    replicas_identical: bool | None = None   # several ranks: checked once, at the end
-    quality: dict = field(default_factory=new_state)   # time to target (quality.py)
-    overlays: dict | None = None        # predictions on fixed test images (overlays.py)
-
-    @classmethod
-    def continued(cls, saved, path: Path) -> "RunProgress":
-        """The progress a checkpoint saved, as the next attempt continues it."""
-        if not isinstance(saved, dict) or set(saved) != {f.name for f in fields(cls)}:
-            raise UserError(f"checkpoint {path} was written by another version of unetbench; "
-                            "delete it to start fresh")
-        progress = cls(**saved)
-        progress.attempts += 1
-        return progress
-
-
-class Trainer:
+class Trainer(Evaluation):
     def __init__(self, settings: Settings, backend, dist: DistContext | None = None, clock=time.perf_counter):
         self.s = settings
         self.backend = backend
@@ -383,74 +349,6 @@ class Trainer:
             return False
         return self.dist.any_rank(self.stop.requested)
 
-    def eval_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
-                  count: torch.Tensor) -> None:
-        """One evaluation batch through the compiled evaluation unit; sums stay on the device."""
-        with self.backend.autocast():
-            loss, prediction = self.eval_model(x, y)
-        cm.update(prediction, y)
-        loss_sum += loss.float() * x.shape[0]
-        count += x.shape[0]
-        self.backend.step_boundary()  # lazy HPU: one graph per batch
-
-    def _eval_sums(self) -> tuple[ConfusionMatrix, torch.Tensor, torch.Tensor]:
-        device = self.backend.device
-        return (ConfusionMatrix(self.splits.num_classes, device, self.splits.ignore_index),
-                torch.zeros(1, dtype=torch.float32, device=device), torch.zeros(1, dtype=torch.float32, device=device))
-
-    @torch.no_grad()
-    def warm_up_evaluation(self, loaders) -> None:
-        """Run the evaluation unit once for every batch shape evaluation will see (full batch,
-        each split's last partial batch), before training and outside every timed window: its
-        compilation and autotuning are reported as eval_warmup_s, not inside the first epoch's
-        eval_s and the time to the best epoch. Zeros through a model in eval mode under
-        no_grad: nothing it computes is kept, no weight or statistic changes."""
-        if not self.backend.compiles_per_shape:
-            return
-        sizes = sorted({size for loader in loaders for size in batch_sizes(loader)})
-        self.eval_model.eval()
-        height, width = self.splits.crop
-        device = self.backend.device
-        sums = self._eval_sums()
-        self.backend.synchronize()  # nothing queued earlier may land in this window
-        t0 = self.clock()
-        self.timer.mark("eval_warmup", t0)  # an energy window (energy_windows.py)
-        for size in sizes:
-            x = torch.zeros(size, 3, height, width, device=device).contiguous(memory_format=self.backend.memory_format)
-            y = torch.zeros(size, height, width, dtype=torch.long, device=device)
-            self.eval_step(x, y, *sums)
-        self.backend.synchronize()  # the warm-up's kernels have run: all of their time is counted
-        t1 = self.clock()
-        self.timer.mark(None, t1)
-        self.progress.eval_warmup_s += t1 - t0
-
-    @torch.no_grad()
-    def evaluate(self, loader) -> dict:
-        """Loss and metrics of the model over a whole split, each sample once across ranks."""
-        self.dist.broadcast_buffers(self.model)  # one model for every rank's shard
-        self.eval_model.eval()
-        cm, loss_sum, count = self._eval_sums()
-        self.backend.synchronize()  # evaluation time must not include queued training work
-        t0 = self.clock()
-        self.timer.mark("eval", t0)  # an energy window (energy_windows.py)
-        # Fed as training is: the next batch is copied and normalised on the side stream while
-        # this one is evaluated (no flips).
-        for x, y, _ in feed(iter(loader), range(len(loader)), self.transform, self.stream, self.clock):
-            self.eval_step(x, y, cm, loss_sum, count)
-        self.dist.all_reduce_sum(loss_sum)
-        self.dist.all_reduce_sum(count)
-        confusion = cm.total(self.dist.all_reduce_sum)  # synchronises
-        metrics = summarize(confusion, self.splits.class_names)
-        metrics["loss"] = float(loss_sum.item() / count.item()) if count.item() else None
-        metrics["samples"] = int(count.item())
-        self.backend.synchronize()
-        t1 = self.clock()
-        self.timer.mark(None, t1)
-        seconds = t1 - t0
-        self.progress.eval_s += seconds
-        metrics["eval_s"] = seconds
-        return metrics
-
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
         if self.dist.is_main:
@@ -539,18 +437,6 @@ class Trainer:
             ckpt.save_checkpoint(self.best_path, {"model": self.model.state_dict(), "epoch": p.epoch,
                                                   "val_miou": val["miou"], "num_classes": self.splits.num_classes,
                                                   "class_names": self.splits.class_names})
-
-    def _test(self, loader) -> dict:
-        self.dist.barrier()  # rank 0 must have finished writing the best checkpoint
-        if self.best_path.exists():
-            # Test metrics come from the best-validation weights, as the seed reported them.
-            # Copied into the model in place (training is over; last_<run>.pth keeps the final
-            # weights), so the compiled evaluation unit runs them without recompiling.
-            self.model.load_state_dict(ckpt.load_checkpoint(self.best_path)["model"])
-        metrics = self.evaluate(loader)
-        metrics["checkpoint"] = str(self.best_path) if self.best_path.exists() else None
-        metrics.pop("eval_s", None)
-        return metrics
 
     # -- results ----------------------------------------------------------------------------
     def write(self, status: str, message: str | None = None) -> None:
