@@ -51,7 +51,7 @@ class ConfusionMatrix:
         if self.ignore_index is not None:
             valid &= target != self.ignore_index
         index = torch.where(valid, target * n + prediction, torch.full_like(target, n * n))
-        low, high = self._parts[0], self._parts[1]
+        low = self._parts[0]
         for chunk in index.split(self.CHUNK):
             low.index_add_(0, chunk, torch.ones_like(chunk, dtype=torch.int32))
             self._carry()
