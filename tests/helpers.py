@@ -95,3 +95,15 @@ def stub_slurm(bin_dir: Path, log: Path) -> Path:
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     return bin_dir
+
+
+def run_prepare_cli(argv, capsys):
+    """prepare_dataset.py in-process, one job, quiet: -> (exit code, stdout, stderr); never a traceback."""
+    import pytest
+    from unetbench.errors import run_cli
+    from unetbench.prepare.cli import main
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [str(a) for a in argv] + ["--jobs", "1", "--quiet"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Traceback" not in out
+    return exc.value.code, out, err

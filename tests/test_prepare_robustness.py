@@ -22,22 +22,15 @@ import pytest
 from PIL import Image
 
 from dataset_fixtures import write_index, write_lyft
-from helpers import REPO
-from unetbench.errors import UserError, run_cli
+from helpers import REPO, run_prepare_cli
+from unetbench.errors import UserError
 from unetbench.prepare import api, sources, writer
-from unetbench.prepare.cli import main
 from unetbench.progress import Progress
 
 CROP = "32x48"
 
 
-def run(argv, capsys):
-    """Run the CLI in-process the way prepare_dataset.py does: -> (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        run_cli(main, [str(a) for a in argv] + ["--jobs", "1", "--quiet"])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err and "Traceback" not in out
-    return exc.value.code, out, err
+run = run_prepare_cli  # prepare_dataset.py in-process
 
 
 def fail(argv, capsys, *needles):

@@ -15,20 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unetbench.errors import UserError, run_cli
+from unetbench.errors import UserError
 from unetbench.prepare import official
 from unetbench.prepare.api import prepare
-from unetbench.prepare.cli import main
+from helpers import run_prepare_cli as run
 from workload_fixtures import (KVASIR_NAMES, PET_ODD, PET_STRAYS, PET_TEST, PET_UNREADABLE, kvasir_clean_mask,
                                write_kvasir_folder, write_kvasir_zip, write_oxford_archives)
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        run_cli(main, [str(a) for a in argv] + ["--jobs", "1", "--quiet"])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err and "Traceback" not in out
-    return exc.value.code, out, err
 
 
 def digest(folder: Path) -> dict:

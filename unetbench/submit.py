@@ -35,7 +35,7 @@ from .registry import BACKENDS, DEFAULT_SIGNAL_LEAD_S, JOBS, cluster_default_bac
 from .trainjobs import TrainJob, parse_profiles, train_jobs
 from .site import Site, SiteError
 from .submit_options import DEMO_PREPARE, DEMO_PROFILES, DEMO_TRAIN, Options, note, parse, usage
-from .values import positive_int
+from .values import parse_names, positive_int
 from .workloads import Workload, check_crops, check_dependencies, plan_workloads
 
 ROOT = Path(os.environ.get("UNETBENCH_ROOT") or Path(__file__).resolve().parent.parent)
@@ -116,14 +116,9 @@ def _absolute(path: str) -> Path:
 
 
 def parse_backends(text: str) -> list:
-    backends = text.split(",") if text else []
+    backends = parse_names(text, BACKENDS, "backend")
     if not backends:
         raise UserError(f"--backends is empty; valid backends: {' '.join(BACKENDS)}")
-    for i, name in enumerate(backends):
-        if name not in BACKENDS:
-            raise UserError(f"unknown backend '{name}'; valid backends: {' '.join(BACKENDS)}")
-        if name in backends[:i]:
-            raise UserError(f"backend '{name}' given twice")
     return backends
 
 

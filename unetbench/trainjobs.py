@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .errors import UserError
 from .registry import PROFILES
+from .values import parse_names
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,7 @@ class TrainJob:
 
 
 def parse_profiles(text: str) -> list[str]:
-    profiles = [p for p in text.split(",") if p] if text else []
-    for i, name in enumerate(profiles):
-        if name not in PROFILES:
-            raise UserError(f"--profiles: unknown profile '{name}'; valid profiles: {' '.join(PROFILES)}")
-        if name in profiles[:i]:
-            raise UserError(f"--profiles: profile '{name}' given twice")
-    return profiles
+    return parse_names(text, PROFILES, "profile", "--profiles")
 
 
 def train_jobs(backends: Sequence[str], base_name: Callable[[str], str], profiles: Sequence[str],

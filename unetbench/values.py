@@ -83,6 +83,22 @@ def check_crop_for_models(crop: Tuple[int, int], what: str = "--crop",
                             f"{near(w)}")
 
 
+def parse_names(text: str, valid, what: str, flag: str | None = None, aliases: dict | None = None) -> list[str]:
+    """A comma-separated list of known names, each once: "cuda,cpu" -> ["cuda", "cpu"].
+    ``what`` names one item in messages ("backend"), ``flag`` prefixes them ("--profiles: ..."),
+    ``aliases`` maps other spellings (lower case) to names."""
+    prefix = f"{flag}: " if flag else ""
+    names: list[str] = []
+    for raw in (n.strip() for n in text.split(",") if n.strip()):
+        name = (aliases or {}).get(raw.lower(), raw)
+        if name not in valid:
+            raise UserError(f"{prefix}unknown {what} '{raw}'; valid {what}s: {' '.join(valid)}")
+        if name in names:
+            raise UserError(f"{prefix}{what} '{name}' given twice")
+        names.append(name)
+    return names
+
+
 class RaisingArgumentParser(argparse.ArgumentParser):
     """For checking another tool's flags before a job is submitted: a bad flag is a UserError
     (one line, exit 2 through run_cli), not a usage message and an exit."""

@@ -22,7 +22,7 @@ from typing import Optional
 from .dataset import SPLITS_FILE
 from .errors import UserError
 from .registry import DATASETS, MODELS
-from .values import check_crop_for_models
+from .values import check_crop_for_models, parse_names
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,7 @@ class Workload:
 
 
 def _names(text: str, table: dict, what: str, aliases: dict | None = None) -> list[str]:
-    names = []
-    for raw in (n.strip() for n in text.split(",")):
-        name = (aliases or {}).get(raw.lower(), raw)
-        if name not in table:
-            raise UserError(f"--{what}s: unknown {what} '{raw}'; valid {what}s: {' '.join(table)}")
-        if name in names:
-            raise UserError(f"--{what}s: {what} '{name}' given twice")
-        names.append(name)
-    return names
+    return parse_names(text, table, what, f"--{what}s", aliases)
 
 
 def plan_workloads(models_text: str, datasets_text: str, data_dir: Path) -> list[Workload]:
