@@ -120,9 +120,11 @@ class Trainer(Evaluation):
         self.environment = environment(backend)
 
     def release(self) -> None:
-        """Drop the compiled and DDP wrappers (they hold the process group), so that the group
-        can be destroyed before the process exits; the plain model stays usable."""
+        """Before the process exits: drop the compiled and DDP wrappers (they hold the process
+        group, which must be destroyed while Python is alive) and stop the energy meter's
+        polling thread. The plain model stays usable."""
         self.train_model = self.eval_model = self.model
+        self.energy.close()
 
     def _aligned_sync(self) -> None:
         # Timed boundaries wait for this device and then for every rank, so the clocks of all
