@@ -116,3 +116,9 @@ def test_nan_figures_count_as_missing(tmp_path):
     bad["test"]["miou"] = float("nan")
     comp = compare(tmp_path, [make_result("cuda", seed=0, test_miou=0.5), bad])
     assert group(comp, "cuda/parity").stats["test_miou"].median == 0.5
+
+
+def test_every_table_has_a_heading_for_each_cell(tmp_path):
+    comp = compare(tmp_path, [make_result("cuda", samples_per_s=200.0), make_result("gaudi_lazy", samples_per_s=100.0)])
+    for table in build_tables(comp):
+        assert all(len(row) == len(table.headers) for row in table.rows), (table.key, table.headers, table.rows)

@@ -49,16 +49,22 @@ def runs_table(comp: Comparison) -> Table:
     return Table("Runs", ["file", "run", "backend", "profile", "world", "state", "note"], rows, notes, "runs")
 
 
+# Column headings of the fields that must match (report/fields.py: comparability_values).
+SETUP_HEADINGS = {"model": "model", "dataset": "dataset sha256", "crop": "crop", "batch_size": "batch/device",
+                  "epochs": "epochs", "precision": "precision"}
+
+
 def setup_table(comp: Comparison) -> Table:
-    rows = []
+    rows, keys = [], []
     for g in comp.groups:
+        keys = list(g.values)
         vals = [("mixed: " + "/".join(g.conflicts[k]) if k in g.conflicts else
                  (str(v)[:12] if k == "dataset" and v else fmt(v))) for k, v in g.values.items()]
         rows.append([g.label, str(len(g.runs))] + vals + [g.runs[0].data["environment"]["device_name"]])
-    notes = ["Runs compare only when dataset checksum, crop, per-device batch and epochs match, "
+    notes = ["Runs compare only when model, dataset checksum, crop, per-device batch and epochs match, "
              "and precision too inside one profile."]
-    return Table("Setup (what must match)", ["group", "n", "dataset sha256", "crop", "batch/device", "epochs",
-                                             "precision", "device"], rows, notes, "setup")
+    headings = ["group", "n"] + [SETUP_HEADINGS.get(k, k) for k in keys] + ["device"]
+    return Table("Setup (what must match)", headings, rows, notes, "setup")
 
 
 def performance_table(comp: Comparison) -> Table:
