@@ -118,3 +118,19 @@ def test_a_restarted_job_continues_after_a_requeue(monkeypatch):
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
     again = train_args("cpu", ["--restart"])[3:]
     assert "--restart" not in again and "--auto-resume" in again
+
+
+def test_a_file_system_without_flock_does_not_stop_the_run(tmp_path, monkeypatch, caplog):
+    """Lustre mounted noflock (and some NFS setups) answer flock with ENOSYS: no lock is
+    possible there, which is said, not mistaken for another run holding it."""
+    import errno
+    import fcntl
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    stale = tmp_path / ".results_cpu.json.x9.tmp"
+    stale.write_bytes(b"half")
+    RunOutputs(tmp_path, "cpu").claim()
+    assert "this file system has no flock" in caplog.text and not stale.exists()

@@ -17,14 +17,18 @@ with SIGKILL leaves no stale lock.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 
 from .errors import UserError
 from .results import results_path, write_results
+
+log = logging.getLogger(__name__)
 
 # Locks this process holds, by path: claiming twice (launch.py, then the trainer) is one claim.
 _held: dict[str, int] = {}
@@ -57,7 +61,15 @@ class RunOutputs:
                             "choose a writable --out") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # A shared file system without flock (Lustre mounted noflock, some NFS setups)
+                # answers ENOSYS or EINVAL: no lock is possible there, which must not stop a run.
+                os.close(fd)
+                log.warning("cannot lock %s (%s): this file system has no flock; make sure no other run "
+                            "writes the same --run-name into %s", self.lock_path, err.strerror, self.out)
+                self.clean_stale_temps()
+                return
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise UserError(f"another run is writing {self.results.name} in {self.out} ({holder}); "
