@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
+
+from . import gaudi
 
 MIN_COUNTER_WINDOW_S = 1.0   # ten updates of NVML's slowest (100 ms) counter: shorter windows integrate power
 NVML_WRAP = 2**64            # NVML and HLML counters are unsigned 64-bit millijoules
@@ -193,8 +194,7 @@ def _working(read: Callable[[], float], error: type) -> Callable[[], float] | No
 def job_module(local_rank: int, all_modules: Sequence[int], env: Mapping[str, str] = os.environ) -> int | None:
     """The module id of this rank's card: the local_rank-th of the job's cards
     (HABANA_VISIBLE_MODULES, else every card of the node, in id order)."""
-    visible = env.get("HABANA_VISIBLE_MODULES", "").strip()
-    modules = [int(m) for m in re.split(r"[,\s]+", visible) if m] if visible else sorted(all_modules)
+    modules = gaudi.visible_modules(env) or sorted(all_modules)
     return modules[local_rank] if local_rank < len(modules) else None
 
 

@@ -21,6 +21,14 @@ BRIDGE_PACKAGE = "habana-torch-plugin"   # the bridge's distribution: its metada
 # Intel's training examples keep up to 10 graphs per module (ModuleCacher(max_graphs=10)):
 # training and evaluation shapes of one run fit in that.
 HPU_GRAPHS_MAX = 10
+VISIBLE_MODULES_VAR = "HABANA_VISIBLE_MODULES"   # the job's cards (Slurm's GRES plugin or the site sets it)
+
+
+def visible_modules(env) -> list[int] | None:
+    """The module ids of the job's cards, in the order ranks take them ("2,3" or "2 3"); None
+    when the variable is unset or not a list of ids (every card of the node is then the job's)."""
+    ids = [part for part in env.get(VISIBLE_MODULES_VAR, "").replace(" ", ",").split(",") if part.strip()]
+    return [int(part) for part in ids] if ids and all(part.strip().isdigit() for part in ids) else None
 
 
 def load_bridge(lazy: bool):

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, TextIO
 
+from . import gaudi
 from .registry import BACKENDS
 
 log = logging.getLogger("unetbench.monitor")
@@ -52,15 +53,13 @@ TOOLS = {
 # Where a tool lists every device of the node, the variable naming the job's own (Slurm's GRES
 # plugin or the site sets it); rows of other devices are dropped, or a 1-card job on an
 # 8-card node would report the node's energy.
-JOB_DEVICES_VAR = {"hl-smi": "HABANA_VISIBLE_MODULES"}
+JOB_DEVICES_VAR = {"hl-smi": gaudi.VISIBLE_MODULES_VAR}
 
 
 def job_devices(tool: str, env=os.environ) -> Optional[set[int]]:
     """The device ids (as the tool's first column) this job may use; None: every listed one."""
-    var = JOB_DEVICES_VAR.get(tool)
-    text = env.get(var, "").strip() if var else ""
-    ids = [part for part in text.replace(" ", ",").split(",") if part]
-    return {int(part) for part in ids} if ids and all(part.isdigit() for part in ids) else None
+    ids = gaudi.visible_modules(env) if tool == "hl-smi" else None
+    return set(ids) if ids is not None else None
 # Each tool's one-off description of the node's devices, for the job log header.
 DESCRIBE = {
     "nvidia-smi": ["nvidia-smi", "--query-gpu=index,name,driver_version,memory.total", "--format=csv,noheader"],
