@@ -1,7 +1,7 @@
 # make demo       - bootstrap .venv, prepare a small synthetic dataset, train briefly, compare
 # make test       - bootstrap .venv and run the whole test suite
 # make test-fast  - the tests that start no training process and no cluster (under a minute)
-# make scaffold   - regenerate submit_*.sh, unet_*.py, scripts/registry.sh from unetbench/registry.py
+# make scaffold   - regenerate submit_*.sh, unet_*.py, scripts/registry.sh from unetbench/core/registry.py
 # Override the torch requirements for your platform, e.g. make demo TORCH="torch==2.5.1 torchvision==0.20.1"
 # torch and torchvision are installed together, from one release pair: a torchvision built for
 # another torch fails at import (operator torchvision::nms does not exist). The pairs below are

@@ -8,7 +8,7 @@
 All logic lives in unetbench/report/ (see docs/compare.md).
 """
 
-from unetbench.errors import run_cli
+from unetbench.core.errors import run_cli
 from unetbench.report.cli import main
 
 if __name__ == "__main__":

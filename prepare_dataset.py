@@ -9,11 +9,11 @@ Run::
     python3 prepare_dataset.py --help                 # every registered dataset: Kaggle slug and defaults
 
 Flags, sources, credentials and layouts: docs/prepare.md (``--help`` shows the defaults, taken
-from unetbench/registry.py). Output format: docs/dataset_format.md. The code is unetbench/prepare/.
+from unetbench/core/registry.py). Output format: docs/dataset_format.md. The code is unetbench/data/prepare/.
 """
 
-from unetbench.errors import run_cli
-from unetbench.prepare.cli import main
+from unetbench.core.errors import run_cli
+from unetbench.data.prepare.cli import main
 
 if __name__ == "__main__":
     run_cli(main)

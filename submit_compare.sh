@@ -2,7 +2,7 @@
 # Comparison of all results, run after every training job ends (afterany); flags go to compare_results.py.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_compare.sh [flags]` works from the checkout too.
-# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
+# Generated from unetbench/core/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_compare
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

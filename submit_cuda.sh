@@ -3,7 +3,7 @@
 # several (DDP, one task per device) with --ntasks-per-node=G and the site's GRES for G devices.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_cuda.sh [flags]` works from the checkout too.
-# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
+# Generated from unetbench/core/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_cuda
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

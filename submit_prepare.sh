@@ -2,7 +2,7 @@
 # Dataset preparation as a CPU job (run_benchmark.sh --prepare-job); flags go to prepare_dataset.py.
 # Normally submitted by ./run_benchmark.sh, which adds the site.env settings on the command line
 # (they override these defaults); a plain `sbatch submit_prepare.sh [flags]` works from the checkout too.
-# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
+# Generated from unetbench/core/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 #SBATCH --job-name=unetbench_prepare
 #SBATCH --output=%x_%j.out
 #SBATCH --open-mode=append

@@ -7,10 +7,10 @@
 #   ./verify_enhanced.sh --backends cuda --device cuda   # plus a 3-step smoke training on the GPU
 #
 # One line per check: [ OK ], [WARN], [SKIP] or [FAIL]; exit 0 when nothing failed, 1 when a
-# check failed, 2 for a bad flag. The program is unetbench/preflight.py; this wrapper only
+# check failed, 2 for a bad flag. The program is unetbench/cluster/preflight.py; this wrapper only
 # finds Python (UNETBENCH_PYTHON, default python3).
 set -euo pipefail
 UNETBENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib_python.sh
 source "$UNETBENCH_ROOT/scripts/lib_python.sh"
-run_module unetbench.preflight "$@"
+run_module unetbench.cluster.preflight "$@"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from results_fixtures import make_result, write_result  # noqa: E402
 
-from unetbench.registry import BACKENDS, PROFILES  # noqa: E402
+from unetbench.core.registry import BACKENDS, PROFILES  # noqa: E402
 
 
 def make_files(folder: Path, count: int) -> None:

@@ -27,11 +27,11 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from unetbench.errors import run_cli  # noqa: E402
-from unetbench.prepare.api import default_jobs, prepare  # noqa: E402
-from unetbench.registry import DATASETS  # noqa: E402
-from unetbench.prepare.synthetic import render_scene  # noqa: E402
-from unetbench.values import argparse_type, check_crop_for_models, parse_crop, positive_int  # noqa: E402
+from unetbench.core.errors import run_cli  # noqa: E402
+from unetbench.data.prepare.api import default_jobs, prepare  # noqa: E402
+from unetbench.core.registry import DATASETS  # noqa: E402
+from unetbench.data.prepare.synthetic import render_scene  # noqa: E402
+from unetbench.core.parsing import argparse_type, check_crop_for_models, parse_crop, positive_int  # noqa: E402
 
 FOLDERS = ("dataA", "dataB", "dataC", "dataD", "dataE")
 # The generated pairs are in the Lyft/Udacity layout, so that dataset's defaults apply.

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # The body of every batch job, written once; the submit_*.sh scripts (generated from
-# unetbench/registry.py) only add #SBATCH defaults. This file holds the batch shell's own work
+# unetbench/core/registry.py) only add #SBATCH defaults. This file holds the batch shell's own work
 # (signals, srun, requeue) and no facts: those come from scripts/registry.sh (generated) and,
-# once SETUP has provided Python, from `python3 -m unetbench.jobinfo`.
+# once SETUP has provided Python, from `python3 -m unetbench.cluster.jobinfo`.
 #
 #   source scripts/lib_job.sh
 #   train_job cuda "$@"        # header, environment, device monitor, training, requeue
@@ -23,7 +23,7 @@
 #
 # Several tasks (sbatch --ntasks-per-node=G, SLURM_NTASKS > 1): the training starts as one job
 # step, `srun --kill-on-bad-exit=1 python3 unet_X.py ...`, one process per device; each reads its
-# rank from SLURM_PROCID (unetbench/distributed.py). The trap forwards the signal to srun, which
+# rank from SLURM_PROCID (unetbench/training/distributed.py). The trap forwards the signal to srun, which
 # forwards it to every task; all ranks stop at the same step and exit 3, so srun exits 3 (the
 # highest exit status of its tasks; 128+N for a task killed by signal N) and the requeue logic
 # is the one of a single task. srun answers SIGTERM itself by killing the step (the tasks get no
@@ -120,7 +120,7 @@ job_header() {
   echo "started   : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "checkout  : $UNETBENCH_ROOT ($(git -C "$UNETBENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
   echo "python    : $(command -v "$UB_PYTHON") ($("$UB_PYTHON" --version 2>&1))"
-  _ub_py -m unetbench.jobinfo header "$kind" || echo "software  : python -m unetbench.jobinfo failed (see above)"
+  _ub_py -m unetbench.cluster.jobinfo header "$kind" || echo "software  : python -m unetbench.cluster.jobinfo failed (see above)"
   echo "======================================================"
 }
 
@@ -173,14 +173,14 @@ _ub_launcher() {
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
   fi
   # Each task gets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from its srun layout
-  # before the training's Python starts (unetbench/rankenv.py computes them, then execs the
+  # before the training's Python starts (unetbench/cluster/rankenv.py computes them, then execs the
   # training): the Gaudi bridge sets up its distributed state from them when torch loads it.
-  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.rankenv --)
+  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.cluster.rankenv --)
 }
 
 # _ub_nsys OUT RUN -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (CUDA jobs; it exports
 # UNETBENCH_NSYS=1). The capture range is the traced steps (--trace-steps): the training brackets
-# them with cudaProfilerStart/Stop when UNETBENCH_NSYS_CAPTURE=1 (unetbench/trace.py).
+# them with cudaProfilerStart/Stop when UNETBENCH_NSYS_CAPTURE=1 (unetbench/training/trace.py).
 _ub_nsys() {
   command -v nsys >/dev/null || {
     echo "error: --nsys: nsys (Nsight Systems) not found on $(hostname); load it in CUDA_SETUP (site.env)" >&2
@@ -208,7 +208,7 @@ train_job() {
   # The training's own parser says where the outputs go and adds --auto-resume (a requeued job
   # must continue, not start over); a bad flag stops the job here with its message.
   resolved=$(mktemp)
-  _ub_py -m unetbench.jobinfo train-args "$backend" "$@" >"$resolved" || {
+  _ub_py -m unetbench.cluster.jobinfo train-args "$backend" "$@" >"$resolved" || {
     rm -f "$resolved"
     exit "$UB_EXIT_USAGE"
   }

@@ -2,7 +2,7 @@
 # Hand a command over to a module of the package, with the Python the user chose.
 #
 #   source scripts/lib_python.sh
-#   run_module unetbench.submit "$@"       # execs: $UNETBENCH_PYTHON (default python3) -m unetbench.submit
+#   run_module unetbench.cluster.submit "$@"       # execs: $UNETBENCH_PYTHON (default python3) -m unetbench.cluster.submit
 #
 # The caller sets UNETBENCH_ROOT (the checkout); the module is imported from there, so the
 # scripts work from a plain checkout as well as after `pip install -e .`.

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # What the batch shell (scripts/lib_job.sh) must know before Python can be asked.
-# Generated from unetbench/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
+# Generated from unetbench/core/registry.py by `python3 -m unetbench.scaffold`: edit the registry, not this file.
 
-# Exit codes of unetbench/errors.py (read by the scripts that source this file).
+# Exit codes of unetbench/core/errors.py (read by the scripts that source this file).
 # shellcheck disable=SC2034
 UB_EXIT_USAGE=2
 # shellcheck disable=SC2034

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-
-import pytest
-
 from pathlib import Path
 
+import pytest
 from slurm_cluster import SlurmCluster, missing_reason
-from unetbench.prepare.api import prepare_synthetic
+
+from unetbench.data.prepare.api import prepare_synthetic
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from typing import Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from unetbench.prepare.classes import CARLA13
-from unetbench.prepare.synthetic import render_scene
+from unetbench.data.prepare.classes import CARLA13
+from unetbench.data.prepare.synthetic import render_scene
 
 PALETTE13 = np.array([c for _, _, c in CARLA13], dtype=np.uint8)
 

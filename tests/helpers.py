@@ -100,8 +100,9 @@ def stub_slurm(bin_dir: Path, log: Path) -> Path:
 def run_prepare_cli(argv, capsys):
     """prepare_dataset.py in-process, one job, quiet: -> (exit code, stdout, stderr); never a traceback."""
     import pytest
-    from unetbench.errors import run_cli
-    from unetbench.prepare.cli import main
+
+    from unetbench.core.errors import run_cli
+    from unetbench.data.prepare.cli import main
     with pytest.raises(SystemExit) as exc:
         run_cli(main, [str(a) for a in argv] + ["--jobs", "1", "--quiet"])
     out, err = capsys.readouterr()

@@ -43,7 +43,7 @@ def make_result(backend: str = "cuda", profile: str = "parity", *, run_name: str
                 nodes: int = 1, test_miou: float = 0.6, energy: dict | None = None,
                 class_names: list[str] | None = None, started: datetime = T0,
                 train_count: int = 64, step_samples: int = 50) -> dict:
-    """One results dict that validates against unetbench/schema/results.schema.json."""
+    """One results dict that validates against unetbench/training/schema/results.schema.json."""
     rng = random.Random(f"{backend}{profile}{seed}")
     class_names = list(class_names or CLASS_NAMES)
     precision = precision or ("fp32" if profile == "parity" else "bf16")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 
 def torchvision_deeplab(num_classes: int, aux_loss: bool = False) -> nn.Module:

@@ -7,7 +7,7 @@ The model is built on the meta device (no memory, no arithmetic) and a batch of 
 then backward from the summed logits, under ``torch.utils.flop_counter.FlopCounterMode``:
 convolutions, transposed convolutions, matrix products and their gradients, a multiply-add
 counted as 2. Normalisation, activations, pooling and the loss are not counted (bandwidth-bound,
-negligible in FLOPs), as in the UNet hand formula (unetbench/model.py), which the tests keep as
+negligible in FLOPs), as in the UNet hand formula (unetbench/models/unet.py), which the tests keep as
 the oracle: the count is 0.08% below it, the first convolution having no input gradient.
 """
 
@@ -18,7 +18,7 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..registry import MODELS, resolve
+from ..core.registry import MODELS, resolve
 
 
 @lru_cache(maxsize=32)

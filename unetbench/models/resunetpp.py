@@ -102,7 +102,7 @@ class ResUNetPlusPlus(nn.Module):
         super().__init__()
         base = FIRST_FILTERS * width // REFERENCE_WIDTH
         if base < 1 or FIRST_FILTERS * width % REFERENCE_WIDTH:
-            from ..errors import UserError
+            from ..core.errors import UserError
             raise UserError(f"--model-width {width}: ResUNet++ scales its 16..256 filters by width/64, so the "
                             "width must be a multiple of 4 (64 is the published size)")
         f = [base * 2**i for i in range(5)]            # 16, 32, 64, 128, 256

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_problem
-from ..errors import UserError
+from ..core.errors import UserError
+from ..training.checkpoint import load_problem
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # where a file's keys may sit inside the model: whole model, torchvision's model in our wrapper,
@@ -58,7 +58,7 @@ def read_state_dict(path: str) -> dict:
 
 def _owner(keys: set, this: str) -> str | None:
     """The registered model (other than ``this``) whose parameters the keys are, if any."""
-    from ..registry import MODELS, resolve
+    from ..core.registry import MODELS, resolve
     for name, spec in MODELS.items():
         if name == this:
             continue

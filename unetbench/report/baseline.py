@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .compare import Comparison, build_comparison, differences
 from .load import load_runs
 from .noise import change_flag

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError
-from ..registry import BACKENDS
+from ..core.errors import UserError
+from ..core.registry import BACKENDS
 from .baseline import baseline_statements, baseline_table, load_baseline
 from .compare import build_comparison
 from .energy_cost import apply_prices, default_site, top_operations_table

@@ -21,13 +21,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
-from ..registry import BACKENDS, PROFILES
+from ..core.errors import UserError
+from ..core.registry import BACKENDS, PROFILES
 from .energy import run_energy
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .load import RunRecord
-from .workload import workload_of, workloads
 from .noise import speed_verdict
+from .workload import workload_of, workloads
 
 log = logging.getLogger(__name__)
 BACKEND_ORDER = list(BACKENDS)

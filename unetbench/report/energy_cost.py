@@ -7,7 +7,7 @@
     (the energy-per-sample plot: energy_plots.py)
 
 Energy per sample comes from the results' own ``energy`` section (metered in process over the
-steady window, unetbench/energy_windows.py); runs without it have none (the monitor CSV gives
+steady window, unetbench/training/energy_windows.py); runs without it have none (the monitor CSV gives
 only the whole window's energy, in the Energy table). Cost: the site's price of one
 device-hour times the run's devices, over the steady throughput (per million samples) or the
 mean epoch with its evaluation (per epoch).
@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .tables import Table
 
 TOP_SHOWN = 10   # operations per group in the side-by-side table
@@ -40,7 +40,7 @@ def default_site() -> Path | None:
 def apply_prices(runs: list, site_path: Path | None) -> None:
     if site_path is None:
         return
-    from ..site import Site, SiteError
+    from ..cluster.site_settings import Site, SiteError
     try:
         site = Site.load(site_path)
     except SiteError as err:

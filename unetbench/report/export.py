@@ -6,7 +6,7 @@ Usage::
     write_csv("summary.csv", comp); write_json("summary.json", comp, tables)
     write_markdown("report.md", comp, tables, plots={"throughput": Path("plots/throughput.png")})
 
-Every file is written atomically (unetbench.atomic): a reader never sees half a report. The JSON
+Every file is written atomically (unetbench.core.atomic): a reader never sees half a report. The JSON
 summary goes through results.clean_for_json, as the results files do: NaN and infinities
 become null.
 """
@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, atomic_write_text
-from ..results import clean_for_json
+from ..core.atomic import atomic_write_json, atomic_write_text
+from ..training.results import clean_for_json
 from .compare import SPREAD, Comparison
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .tables import Table, as_records, render_markdown

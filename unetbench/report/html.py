@@ -19,7 +19,7 @@ import html
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..core.atomic import atomic_write_text
 from .compare import SPREAD, Comparison
 from .tables import Table, _numeric
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..results import SCHEMA_VERSION
+from ..training.results import SCHEMA_VERSION
 from .validate import load_schema, validate
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def load_run(path: Path) -> RunRecord:
         return RunRecord(path, name, "invalid", errors[0] + more, data=None)
     state = _STATUS_TO_STATE[data["status"]]
     diverged = _nonfinite_epoch(data) if state == "complete" else None
-    if diverged is not None:   # written before the trainer failed such runs (unetbench/health.py)
+    if diverged is not None:   # written before the trainer failed such runs (unetbench/training/health.py)
         return RunRecord(path, data.get("run_name") or name, "failed",
                          f"training loss not finite (null) in epoch {diverged}: diverged, left out", data)
     problem = data.get("message") if state != "complete" else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import BACKENDS
+from ..core.registry import BACKENDS
 from .compare import Group, differences, ratio
 from .tables import Table, fmt
 from .workload import workload_of

@@ -6,7 +6,7 @@ Usage::
     from unetbench.report.overlay_figures import write_overlay_figures
     paths = write_overlay_figures(comp, "report/plots")   # {"overlay_1": Path(...), ...} or {}
 
-Each training run saved overlays_<run>.npz beside its results (unetbench/overlays.py): the
+Each training run saved overlays_<run>.npz beside its results (unetbench/training/overlays.py): the
 same test indices on every backend, so the comparison needs no device. One run per group is
 shown (its first); groups whose files hold other images (another dataset) are left out and
 named in the log. The disagreement panel marks in red the pixels where the groups' predictions
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..overlays import load_overlays
+from ..training.overlays import load_overlays
 from .compare import Comparison
 
 log = logging.getLogger(__name__)

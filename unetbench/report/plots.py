@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path
-from ..registry import BACKENDS
+from ..core.atomic import atomic_path
+from ..core.registry import BACKENDS
 from .compare import Comparison, Group
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .compare import Comparison, Group
-from .noise import MIN_RUNS_FOR_INTERVAL, WITHIN_NOISE, bootstrap_interval, mlperf_time, speed_verdict
+from .noise import (
+    MIN_RUNS_FOR_INTERVAL,
+    WITHIN_NOISE,
+    bootstrap_interval,
+    mlperf_time,
+    speed_verdict,
+)
 from .tables import Table, fmt
 
 
@@ -93,7 +99,11 @@ def write_quality_plot(comp: Comparison, folder: str | Path) -> dict[str, Path]:
     curves = [c for c in curves if len(c[2]) > 0]
     if not curves:
         return {}
-    from .plots import _plt, _save, color  # matplotlib is imported only when plots are drawn
+    from .plots import (  # matplotlib is imported only when plots are drawn
+        _plt,
+        _save,
+        color,
+    )
     plt = _plt()
     fig, ax = plt.subplots()
     labelled = set()

@@ -11,8 +11,8 @@ keywords: type, required, properties, items, enum, const, $ref (local), oneOf, m
 maxItems, minimum. Anything else in the schema is ignored.
 
 The schema file does not repeat facts kept elsewhere: load_schema() fills in the schema
-version (unetbench.results.SCHEMA_VERSION) and the backend and profile names
-(unetbench.registry). Validate against load_schema(), never against the bare file.
+version (unetbench.training.results.SCHEMA_VERSION) and the backend and profile names
+(unetbench.core.registry). Validate against load_schema(), never against the bare file.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from ..registry import BACKENDS, PROFILES
-from ..results import SCHEMA_PATH, SCHEMA_VERSION
+from ..core.registry import BACKENDS, PROFILES
+from ..training.results import SCHEMA_PATH, SCHEMA_VERSION
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),

@@ -1,0 +1,171 @@
+"""One source of truth: the registry drives every tool, generated files are current, no cycles.
+
+A new backend must be one registry entry plus its class: the test that registers a pretend
+fifth backend checks that every consumer (scaffold, site.env checks, run_benchmark's planning,
+the monitor, the report's colours) picks it up with no other change.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+from unetbench.cluster import scaffold
+from unetbench.core import registry
+
+
+def test_generated_scripts_are_up_to_date():
+    stale = scaffold.stale_files()
+    assert stale == [], f"run python3 -m unetbench.scaffold: {stale}"
+
+
+def test_every_backend_class_carries_its_own_registry_entry():
+    from unetbench.devices.base import Backend, backend_class
+    for name, spec in registry.BACKENDS.items():
+        cls = backend_class(name)
+        assert issubclass(cls, Backend) and cls.spec is spec
+        assert not getattr(cls, "__abstractmethods__", None), f"{cls.__name__} leaves abstract methods"
+
+
+def test_the_backend_base_class_says_what_a_backend_must_provide():
+    from unetbench.devices.base import Backend
+    assert {"device", "synchronize", "memory_bytes", "environment", "software_check"} <= Backend.__abstractmethods__
+
+    class Incomplete(Backend):
+        spec = registry.BACKENDS["cpu"]
+
+    with pytest.raises(TypeError):
+        Incomplete("parity")
+
+
+def test_every_model_entry_resolves():
+    for spec in registry.MODELS.values():
+        assert callable(registry.resolve(spec.builder)) and spec.input_multiple > 0
+        assert spec.input_multiple >= 1
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """module -> unetbench modules it imports anywhere in its source (function bodies too)."""
+    root = REPO / "unetbench"
+    graph = {}
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(REPO).with_suffix("")
+        module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        package = module if rel.name == "__init__" else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[:len(base) - node.level + 1]
+                    stem = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    stem = node.module or ""
+                if stem.startswith("unetbench"):
+                    for alias in node.names:
+                        candidate = f"{stem}.{alias.name}"
+                        targets.add(candidate if (root.parent / (candidate.replace(".", "/") + ".py")).exists()
+                                    else stem)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("unetbench")}
+        graph[module] = {t for t in targets if t != module}
+    return graph
+
+
+def test_no_import_cycles_in_the_package():
+    graph = _package_imports()
+    assert "unetbench.training.trainer" in graph and "unetbench.data.prepare.api" in graph
+    cycles = []
+
+    def visit(node, stack, on_stack, done):
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in on_stack:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, stack, on_stack, done)
+        on_stack.discard(node)
+        stack.pop()
+        done.add(node)
+
+    done: set = set()
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [], set(), done)
+    # A package's __init__ that re-exports a submodule lazily is not a cycle worth naming.
+    cycles = [c for c in cycles if not any(m.count(".") == 1 and m.endswith(("prepare", "report")) for m in c)]
+    assert cycles == []
+
+
+def test_the_login_node_tools_do_not_import_torch():
+    # run_benchmark.sh plans and submits from a login node; torch may be absent or slow there.
+    import subprocess
+    import sys
+    code = ("import sys, unetbench.cluster.submit, unetbench.cluster.preflight, unetbench.cluster.site_settings, unetbench.cluster.scaffold; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("fact, home, pattern", [
+    ("backend list", "unetbench/core/registry.py", r"""["']cuda["'],\s*["']gaudi_lazy["']|cuda gaudi_lazy gaudi_eager"""),
+    ("ignore index", "unetbench/data/prepared.py", r"IGNORE_INDEX\s*=\s*255|ignore_index=255"),
+    ("schema version", "unetbench/training/results.py", r"SCHEMA_VERSION\s*=\s*\d|\"schema_version\":\s*\d"),
+    ("Lyft Kaggle dataset", "unetbench/core/registry.py", r"kumaresanmanickavelu/lyft-udacity-challenge"),
+    ("default Kaggle dataset", "unetbench/core/registry.py", r"maelstro/carla-vd-dataset"),
+    ("the seed's class colours", "unetbench/data/prepare/classes.py", r"\(45,\s*60,\s*150\)"),
+    ("split names", "unetbench/data/prepared.py", r"""\(\s*["']train["'],\s*["']val["'],\s*["']test["']\s*\)"""),
+])
+def test_each_fact_is_written_once_in_the_code(fact, home, pattern):
+    sources = [p for p in (REPO / "unetbench").rglob("*") if p.suffix in (".py", ".json")]
+    sources += list(REPO.glob("*.sh")) + list((REPO / "scripts").glob("*.sh")) + list(REPO.glob("*.py"))
+    generated = set(scaffold.generated_files())
+    hits = [f"{p.relative_to(REPO)}" for p in sources if p not in generated
+            for _ in re.finditer(pattern, p.read_text())]
+    assert [h for h in hits if h != home] == [], f"{fact} written outside {home}"
+
+
+def test_a_fifth_backend_is_one_registry_entry(monkeypatch, tmp_path):
+    """A pretend 'xpu' backend: each consumer of the registry picks it up unchanged."""
+    from unetbench.cluster import site_settings as site, submit
+    xpu = registry.BackendSpec(
+        name="xpu", title="Pretend XPUs", backend_class="backends:CpuBackend", site_group="XPU",
+        dist_backend="gloo", needs_device=True, monitor_tool=None,
+        sbatch=registry.SbatchDefaults(time="01:00:00", cpus=4, mem="8G", gres="xpu:1"),
+        env_before_python={"XPU_MODE": "fast"}, color="#123456")
+    monkeypatch.setitem(registry.BACKENDS, "xpu", xpu)
+
+    files = {p.name: content for p, (content, _) in scaffold.generated_files().items()}
+    assert "train_job xpu" in files["submit_xpu.sh"] and "#SBATCH --gres=xpu:1" in files["submit_xpu.sh"]
+    assert "run_backend(\"xpu\")" in files["unet_xpu.py"]
+    assert 'xpu) echo "XPU"' in files["registry.sh"] and 'xpu) echo "XPU_MODE=fast"' in files["registry.sh"]
+
+    env = tmp_path / "site.env"
+    env.write_text("XPU_PARTITION=x\nXPU_ACCOUNT=\nXPU_QOS=\nXPU_CPUS=4\nXPU_MEM=8G\nXPU_TIME=1:00:00\nXPU_SETUP=\n")
+    loaded = site.Site.load(env)
+    assert loaded.problems(["xpu"]) == ["XPU_GRES is not set (set it, empty if your cluster does not use it)"]
+    assert submit.parse_backends("xpu,cpu") == ["xpu", "cpu"]
+    assert "xpu" in submit.usage()
+
+
+def test_settings_are_the_only_list_of_training_flags():
+    from unetbench.cluster import submit_options
+    from unetbench.core import settings as config
+    valued, switches = submit_options.train_flag_names()
+    names = {f.name for f in dataclasses.fields(config.Settings)}
+    assert {config.flag(n) for n in names - submit_options.CHAIN_SETTINGS} == set(valued + switches) - {"--config"}
+
+
+def test_an_entry_point_sets_the_backend_environment_before_torch_is_imported():
+    import subprocess
+    import sys
+    code = ("import os, sys; os.environ['PT_HPU_LAZY_MODE'] = '0'; import unetbench.training.entry as e; "
+            "e.prepare_environment('gaudi_lazy'); print('torch' in sys.modules, os.environ['PT_HPU_LAZY_MODE'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.split() == ["False", "1"]

@@ -1,0 +1,335 @@
+"""Energy meters (unetbench/devices/energy.py) and the ledger at the step timer's boundaries (energy_windows.py).
+
+NVML and HLML cannot run here: their bindings are replaced by stand-ins with the same calls,
+named so. RAPL reads a fake /sys/class/powercap tree in a temporary folder: real files, real
+parsing, the wrap-around at max_energy_range_uj included.
+"""
+
+import sys
+import types
+
+import pytest
+
+from unetbench.devices import energy
+from unetbench.devices.energy import (
+    Absent,
+    Meter,
+    counter_delta,
+    gaudi_meter,
+    hl_smi_meter,
+    nvml_meter,
+    rapl_meter,
+)
+from unetbench.training.energy_windows import EnergyLedger, energy_section
+from unetbench.training.timing import HostEvent, StepTimer
+
+
+class Device:
+    """A fake device: time moves only when it works, its energy counter (mJ) with it."""
+
+    def __init__(self, watts=100.0, start_mj=0):
+        self.now = 0.0
+        self.watts = watts
+        self.mj = start_mj
+        self.syncs = []
+
+    def work(self, seconds, watts=None):
+        self.mj += int(round((watts or self.watts) * seconds * 1000))
+        self.now += seconds
+
+    def clock(self):
+        return self.now
+
+    def sync(self):
+        self.syncs.append(self.now)
+
+
+class NVMLError(Exception):
+    pass
+
+
+def nvml_standin(dev, counter=True, power=True):
+    """The calls of nvidia-ml-py's pynvml that the meter makes, answered from ``dev``."""
+    def energy_mj(handle):
+        if not counter:
+            raise NVMLError("Not Supported")
+        return dev.mj
+
+    def power_mw(handle):
+        if not power:
+            raise NVMLError("Not Supported")
+        return int(dev.watts * 1000)
+
+    return types.SimpleNamespace(
+        NVMLError=NVMLError, nvmlInit=lambda: None, opened=[],
+        nvmlDeviceGetHandleByUUID=lambda uuid: ("handle", uuid),
+        nvmlDeviceGetHandleByIndex=lambda i: ("handle", i),
+        nvmlDeviceGetTotalEnergyConsumption=energy_mj, nvmlDeviceGetPowerUsage=power_mw)
+
+
+def _epoch(timer, dev, steps, seconds=0.5, watts=None):
+    timer.epoch_start()
+    for _ in range(steps):
+        timer.step_start()
+        dev.work(seconds, watts)
+        timer.step_end(4)
+    return timer.epoch_end()
+
+
+def test_window_joules_are_the_counter_difference_at_the_timers_boundaries_nvml_standin():
+    dev = Device()
+    meter = nvml_meter("GPU-1234", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    assert meter.source == "nvml:total_energy_consumption" and meter.resolution["unit_j"] == 1e-3
+    ledger = EnergyLedger(meter)
+    timer = StepTimer(dev.sync, lambda: HostEvent(dev.clock), warmup_steps=2, clock=dev.clock)
+    seen = []  # (phase, clock reading, raw counter) at every boundary, as the timer saw them
+    timer.hooks += [ledger.hook, lambda phase, now: seen.append((phase, now, dev.mj, len(dev.syncs)))]
+
+    timer.epoch_start()
+    for step in range(8):
+        timer.step_start()
+        dev.work(3.0 if step < 2 else 0.5, watts=150.0 if step < 2 else 300.0)  # compile, then steady
+        timer.step_end(4)
+    timer.epoch_end()
+    dev.work(2.0, watts=50.0)  # between the boundaries (checkpointing): in no window
+
+    # Every boundary came right after a synchronisation, at the same clock reading the timer used.
+    assert [p for p, *_ in seen] == ["warmup", None, "steady", None]
+    assert all(syncs >= 1 and dev.syncs[syncs - 1] == now for _, now, _, syncs in seen)
+    steady_raw = seen[3][2] - seen[2][2]
+    s = ledger.totals["steady"]
+    assert s["energy_j"] == pytest.approx(steady_raw / 1000) == pytest.approx(300.0 * 3.0)
+    assert s["seconds"] == pytest.approx(timer.summary()["measured_s"]) == pytest.approx(3.0)
+    assert ledger.totals["warmup"]["energy_j"] == pytest.approx(150.0 * 6.0)
+
+    section = energy_section(ledger.ranks, timer.summary())
+    assert section["j_per_sample"] == pytest.approx(900.0 / 24)
+    assert section["steady"]["avg_power_w"] == pytest.approx(300.0)
+    assert section["samples_per_s_per_w"] == pytest.approx(24 / 3.0 / 300.0)
+
+
+def test_traced_steps_get_their_own_energy_window_nvml_standin():
+    dev = Device()
+    ledger = EnergyLedger(nvml_meter(None, 0, nvml=nvml_standin(dev), clock=dev.clock, start_polling=False))
+    timer = StepTimer(dev.sync, lambda: HostEvent(dev.clock), warmup_steps=1, clock=dev.clock, trace_steps=2)
+    timer.hooks.append(ledger.hook)
+    timer.epoch_start()
+    for watts in (100.0, 400.0, 400.0, 200.0, 200.0):
+        timer.step_start()
+        dev.work(1.0, watts)
+        timer.step_end(4)
+    timer.epoch_end()
+    assert ledger.totals["trace"]["energy_j"] == pytest.approx(800.0)
+    assert ledger.totals["steady"]["energy_j"] == pytest.approx(400.0)
+    assert timer.summary()["measured_steps"] == 2 and timer.summary()["traced_steps"] == 2
+
+
+def test_counter_wrap_and_driver_reload_nvml_standin():
+    dev = Device(start_mj=2**64 - 500)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    before = meter.read()
+    dev.mj = 700  # wrapped past 2**64: 500 + 700 mJ
+    assert meter.read() - before == pytest.approx(1.2)
+    dev.mj = 50   # driver reloaded: the counter restarted from zero
+    assert meter.read() - before == pytest.approx(1.25)
+    assert counter_delta(10, 4, 16, may_reset=False) == 10  # RAPL-style: always a wrap
+
+
+def test_without_a_counter_power_is_integrated_nvml_standin():
+    dev = Device(watts=250.0)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev, counter=False), clock=dev.clock, start_polling=False)
+    assert meter.source == "nvml:power_usage integrated" and meter.resolution["sample_period_s"] > 0
+    before = meter.read()
+    dev.work(2.0)
+    assert meter.read() - before == pytest.approx(500.0)
+
+
+def test_a_window_shorter_than_the_counter_resolves_takes_the_power_integral_nvml_standin():
+    dev = Device(watts=200.0)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    ledger = EnergyLedger(meter)
+    ledger.hook("eval", dev.now)
+    dev.now += 0.25   # the counter has not updated yet: it says 0 J for this window
+    ledger.hook(None, dev.now)
+    ev = ledger.totals["eval"]
+    assert ev["short_windows"] == 1 and ev["energy_j"] == pytest.approx(50.0)
+
+
+def test_without_nvidia_ml_py_the_meter_is_absent_and_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml raises ImportError
+    meter = nvml_meter("GPU-1")
+    assert isinstance(meter, Absent) and "nvidia-ml-py" in meter.absent
+    section = energy_section([EnergyLedger(meter).state()], {"measured_samples": 10})
+    assert section["energy_j"] is None and "nvidia-ml-py" in section["absent"]
+
+
+def hlml_standin(cards):
+    """pyhlml's calls over ``cards``: {module_id: [energy mJ]} (a list, so tests can change it)."""
+    order = sorted(cards, reverse=True)  # HLML's index order need not be the module order
+    return types.SimpleNamespace(
+        hlmlInit=lambda: None, hlmlDeviceGetCount=lambda: len(order),
+        hlmlDeviceGetHandleByIndex=lambda i: order[i], hlmlDeviceGetModuleID=lambda h: h,
+        hlmlDeviceGetTotalEnergyConsumption=lambda h: cards[h][0],
+        hlmlDeviceGetPowerUsage=lambda h: 400_000)
+
+
+def test_only_this_ranks_card_of_the_jobs_cards_is_counted_hlml_standin():
+    cards = {m: [1_000_000 * m] for m in range(8)}  # eight cards on the node
+    meter = gaudi_meter(1, env={"HABANA_VISIBLE_MODULES": "5,6"}, hlml=hlml_standin(cards), start_polling=False)
+    assert meter.devices == ["Gaudi module 6"] and meter.source == "hlml:total_energy_consumption"
+    before = meter.read()
+    for m in cards:
+        cards[m][0] += 10_000 * (m + 1)   # every card works, each at its own rate
+    assert meter.read() - before == pytest.approx(70.0)   # module 6 only: 70 000 mJ
+
+
+def test_without_habana_visible_modules_local_rank_picks_the_nodes_cards_in_module_order_hlml_standin():
+    cards = {m: [0] for m in (3, 1, 2)}
+    meter = gaudi_meter(0, env={}, hlml=hlml_standin(cards), start_polling=False)
+    assert meter.devices == ["Gaudi module 1"]
+    assert "no Gaudi card" in gaudi_meter(3, env={}, hlml=hlml_standin(cards), start_polling=False).absent
+
+
+def test_without_pyhlml_hl_smi_power_draw_is_integrated_for_this_ranks_card_standin(monkeypatch):
+    dev = Device()
+    calls = []
+
+    def hl_smi(argv):  # stand-in hl-smi: four cards, 100 W apart
+        calls.append(argv)
+        if "module_id,power.draw" in argv:
+            return "".join(f"{m}, {100 * (m + 1)}\n" for m in range(4))
+        return "".join(f"{m}\n" for m in range(4))
+
+    monkeypatch.setitem(sys.modules, "pyhlml", None)
+    meter = gaudi_meter(0, env={"HABANA_VISIBLE_MODULES": "2"}, hl_smi=hl_smi, clock=dev.clock,
+                        start_polling=False)
+    assert meter.source == "hl-smi:power.draw integrated" and meter.devices == ["Gaudi module 2"]
+    before = meter.read()
+    dev.now += 10.0
+    assert meter.read() - before == pytest.approx(3000.0)   # module 2 draws 300 W
+    assert isinstance(hl_smi_meter(0, {}, run=lambda argv: (_ for _ in ()).throw(FileNotFoundError("hl-smi"))),
+                      Absent)
+
+
+def _zone(root, name, kind, uj, max_uj=1_000_000):
+    zone = root / name
+    zone.mkdir(parents=True)
+    (zone / "name").write_text(kind + "\n")
+    (zone / "energy_uj").write_text(f"{uj}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_uj}\n")
+    return zone
+
+
+def test_rapl_counts_packages_and_dram_once_and_handles_wrap_around_powercap_tree(tmp_path):
+    p0 = _zone(tmp_path, "intel-rapl:0", "package-0", 900_000)
+    _zone(tmp_path, "intel-rapl:0:0", "core", 5)            # inside the package: not added
+    dram = _zone(tmp_path, "intel-rapl:0:1", "dram", 100)
+    p1 = _zone(tmp_path, "intel-rapl:1", "package-1", 10)
+    _zone(tmp_path, "intel-rapl:2", "psys", 7)              # the whole platform: would count twice
+    meter = rapl_meter(tmp_path, start_polling=False)
+    assert meter.source == "rapl:package-0+dram+package-1"
+    assert len(meter.devices) == 3
+    before = meter.read()
+    (p0 / "energy_uj").write_text("200000\n")   # wrapped at 1 000 000: +300 000 uJ
+    (dram / "energy_uj").write_text("50100\n")  # +50 000
+    (p1 / "energy_uj").write_text("1000010\n")  # +1 000 000 (a counter at its maximum)
+    assert meter.read() - before == pytest.approx(1.35)
+
+
+def test_rapl_absent_says_why_powercap_tree(tmp_path):
+    assert "no RAPL zones" in rapl_meter(tmp_path / "none", start_polling=False).absent
+    _zone(tmp_path, "intel-rapl:0", "package-0", 0)
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("not a number\n")
+    assert "cannot read" in rapl_meter(tmp_path, start_polling=False).absent
+
+
+def test_cpu_backend_meters_rapl_on_local_rank_0_only():
+    from unetbench.devices.base import make_backend
+    assert "local rank 0" in make_backend("cpu", local_rank=1).energy_meter().absent
+
+
+def test_ranks_are_summed_and_kept_apart():
+    def rank(r, steady_j, seconds):
+        return {"rank": r, "source": "nvml:total_energy_consumption", "absent": None, "resolution": {"unit_j": 1e-3},
+                "devices": [f"GPU {r}"], "windows": {"steady": {"energy_j": steady_j, "seconds": seconds,
+                                                                "windows": 2, "short_windows": 0}}}
+    section = energy_section([rank(0, 600.0, 2.0), rank(1, 580.0, 2.01)],
+                             {"measured_samples": 64, "steady_samples_per_s": 32.0})
+    assert section["steady"]["energy_j"] == pytest.approx(1180.0) and section["ranks_metered"] == 2
+    assert section["steady"]["seconds"] == pytest.approx(2.01)
+    assert section["j_per_sample"] == pytest.approx(1180.0 / 64)
+    assert [r["rank"] for r in section["per_rank"]] == [0, 1] and section["devices"] == ["GPU 0", "GPU 1"]
+
+
+def test_a_polling_meter_reads_between_boundaries_and_stops():
+    counts = []
+
+    def counter():
+        counts.append(1)
+        return len(counts)
+
+    meter = Meter("test", ["x"], [counter], poll_s=0.01)
+    try:
+        deadline = 200
+        while len(counts) < 5 and deadline:
+            import time
+            time.sleep(0.01)
+            deadline -= 1
+        assert len(counts) >= 5   # the thread polled without any read()
+    finally:
+        meter.close()
+    assert energy.MIN_COUNTER_WINDOW_S > 0.1   # above NVML's slowest counter update
+
+
+class MeteredCpu:
+    """The CPU backend with a stand-in meter: a counter (mJ) that grows 100 W of host time."""
+
+    @staticmethod
+    def make():
+        import time as _time
+
+        from unetbench.devices.base import CpuBackend
+
+        class _Backend(CpuBackend):
+            def energy_meter(self):
+                t0 = _time.perf_counter()
+                return Meter("standin:counter", ["cpu"], [lambda: int((_time.perf_counter() - t0) * 100_000)],
+                             start_polling=False)
+        return _Backend("parity")
+
+
+@pytest.mark.slow
+def test_a_real_cpu_run_meters_every_window_and_a_resume_continues_the_totals_standin(tiny_splits, tmp_path):
+    from helpers import SMALL_SETTINGS
+
+    from unetbench.core.settings import Settings
+    from unetbench.training.trainer import Trainer
+
+    settings = Settings(splits=str(tiny_splits), out=str(tmp_path), epochs=2, max_steps_per_epoch=4,
+                        **{**SMALL_SETTINGS, "warmup_steps": 1})
+    trainer = Trainer(settings, MeteredCpu.make())
+    assert trainer.run() == 0
+    e = trainer.results("completed")["energy"]
+    t = trainer.results("completed")["timing"]
+    assert e["source"] == "standin:counter" and e["absent"] is None
+    # 100 W of wall time: each window's joules are 100 x its seconds, seconds as the timer measured
+    assert e["steady"]["seconds"] == pytest.approx(t["measured_s"], rel=1e-6)
+    assert e["steady"]["energy_j"] == pytest.approx(100.0 * t["measured_s"], rel=0.02, abs=0.05)
+    assert e["warmup"]["seconds"] == pytest.approx(t["warmup_s"], rel=1e-6)
+    assert e["eval"]["windows"] == 3 and e["eval"]["seconds"] == pytest.approx(t["eval_s"], rel=1e-6)  # 2 val + test
+    assert e["j_per_sample"] == pytest.approx(e["steady"]["energy_j"] / t["measured_samples"])
+    saved = torch_load(tmp_path / "last_cpu.pth")["energy"]
+    assert saved[0]["windows"]["steady"]["windows"] == 2
+
+    # A resumed process continues its rank's totals from the checkpoint (same source only).
+    ledger = EnergyLedger(MeteredCpu.make().energy_meter())
+    ledger.restore(saved)
+    assert ledger.totals == saved[0]["windows"]
+    other = EnergyLedger(Absent("no meter"))
+    other.restore(saved)
+    assert other.totals == {}
+
+
+def torch_load(path):
+    from unetbench.training.checkpoint import load_checkpoint
+    return load_checkpoint(path)

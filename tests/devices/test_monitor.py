@@ -1,0 +1,111 @@
+"""The device monitor: stand-in nvidia-smi / hl-smi on PATH, rows normalised to the shared header."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+from unetbench.cluster import monitor
+
+HEADER = "timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c"
+
+
+def fake_tool(bin_dir: Path, name: str, lines: list[str]) -> Path:
+    """A stand-in that records its arguments, prints `lines` once a loop, and runs until killed."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    body = "\n".join(f"echo '{line}'" for line in lines)
+    script = bin_dir / name
+    script.write_text(f"#!/bin/sh\necho \"$@\" > '{bin_dir}/{name}.args'\n"
+                      f"while true; do\n{body}\nsleep 0.2\ndone\n")
+    script.chmod(0o755)
+    return script
+
+
+def start(bin_dir: Path, out: Path, backend: str) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "unetbench.cluster.monitor", "--backend", backend,
+                             "--out", str(out), "--run-name", backend], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_rows(path: Path, n: int, timeout: float = 20) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            rows = list(csv.DictReader(path.open()))
+            if len(rows) >= n:
+                return rows
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {n} rows in {path}")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_nvidia_smi_rows_are_normalised_and_the_monitor_stops_on_sigterm(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "nvidia-smi", ["0, 97, 40211, 612.30, 64", "1, [N/A], 10, [N/A], 40"])
+    proc = start(bin_dir, tmp_path / "res", "cuda")
+    before = time.time()
+    rows = wait_rows(tmp_path / "res" / "monitor_cuda.csv", 4)
+    stop(proc)
+    text = (tmp_path / "res" / "monitor_cuda.csv").read_text()
+    assert text.splitlines()[0] == HEADER
+    first, second = rows[0], rows[1]
+    assert (first["device_index"], first["utilization_pct"], first["memory_used_mib"], first["power_w"],
+            first["temperature_c"]) == ("0", "97", "40211", "612.30", "64")
+    assert (second["device_index"], second["utilization_pct"], second["power_w"]) == ("1", "", "")
+    assert before - 5 < float(first["timestamp"]) < time.time() + 1
+    args = (bin_dir / "nvidia-smi.args").read_text().split()
+    assert "--query-gpu=index,utilization.gpu,memory.used,power.draw,temperature.gpu" in args
+    assert "--format=csv,noheader,nounits" in args and "-l" in args
+    # The stand-in was stopped with the monitor: nothing is left running that writes the file.
+    size = (tmp_path / "res" / "monitor_cuda.csv").stat().st_size
+    time.sleep(0.5)
+    assert (tmp_path / "res" / "monitor_cuda.csv").stat().st_size == size
+
+
+def test_hl_smi_for_gaudi_and_a_second_run_appends(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "hl-smi", ["0, 88, 51200, 420.5, 51"])
+    for run in (1, 2):  # a requeued job starts the monitor again on the same file
+        rows = len(wait_rows(tmp_path / "monitor_gaudi_lazy.csv", 0)) if run == 2 else 0
+        proc = start(bin_dir, tmp_path, "gaudi_lazy")
+        wait_rows(tmp_path / "monitor_gaudi_lazy.csv", rows + 1)
+        stop(proc)
+    lines = (tmp_path / "monitor_gaudi_lazy.csv").read_text().splitlines()
+    assert lines.count(HEADER) == 1 and lines[0] == HEADER
+    assert len(lines) >= 3
+    args = (bin_dir / "hl-smi.args").read_text().split()
+    assert args[:4] == ["-Q", "module_id,utilization.aip,memory.used,power.draw,temperature.aip", "-f", "csv,noheader,nounits"]
+
+
+@pytest.mark.parametrize("backend", ["cuda", "gaudi_eager", "cpu", "auto"])
+def test_without_a_tool_it_logs_one_line_and_exits_0(tmp_path, backend):
+    proc = start(tmp_path / "empty", tmp_path, backend)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert len(out.strip().splitlines()) == 1, out
+    assert not list(tmp_path.glob("monitor_*.csv"))
+
+
+def test_normalise_skips_non_data_lines():
+    assert monitor.normalise("index, utilization.gpu [%]", 1.0) is None
+    assert monitor.normalise("", 1.0) is None
+    assert monitor.normalise("0, 5 %, 100 MiB, 70.1 W, 30", 2.5) == ["2.500", "0", "5", "100", "70.1", "30"]
+    out = io.StringIO()
+    assert monitor.record(["0, 1, 2, 3, 4", "garbage"], out, clock=lambda: 10.0) == 1
+    assert out.getvalue() == "10.000,0,1,2,3,4\n"

@@ -1,0 +1,101 @@
+"""Stop signals as Slurm and a terminal deliver them: to the whole process group, loader workers
+included (scancel, the time limit, preemption, Ctrl-C), and at any moment, even during imports.
+
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_stop_signals.py
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import REPO, SMALL_TRAINING, read_results
+
+from unetbench.training.stop_signals import StopRequest, install_early
+
+
+def _train(splits, out, *extra):
+    """unet_cpu.py in a process group of its own (as a batch step is), output merged."""
+    args = [sys.executable, "unet_cpu.py", "--splits", splits, "--out", out, "--epochs", "20",
+            "--max-steps-per-epoch", "6", *SMALL_TRAINING, *extra]
+    return subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _catches(pid: int, sig: int) -> bool:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        caught = next(int(line.split()[1], 16) for line in fh if line.startswith("SigCgt:"))
+    return bool(caught >> (sig - 1) & 1)
+
+
+def test_workers_ignore_the_stop_signals_the_main_process_owns():
+    # In a child: the handlers are process-wide.
+    code = ("import signal, os\nfrom unetbench.training.stop_signals import ignore_stop_signals\nignore_stop_signals(0)\n"
+            "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1): os.kill(os.getpid(), s)\nprint('alive')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "alive", proc.stderr
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # this process untouched
+
+
+def test_a_signal_caught_early_is_handed_to_the_run():
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
+    early = install_early()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)   # SIGINT is a stop like TERM, not a KeyboardInterrupt
+        run_request = StopRequest.install()
+        assert run_request is early and run_request.requested and run_request.signal_name == "SIGINT"
+    finally:
+        early.restore()
+    assert signal.getsignal(signal.SIGINT) is before   # the handler found is put back
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+def test_a_signal_to_the_whole_group_with_loader_workers_checkpoints_and_exits_3(tiny_splits, tmp_path, sig):
+    proc = _train(tiny_splits, tmp_path, "--workers", "4")   # the default number of workers
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch 1/20: step 2/"):
+            os.killpg(proc.pid, sig)   # as scancel / the time limit / Ctrl-C do: every process
+            break
+    output = "".join(lines) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 3, output
+    assert "Traceback" not in output and "exited unexpectedly" not in output, output
+    assert f"interrupted by {sig.name}: checkpoint saved" in output
+    assert (tmp_path / "last_cpu.pth").exists()
+    results = read_results(tmp_path)
+    assert results["status"] == "interrupted" and sig.name in results["message"]
+
+
+@pytest.mark.slow
+def test_a_signal_during_the_imports_exits_3_with_nothing_to_save(tiny_splits, tmp_path):
+    proc = _train(tiny_splits, tmp_path, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while not _catches(proc.pid, signal.SIGTERM):   # the handler is in place: now, mid-import
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 3, output
+    assert "before the first training step: nothing to save" in output, output
+    assert "Traceback" not in output
+    assert not (tmp_path / "results_cpu.json").exists()   # no results claim a run that never started
+
+
+@pytest.mark.slow
+def test_a_run_with_loader_workers_exits_when_it_completes(tiny_splits, tmp_path):
+    # The workers ignore SIGTERM, so multiprocessing's exit-time terminate() cannot end them:
+    # without the orderly shutdown at exit this process would wait for them forever.
+    proc = _train(tiny_splits, tmp_path, "--workers", "2", "--epochs", "1", "--max-steps-per-epoch", "2")
+    try:
+        output = proc.communicate(timeout=180)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the run finished but did not exit: loader workers left running") from None
+    assert proc.returncode == 0, output
+    assert read_results(tmp_path)["status"] == "completed"

@@ -1,0 +1,103 @@
+"""The step timer with a fake clock: warm-up excluded, every boundary synchronised."""
+
+import pytest
+
+from unetbench.training.timing import HostEvent, StepTimer, percentiles
+
+
+class FakeDevice:
+    """A clock that only moves when told; records when the timer synchronises."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.syncs = []
+
+    def clock(self):
+        return self.now
+
+    def sync(self):
+        self.syncs.append(self.now)
+
+    def event(self):
+        return HostEvent(self.clock)
+
+
+def _run_epoch(timer, dev, step_seconds, batch=4, wait=0.0):
+    timer.epoch_start()
+    for seconds in step_seconds:
+        timer.step_start()
+        dev.now += wait
+        timer.add_data_wait(wait)
+        dev.now += seconds - wait
+        timer.step_end(batch)
+    return timer.epoch_end()
+
+
+def test_warmup_is_excluded_from_steady_state():
+    dev = FakeDevice()
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=2, clock=dev.clock)
+    # two slow compile steps, then six steps of 0.5 s
+    _run_epoch(timer, dev, [10.0, 5.0] + [0.5] * 6)
+    s = timer.summary()
+    assert s["warmup_steps"] == 2 and s["warmup_s"] == pytest.approx(15.0)
+    assert s["measured_steps"] == 6 and s["measured_samples"] == 24
+    assert s["measured_s"] == pytest.approx(3.0)
+    assert s["steady_samples_per_s"] == pytest.approx(8.0)
+    assert s["step_ms"]["p50"] == pytest.approx(500.0) and s["step_ms"]["max"] == pytest.approx(500.0)
+
+
+def test_warmup_spanning_epochs_and_data_wait():
+    dev = FakeDevice()
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=3, clock=dev.clock)
+    _run_epoch(timer, dev, [4.0, 4.0])                        # whole epoch in warm-up
+    _run_epoch(timer, dev, [4.0, 1.0, 1.0, 1.0], wait=0.25)   # one more warm-up step
+    s = timer.summary()
+    assert s["warmup_steps"] == 3 and s["warmup_s"] == pytest.approx(12.0)
+    assert s["measured_steps"] == 3 and s["measured_s"] == pytest.approx(3.0)
+    assert s["data_wait_s"] == pytest.approx(0.75)            # warm-up waits not counted
+    assert s["data_wait_fraction"] == pytest.approx(0.25)
+
+
+def test_clock_read_only_after_synchronising():
+    dev = FakeDevice()
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=1, clock=dev.clock)
+    _run_epoch(timer, dev, [2.0, 1.0, 1.0])
+    # synchronised at epoch start, at the end of warm-up (t=2) and at epoch end (t=4)
+    assert 0.0 in dev.syncs and 2.0 in dev.syncs and 4.0 in dev.syncs
+
+
+def test_global_samples_scale_with_world_size():
+    dev = FakeDevice()
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=0, clock=dev.clock)
+    _run_epoch(timer, dev, [1.0, 1.0])
+    assert timer.summary(samples_scale=4)["steady_samples_per_s"] == pytest.approx(16.0)
+
+
+def test_percentiles_of_nothing_are_null():
+    assert percentiles([])["p50"] is None
+
+
+def test_last_step_excludes_the_wait_at_the_epoch_end():
+    """epoch_end synchronises and, with several ranks, waits at a barrier for the slowest rank;
+    that wait belongs to no step (it was added to the last step of every epoch)."""
+    dev = FakeDevice()
+
+    def slow_barrier():
+        dev.syncs.append(dev.now)
+        dev.now += 5.0  # the other rank arrives 5 s later
+
+    timer = StepTimer(slow_barrier, dev.event, warmup_steps=0, clock=dev.clock)
+    _run_epoch(timer, dev, [0.5] * 4)
+    s = timer.summary()
+    assert s["step_ms"]["max"] == pytest.approx(500.0) and s["step_ms"]["p99"] == pytest.approx(500.0)
+    assert s["measured_s"] == pytest.approx(2.0 + 5.0)  # the window itself still ends after the barrier
+
+
+def test_step_samples_hold_at_most_the_limit():
+    from unetbench.training.timing import STEP_SAMPLE_LIMIT, TimingTotals
+    for count in (STEP_SAMPLE_LIMIT - 1, STEP_SAMPLE_LIMIT, STEP_SAMPLE_LIMIT + 1, 2 * STEP_SAMPLE_LIMIT - 1, 10_007):
+        timer = StepTimer(lambda: None, HostEvent, warmup_steps=0,
+                          totals=TimingTotals(step_ms=[float(i) for i in range(count)]))
+        samples = timer.summary()["step_samples_ms"]
+        assert len(samples) == min(count, STEP_SAMPLE_LIMIT), count
+        assert samples[0] == 0.0 and samples[-1] == count - 1 and samples == sorted(set(samples))

@@ -1,0 +1,98 @@
+"""--trace-steps on the benchmark and run_benchmark.sh; --nsys: checked up front, wrapped in the job."""
+
+import json
+import os
+import shlex
+import stat
+
+import pytest
+from helpers import REPO, run, run_script, script_env, stub_slurm, write_site
+
+
+@pytest.mark.slow
+def test_bench_trace_steps_writes_a_trace_and_keeps_traced_steps_out_of_the_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
+                       "--batch-size", "2", "--steps", "3", "--warmup", "1", "--model-width", "8",
+                       "--workers", "0", "--matmul-size", "128", "--matmul-warmup-s", "0.2", "--json", out,
+                       "--trace-steps", "2", "--out", tmp_path / "run"])
+    assert proc.returncode == 0, proc.stderr
+    e2e = json.loads(out.read_text())["end_to_end"]
+    assert e2e["measured_steps"] == 3 and e2e["trace"]["top_operations"]
+    assert (tmp_path / "run" / "trace_bench_cpu.json").is_file()
+    assert "trace: " in proc.stdout and "energy" in proc.stdout
+
+
+def test_bench_trace_steps_needs_an_out_folder():
+    proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--trace-steps", "2"])
+    assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def stub(tmp_path):
+    log = tmp_path / "slurm_calls.log"
+    bin_dir = stub_slurm(tmp_path / "bin", log)
+    return {"env": script_env(bin_dir, STUB_LOG=log), "log": log}
+
+
+def _sbatch(stdout: str) -> dict:
+    lines = {}
+    for line in stdout.splitlines():
+        if line.startswith("sbatch "):
+            cmd = shlex.split(line)
+            lines[next(a for a in cmd if a.endswith(".sh")).rsplit("submit_", 1)[1][:-3]] = cmd
+    return lines
+
+
+def test_trace_steps_and_nsys_reach_every_job(stub, tmp_path):
+    site = write_site(tmp_path / "site.env")
+    proc = run([REPO / "run_benchmark.sh", "--backends", "cpu,cuda", "--site", site, "--run-dir", tmp_path / "r",
+                "--synthetic", "--dry-run", "--trace-steps", "3", "--nsys"], env=stub["env"])
+    assert proc.returncode == 0, proc.stderr
+    jobs = _sbatch(proc.stdout)
+    for name in ("cpu", "cuda"):
+        cmd = jobs[name]
+        assert cmd[cmd.index("--trace-steps") + 1] == "3"
+        assert any(a.startswith("--export=") and a.endswith(",UNETBENCH_NSYS=1") for a in cmd)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--backends", "cpu", "--nsys", "--trace-steps", "2"], "CUDA jobs only"),
+    (["--backends", "cuda", "--nsys"], "add --trace-steps N"),
+])
+def test_nsys_without_what_it_needs_is_refused(stub, tmp_path, args, expected):
+    site = write_site(tmp_path / "site.env")
+    proc = run([REPO / "run_benchmark.sh", *args, "--site", site, "--run-dir", tmp_path / "r", "--synthetic",
+                "--dry-run"], env=stub["env"])
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _fake_tool(folder, name, body):
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_cuda_job_runs_training_inside_nsys_with_the_capture_range_standin(tiny_splits, tmp_path):
+    tools = tmp_path / "tools"
+    # Stand-in nsys: records its arguments and the capture variable, then does not run the training.
+    _fake_tool(tools, "nsys", 'printf "%s\\n" "$@" > "$NSYS_LOG"; echo "capture=$UNETBENCH_NSYS_CAPTURE" >> "$NSYS_LOG"\n')
+    env = script_env(tools, NSYS_LOG=tmp_path / "nsys.log", UNETBENCH_NSYS="1", UNETBENCH_SITE="none",
+                     UNETBENCH_ROOT=REPO)
+    env.pop("SLURM_JOB_ID", None)
+    proc = run(["bash", REPO / "submit_cuda.sh", "--splits", tiny_splits, "--out", tmp_path / "out",
+                "--trace-steps", "2"], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = (tmp_path / "nsys.log").read_text().splitlines()
+    assert args[:3] == ["profile", "--capture-range=cudaProfilerApi", "--capture-range-end=stop"]
+    assert f"--output={tmp_path / 'out'}/nsys_cuda" in args and "capture=1" in args
+    assert args[args.index(f"--output={tmp_path / 'out'}/nsys_cuda") + 2].endswith("unet_cuda.py")
+
+
+def test_cuda_job_with_nsys_missing_says_where_to_load_it(tiny_splits, tmp_path):
+    env = script_env(None, UNETBENCH_NSYS="1", UNETBENCH_SITE="none", UNETBENCH_ROOT=REPO)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not (p and os.path.exists(f"{p}/nsys")))
+    proc = run(["bash", REPO / "submit_cuda.sh", "--splits", tiny_splits, "--out", tmp_path / "out",
+                "--trace-steps", "2"], env=env)
+    assert proc.returncode == 2 and "nsys (Nsight Systems) not found" in proc.stderr

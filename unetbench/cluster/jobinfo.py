@@ -1,0 +1,91 @@
+"""What a batch job (scripts/lib_job.sh) asks Python once its environment is set up.
+
+    python3 -m unetbench.cluster.jobinfo header cuda             # software and device lines of the job log
+    python3 -m unetbench.cluster.jobinfo train-args cuda --epochs 2 --out res
+    # -> NUL-separated: the output folder, the run name, the resumable checkpoint, then the
+    #    arguments to train with
+
+``train-args`` reads the flags with the training's own parser (config files included), so the
+batch shell knows where the checkpoint and the monitor CSV go without parsing flags itself,
+and adds --auto-resume so that a requeued job continues instead of starting over.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from typing import Sequence
+
+from ..core.errors import UserError, run_cli
+from ..core.registry import BACKENDS
+from ..core.settings import parse_settings
+from .monitor import DESCRIBE
+
+
+def software_line() -> str:
+    parts = []
+    try:
+        import torch
+        parts.append(f"torch {torch.__version__} cuda {torch.version.cuda}")
+    except Exception as err:  # a broken install must not stop the job header
+        parts.append(f"torch not importable: {err}")
+    try:  # the job's environment variables (PT_HPU_LAZY_MODE) are already exported
+        import habana_frameworks.torch as ht
+        parts.append(f"habana_frameworks {getattr(ht, '__version__', '?')}")
+    except Exception:
+        pass
+    return ";".join(parts)
+
+
+def header(kind: str) -> list[str]:
+    lines = [f"software  : {software_line()}"]
+    spec = BACKENDS.get(kind)
+    if spec is None or spec.monitor_tool is None:
+        return lines + ["devices   : CPU only"]
+    names = [*spec.env_before_python, *([spec.visible_devices_var] if spec.visible_devices_var else [])]
+    lines.append(" ".join(f"{name}={os.environ.get(name, '<unset>')}" for name in names))
+    tool = spec.monitor_tool
+    if shutil.which(tool) is None:
+        return lines + [f"devices   : {tool} not found on this node"]
+    try:
+        out = subprocess.run(DESCRIBE[tool], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        out = f"devices   : {tool} failed: {err}"
+    return lines + out.rstrip("\n").splitlines()
+
+
+def train_args(backend: str, argv: Sequence[str]) -> list[str]:
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend '{backend}'; valid backends: {' '.join(BACKENDS)}")
+    settings, _ = parse_settings(list(argv), prog=f"unet_{backend}.py", raising=True)
+    args = list(argv)
+    # --restart starts the job's first run over; its requeued runs continue what that one saved.
+    restarting = settings.restart and os.environ.get("SLURM_RESTART_COUNT", "0") in ("", "0")
+    if settings.restart and not restarting:
+        args = [a for a in args if a != "--restart"]
+    if not (settings.resume or settings.auto_resume or restarting):
+        # A requeued job must continue, not start over: --auto-resume picks up last_<run>.pth.
+        args.append("--auto-resume")
+    from ..training.checkpoint import (
+        checkpoint_paths,  # imports torch: only for this command
+    )
+    run = settings.run_name or backend
+    _, last = checkpoint_paths(settings.out, run)
+    return [settings.out, run, str(last), *args]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) >= 2 and args[0] == "header":
+        print("\n".join(header(args[1])), flush=True)
+        return 0
+    if len(args) >= 2 and args[0] == "train-args":
+        sys.stdout.write("".join(f"{part}\0" for part in train_args(args[1], args[2:])))
+        return 0
+    raise UserError("usage: python3 -m unetbench.cluster.jobinfo header KIND | train-args BACKEND [training flags]")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,61 @@
+"""Checksums of the prepared arrays, computed only when a file changed (size or mtime).
+
+    hashed = verify_changed_arrays(splits)   # UserError naming a file whose sha256 no longer matches
+
+The split file records each array's sha256 (docs/dataset_format.md). Hashing every array at
+every start would cost seconds to minutes on a large dataset, so the size and modification
+time of each verified file are kept in DATA/.verified.json: an unchanged file is trusted, a
+changed one (labels edited after preparation, a copy gone wrong) is hashed again and refused
+when it differs. Used by the trainer, the preflight and prepare's "up to date" check. A
+read-only dataset folder only means the hashing is repeated next time.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..core.atomic import atomic_write_json
+from ..core.errors import UserError
+from .prepared import (
+    ARRAY_NDIM,
+    REPREPARE,
+    SPLITS,
+    Splits,
+    check_array_file,
+    sha256_file,
+)
+
+STAMP = ".verified.json"
+
+
+def verify_changed_arrays(splits: Splits) -> list[str]:
+    """Check every array's size, and its sha256 when it changed since last verified; returns
+    the files hashed."""
+    stamp_path = splits.path.parent / STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text(encoding="utf-8"))
+        stamps = stamps if isinstance(stamps, dict) else {}
+    except (OSError, ValueError):
+        stamps = {}
+    hashed = []
+    for split in SPLITS:
+        for kind in ARRAY_NDIM:
+            check_array_file(splits, split, kind)   # header, shape and byte size first: cheap
+            entry = splits.meta["splits"][split][kind]
+            expected = entry.get("sha256")
+            path = splits.array_path(split, kind)
+            st = path.stat()
+            now = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": expected}
+            if not expected or stamps.get(entry["file"]) == now:
+                continue
+            if sha256_file(path) != expected:
+                raise UserError(f"{path.name} changed after preparation (its sha256 differs from the one in "
+                                f"{splits.path.name}, e.g. labels edited or a copy gone wrong); {REPREPARE}")
+            stamps[entry["file"]] = now
+            hashed.append(entry["file"])
+    if hashed:
+        try:
+            atomic_write_json(stamp_path, stamps)
+        except UserError:
+            pass   # a read-only dataset: verified again next time
+    return hashed

@@ -1,0 +1,1 @@
+"""Devices: the Backend interface (base.py) and one folder per device."""

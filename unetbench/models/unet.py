@@ -1,0 +1,107 @@
+"""The seed's UNet: DoubleConv + BatchNorm, 64..1024 channels, transposed-conv upsampling.
+
+    python3 -c "from unetbench.models.unet import UNet, count_parameters; print(count_parameters(UNet(3, 20)))"
+    31044756
+
+One training step costs about 868 GFLOP per 384x512 sample (forward + backward): the hand formula
+``flops_per_sample`` is the tests' oracle for unetbench/models/flops.py, whose count (torch's
+FlopCounterMode, any registered model) is what the results and the benchmark report.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DoubleConv(nn.Sequential):
+    """(3x3 conv -> BatchNorm -> ReLU) twice."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Up(nn.Module):
+    """Upsample by a transposed conv, concatenate the skip connection, DoubleConv."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.conv = DoubleConv(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([skip, self.up(x)], dim=1))
+
+
+class UNet(nn.Module):
+    """Input (N, in_channels, H, W) with H and W divisible by 16; output logits (N, classes, H, W)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 20, width: int = 64):
+        super().__init__()
+        w = [width * 2**i for i in range(5)]  # 64, 128, 256, 512, 1024
+        self.inc = DoubleConv(in_channels, w[0])
+        self.downs = nn.ModuleList(nn.Sequential(nn.MaxPool2d(2), DoubleConv(w[i], w[i + 1])) for i in range(4))
+        self.ups = nn.ModuleList(Up(w[i + 1], w[i]) for i in reversed(range(4)))
+        self.head = nn.Conv2d(w[0], num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return self.head(x)
+
+
+class TrainForward(nn.Module):
+    """Model + loss + prediction in one module: the unit that is compiled (and DDP-wrapped)."""
+
+    def __init__(self, model: nn.Module, criterion: nn.Module):
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits = self.model(x)
+        return self.criterion(logits, y), logits.detach().argmax(1)
+
+
+class EvalForward(TrainForward):
+    """The same computation for evaluation, with a forward of its own: compiled apart from the
+    training unit, its graphs (one per evaluation batch shape) live in the cache of their own
+    code object and never count against the training graph's recompile limit."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits = self.model(x)
+        return self.criterion(logits, y), logits.argmax(1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_sample(height: int, width: int, num_classes: int = 20, in_channels: int = 3, base: int = 64) -> float:
+    """Training FLOPs (forward + backward = 3x forward) for one sample, counting a multiply-add as 2.
+
+    Convolutions and transposed convolutions only; BatchNorm, ReLU, pooling and the loss are
+    bandwidth-bound and negligible in FLOPs. 384x512, 20 classes: about 868 GFLOP.
+    """
+    w = [base * 2**i for i in range(5)]
+    pixels = [height * width // 4**i for i in range(5)]
+    macs = 0
+    macs += pixels[0] * 9 * (in_channels * w[0] + w[0] * w[0])            # inc
+    for i in range(4):                                                     # encoder
+        macs += pixels[i + 1] * 9 * (w[i] * w[i + 1] + w[i + 1] * w[i + 1])
+    for i in range(4):                                                     # decoder
+        macs += pixels[i + 1] * 4 * w[i + 1] * w[i]                        # 2x2 transposed conv, stride 2
+        macs += pixels[i] * 9 * (2 * w[i] * w[i] + w[i] * w[i])           # DoubleConv(2w -> w -> w)
+    macs += pixels[0] * w[0] * num_classes                                 # 1x1 head
+    return 3 * 2 * float(macs)

@@ -1,0 +1,122 @@
+"""A run's claim on its outputs (OUT/results_<run>.json, last_<run>.pth, best_unet_<run>.pth):
+one run at a time, nothing finished overwritten by an unfinished one.
+
+    outputs = RunOutputs(out, run_name)
+    outputs.claim()                      # lock OUT/.lock_<run> (UserError if another run holds it),
+                                         # remove temp files left by a killed write
+    outputs.refuse_unfinished(settings)  # launch.py: an unfinished last_<run>.pth needs
+                                         # --auto-resume (continue) or --restart (start over)
+    outputs.write(status, payload)       # into the file this status belongs in (see below)
+
+A completed results_<run>.json is kept while a new run into the same name has not completed:
+the new run's "running", "interrupted" and "failed" states go to OUT/rerun_<run>.json beside it
+(the comparison reads results_*.json only), and its "completed" replaces the old file and
+removes the rerun file. The lock is an flock(2) held until the process exits, so a run killed
+with SIGKILL leaves no stale lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+from ..core.errors import UserError
+from .results import results_path, write_results
+
+log = logging.getLogger(__name__)
+
+# Locks this process holds, by path: claiming twice (launch.py, then the trainer) is one claim.
+_held: dict[str, int] = {}
+
+
+class RunOutputs:
+    def __init__(self, out: str | Path, run_name: str):
+        self.out = Path(out)
+        self.run_name = run_name
+        self.results = results_path(self.out, run_name)
+        self.rerun = self.out / f"rerun_{run_name}.json"
+        self.last = self.out / f"last_{run_name}.pth"
+        self.lock_path = self.out / f".lock_{run_name}"
+        self._lock_fd: int | None = None
+        self._keep_completed: bool | None = None
+
+    # -- one run at a time ------------------------------------------------------------------
+    def claim(self) -> None:
+        if self._lock_fd is not None or str(self.lock_path.absolute()) in _held:
+            return
+        if self.out.exists() and not self.out.is_dir():
+            raise UserError(f"--out {self.out} is a file, not a folder; name a folder for the results")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            blocking = next((p for p in self.out.parents if p.exists() and not p.is_dir()), None)
+            reason = f"{blocking} is a file, not a folder" if blocking else err.strerror
+            raise UserError(f"cannot write the results folder {self.out}: {reason}; "
+                            "choose a writable --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # A shared file system without flock (Lustre mounted noflock, some NFS setups)
+                # answers ENOSYS or EINVAL: no lock is possible there, which must not stop a run.
+                os.close(fd)
+                log.warning("cannot lock %s (%s): this file system has no flock; make sure no other run "
+                            "writes the same --run-name into %s", self.lock_path, err.strerror, self.out)
+                self.clean_stale_temps()
+                return
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise UserError(f"another run is writing {self.results.name} in {self.out} ({holder}); "
+                            "wait for it to end, or choose another --run-name or --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._lock_fd = _held[str(self.lock_path.absolute())] = fd   # released by the kernel at exit
+        self.clean_stale_temps()
+
+    def clean_stale_temps(self) -> list[Path]:
+        """Remove temp files of this run's outputs left by a killed write (atomic.py names them
+        .<file>.<random>.tmp); safe only under the lock, when no write of this run is underway."""
+        removed = []
+        for name in (self.results.name, self.rerun.name, self.last.name, f"best_unet_{self.run_name}.pth"):
+            for tmp in self.out.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        return removed
+
+    # -- nothing unfinished overwritten -----------------------------------------------------
+    def status(self) -> str | None:
+        """The status of the latest run under this name: the rerun file's if there is one."""
+        return _status_of(self.rerun) or _status_of(self.results)
+
+    def refuse_unfinished(self, settings) -> None:
+        if settings.resume or settings.auto_resume or settings.restart or not self.last.exists():
+            return
+        if self.status() == "completed":
+            return   # the checkpoint of a finished run: a new run may replace it
+        raise UserError(f"{self.last} holds an unfinished run (status {self.status() or 'unknown'}); "
+                        "continue it with --auto-resume, or start over with --restart (which replaces it)")
+
+    def results_for(self, status: str) -> Path:
+        if self._keep_completed is None:   # decided once, at the run's first write
+            self._keep_completed = _status_of(self.results) == "completed"
+        return self.rerun if self._keep_completed and status != "completed" else self.results
+
+    def write(self, status: str, payload: dict) -> Path:
+        path = self.results_for(status)
+        write_results(path, payload)
+        if status == "completed":   # this run's own record now: the rerun file has served
+            self.rerun.unlink(missing_ok=True)
+        return path
+
+
+def _status_of(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,473 @@
+"""The one training loop, shared by every backend.
+
+    python3 -m unetbench.launch --backend cpu --splits data/dataset_splits.json --epochs 2
+    python3 unet_cuda.py --profile fast             # the same loop through an entry point
+    code = Trainer(settings, backend).run()         # from Python (unetbench.training.bench does this)
+
+Writes OUT/results_<run>.json (assembled by results.py; schema: unetbench/training/schema/results.schema.json),
+OUT/best_unet_<run>.pth and a resumable OUT/last_<run>.pth. run() returns 0 when completed and
+3 when stopped by SIGUSR1/SIGTERM (checkpoint saved: rerun with --auto-resume); bad input is a
+UserError (exit 2). unetbench/training/launch.py parses the command line, forms the process group and
+records a failure once the run has started. Evaluation lives in evaluation.py and the run's
+saved state in run_progress.py. See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+from ..core.parsing import check_crop_for_models
+from ..core.progress_bar import Progress
+from ..core.registry import MODELS, lookup, resolve
+from ..core.settings import Settings
+from ..data.array_stamps import verify_changed_arrays
+from ..data.loaders import (
+    DeviceTransform,
+    ResumableSampler,
+    ShardSampler,
+    SplitArrays,
+    feed,
+    flip_key,
+    make_loader,
+)
+from ..data.prepared import SPLITS, load_splits
+from ..models.flops import flops_per_sample
+from ..models.unet import EvalForward, TrainForward, count_parameters
+from ..models.weights import load_weights
+from . import checkpoint as ckpt
+from .boundary_hooks import instrument
+from .distributed import DistContext, no_buffer_broadcast_per_forward
+from .environment import environment
+from .evaluation import Evaluation
+from .health import LossHealth
+from .metrics import ConfusionMatrix, summarize
+from .overlays import write_overlays
+from .results import GB, build_results, results_path
+from .run_outputs import RunOutputs
+from .run_state import RunProgress
+from .stop_signals import StopRequest, nothing_to_save
+from .time_to_target import TimeToTarget
+from .timing import StepTimer, TimingTotals
+
+log = logging.getLogger(__name__)
+STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks train
+
+
+class Interrupted(Exception):
+    """Raised inside the loop when a stop signal arrived; the caller saves the state."""
+
+
+class Trainer(Evaluation):
+    def __init__(self, settings: Settings, backend, dist: DistContext | None = None, clock=time.perf_counter):
+        self.s = settings
+        self.backend = backend
+        self.dist = dist or DistContext.single()
+        self.clock = clock
+        self.wall_t0 = clock()
+        self.run_name = settings.run_name or backend.name
+        self.out = Path(settings.out)
+        self.results_file = results_path(self.out, self.run_name)
+        self.best_path, self.last_path = ckpt.checkpoint_paths(self.out, self.run_name)
+        self.stop = StopRequest()       # handlers are installed only while run() runs
+        self.progress = RunProgress()   # replaced whole by resume()
+        self.outputs = RunOutputs(self.out, self.run_name)  # lock; a completed results file kept
+        self.quality = TimeToTarget(self)   # --target-miou, --eval-every, --stop-at-target
+
+        # The data first: a dataset the model cannot take, or too small for one batch, is
+        # refused with one line before anything is built.
+        self.splits = load_splits(settings.splits)
+        self.model_spec = lookup(MODELS, settings.model, "model")
+        check_crop_for_models(self.splits.crop, f"dataset {self.splits.path} has crops of", models=[settings.model])
+        if settings.batch_size < self.model_spec.min_batch:
+            raise UserError(f"the {settings.model} model needs --batch-size {self.model_spec.min_batch} or more per "
+                            "device (BatchNorm over a pooled 1x1 map needs two samples)")
+        self.data = {name: SplitArrays(self.splits, name) for name in SPLITS}
+        verify_changed_arrays(self.splits)  # sha256 of the arrays changed since last verified
+        if len(self.data["train"]) < settings.batch_size * self.dist.world_size:
+            raise UserError(f"the train split has {len(self.data['train'])} samples, fewer than one batch of "
+                            f"{settings.batch_size} per device; lower --batch-size or prepare more images")
+
+        # Compiled kernels are kept across runs of the suite: the second run's warm-up shrinks.
+        # Before the first compile (and before the environment is collected, which records it).
+        self.backend.use_compile_cache(settings.compile_cache or self.out / "compile_cache")
+
+        # Model, optimiser, schedule and loss; seeded, so every backend starts from the same weights.
+        self._seed_everything(settings.seed)
+        self.model = self._build_model()
+        self.parameters = count_parameters(self.model)
+        self.model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        self.flops_per_sample = flops_per_sample(settings.model, *self.splits.crop, self.splits.num_classes,
+                                                 base=settings.model_width)
+        self.optimizer = backend.make_optimizer(self.model.parameters(), settings.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
+        ignore = self.splits.ignore_index
+        self.criterion = nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
+        self.train_model: nn.Module = self.model  # the compiled/DDP wrapper once run() starts
+        self.eval_model: nn.Module = self.model   # the compiled evaluation unit once run() starts
+
+        # Feeding and timing the device.
+        self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
+        self.stream = backend.side_stream()
+        self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
+        self.health = LossHealth(backend.device, settings.nonfinite_patience)  # NaN/inf loss, read per epoch
+        # Energy per window and the profiler, at the timer's synchronised boundaries.
+        self.tracer, self.energy = instrument(self.timer, backend, self.out, self.run_name, settings.trace_steps,
+                                              self.dist)
+        self.started = False            # True once run() has written results: a failure is then recorded
+        # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
+        self.environment = environment(backend)
+
+    def release(self) -> None:
+        """Before the process exits: drop the compiled and DDP wrappers (they hold the process
+        group, which must be destroyed while Python is alive) and stop the energy meter's
+        polling thread. The plain model stays usable."""
+        self.train_model = self.eval_model = self.model
+        self.energy.close()
+
+    def _aligned_sync(self) -> None:
+        # Timed boundaries wait for this device and then for every rank, so the clocks of all
+        # ranks open and close the same window.
+        self.backend.synchronize()
+        self.dist.barrier()
+
+    def say(self, line: str) -> None:
+        if self.dist.is_main:  # one log per run, not one per rank
+            print(line, flush=True)
+
+    def wall_s(self) -> float:
+        """Wall time of every attempt of this run so far."""
+        return self.progress.earlier_wall_s + (self.clock() - self.wall_t0)
+
+    # -- setup ------------------------------------------------------------------------------
+    def _seed_everything(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)  # also seeds every CUDA/HPU device generator
+
+    def _build_model(self) -> nn.Module:
+        build = resolve(self.model_spec.builder)
+        model = build(3, self.splits.num_classes, self.s.model_width)
+        if self.s.weights:   # before the device move: the file is read on the host
+            self.say(load_weights(model, self.s.weights, self.s.model, self.splits.num_classes))
+        return self.backend.prepare_model(model)
+
+    def _loaders(self):
+        s, d = self.s, self.dist
+        train_sampler = ResumableSampler(self.data["train"], d.world_size, d.rank, shuffle=True,
+                                         seed=s.seed, drop_last=True)
+        # drop_last on training keeps every step the same shape: no recompilation on HPU or
+        # with torch.compile, and the same number of samples on every backend.
+        train = make_loader(self.data["train"], s.batch_size, train_sampler, s.workers,
+                            self.backend.loader_pinning, drop_last=True, seed=s.seed)
+        evals = {name: make_loader(self.data[name], s.batch_size,
+                                   ShardSampler(len(self.data[name]), d.world_size, d.rank),
+                                   min(s.workers, 2), self.backend.loader_pinning, drop_last=False, seed=s.seed)
+                 for name in SPLITS if name != "train"}
+        return train_sampler, train, evals
+
+    def _train_forward(self) -> nn.Module:
+        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
+        forward = self.backend.before_ddp(TrainForward(self.model, self.criterion))  # Gaudi: HPU graphs
+        if self.dist.world_size > 1:
+            # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
+            # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
+            # each forward, a collective per step that nothing reads: training normalises with batch
+            # statistics, and evaluate() takes rank 0's running statistics once, before it starts.
+            forward = nn.parallel.DistributedDataParallel(forward, **no_buffer_broadcast_per_forward(),
+                                                          **self.backend.ddp_kwargs())
+        return self.backend.compile_model(forward)
+
+    def _eval_forward(self) -> nn.Module:
+        # Compiled apart from training (another mode, no gradients, other batch shapes), over
+        # the plain model: evaluation needs no DDP hooks.
+        return self.backend.compile_model(EvalForward(self.model, self.criterion))
+
+    def steps_per_epoch(self, loader_steps: int) -> int:
+        cap = self.s.max_steps_per_epoch
+        return min(loader_steps, cap) if cap else loader_steps
+
+    # -- checkpoint -------------------------------------------------------------------------
+    def _identity(self) -> dict:
+        """What a checkpoint must share with this run to be continued by it."""
+        return {"splits_sha256": self.splits.sha256, "settings": asdict(self.s),
+                "backend": self.backend.name, "profile": self.s.profile}
+
+    def _checkpoint(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            # The wall time so far is what the attempt that continues this one comes after.
+            "progress": asdict(replace(self.progress, earlier_wall_s=self.wall_s())),
+            "timing": self.timer.totals.state_dict(),
+            "energy": self.energy.ranks,
+            "rng": {"host": ckpt.host_rng_state(), "device": self.backend.rng_state()},
+            "identity": self._identity(),
+        }
+
+    def save_last(self) -> None:
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.last_path, self._checkpoint())
+
+    def resume(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path)
+        ckpt.check_identity(state, path, self._identity())
+        self.progress = RunProgress.continued(state.get("progress"), path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.timer.totals = TimingTotals.from_state(state["timing"])
+        self.energy.restore(state.get("energy"))
+        ckpt.set_host_rng_state(state["rng"]["host"])
+        self.backend.set_rng_state(state["rng"]["device"])
+        p = self.progress
+        self.say(f"resumed from {path}: epoch {p.epoch}, step {p.step_in_epoch} (attempt {p.attempts})")
+
+    # -- one training step, one epoch -------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
+                   sample_memory: bool = False) -> None:
+        """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums."""
+        # Forward: loss and prediction from one graph (compiled in the fast profile).
+        with self.backend.autocast():
+            loss, prediction = self.train_model(x, y)
+        # Memory at the step's high phase, the forward's activations held (CUDA's allocator
+        # figures are host-side bookkeeping: reading them does not wait for the device).
+        after_forward = self._allocated_gb() if sample_memory else None
+
+        # Metrics from the same forward pass, accumulated on the device (no host sync).
+        cm.update(prediction, y)
+        loss_sum += loss.detach().float() * x.shape[0]
+        self.health.observe(loss)
+
+        # Backward and update. Lazy HPU cuts its graph after each; other devices do nothing.
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.backend.step_boundary()
+        self.optimizer.step()
+        self.backend.step_boundary()
+        # ... and at its low phase: weights, gradients and optimizer state only.
+        after_step = self._allocated_gb() if sample_memory else None
+        if after_forward is not None and after_step is not None:
+            self.progress.memory_phases_gb.append([after_forward, after_step])
+
+    def train_epoch(self, sampler: ResumableSampler, loader, cm: ConfusionMatrix) -> dict:
+        """The epoch in progress, from the step an earlier attempt stopped at; its loss and
+        metrics over every rank. Raises Interrupted, the partial sums kept, on a stop signal."""
+        p = self.progress
+        sampler.set_epoch(p.epoch)
+        total_steps = self.steps_per_epoch(sampler.num_samples // self.s.batch_size)
+        sampler.skip = p.step_in_epoch * self.s.batch_size  # resume mid-epoch on unseen samples
+        loss_sum, samples, epoch_s = self._epoch_sums_so_far(cm)
+
+        self.train_model.train()
+        bar = Progress(total_steps, f"epoch {p.epoch}/{self.s.epochs}", self.s.log_every, enabled=self.dist.is_main)
+        epoch, seed, rank = p.epoch, self.s.seed, self.dist.rank
+        batches = feed(iter(loader), range(p.step_in_epoch, total_steps), self.transform, self.stream,
+                       self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
+        self.timer.epoch_start()
+        self.health.epoch_start(p.epoch, p.step_in_epoch)
+        stopped = False
+        while p.step_in_epoch < total_steps:
+            self.timer.step_start()
+            # Data: the next batch, on the device, normalised and flipped (on CUDA it was copied
+            # on a side stream while the previous step ran).
+            x, y, data_wait_s = next(batches)
+            self.timer.add_data_wait(data_wait_s)
+
+            # Memory is sampled on measured steps only: warm-up holds compiler and autotuning
+            # workspaces that steady state does not.
+            sample_memory = self.timer.measuring and (p.step_in_epoch + 1) % self.s.log_every == 0
+            self.train_step(x, y, cm, loss_sum, sample_memory)
+
+            # Bookkeeping: step time, position (what a checkpoint resumes from), progress line.
+            self.timer.step_end(x.shape[0])
+            p.step_in_epoch += 1
+            samples += x.shape[0]
+            bar.update(x.shape[0])
+            if self.quality.between_steps(p.step_in_epoch, total_steps):
+                break  # target reached with --stop-at-target: the epoch ends here
+
+            # Stop: a signal ends the epoch here, at a step every rank agrees on.
+            if self._stop_requested(p.step_in_epoch):
+                stopped = True
+                break
+        bar.close()
+        attempt_s = self.timer.epoch_end()
+        self.health.check(self.dist)  # after the epoch's synchronisation: no extra wait
+        p.train_s += attempt_s
+        epoch_s += attempt_s
+        if stopped:
+            p.elapsed_s += attempt_s
+            p.partial = self._reduced_sums(loss_sum, cm, samples, epoch_s)
+            raise Interrupted()
+        return self._epoch_metrics(loss_sum, cm, samples, epoch_s, attempt_s)
+
+    def _epoch_sums_so_far(self, cm: ConfusionMatrix) -> tuple[torch.Tensor, int, float]:
+        """Loss sum, samples and seconds of the epoch in progress: zero, or what an interrupted
+        attempt saved (its confusion matrix is added to ``cm``)."""
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.backend.device)  # float32: Gaudi has no float64
+        partial, self.progress.partial = self.progress.partial, None
+        if not partial:
+            return loss_sum, 0, 0.0
+        if not self.dist.is_main:  # the saved sums cover every rank: rank 0 alone adds them back
+            return loss_sum, 0, partial["epoch_s"]
+        loss_sum += partial["loss_sum"]
+        cm.add_(partial["confusion"])
+        return loss_sum, partial["samples"], partial["epoch_s"]
+
+    def _reduced_sums(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float) -> dict:
+        # Only rank 0 saves the checkpoint, so it saves the sums over all ranks; on resume
+        # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
+        counts = torch.tensor([float(samples)], device=self.backend.device)
+        return {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
+                "confusion": torch.from_numpy(cm.total(self.dist.all_reduce_sum)),
+                "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
+
+    def _epoch_metrics(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float,
+                       attempt_s: float) -> dict:
+        total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=self.backend.device)
+        loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
+        total_samples = self.dist.all_reduce_sum(total_samples)
+        metrics = summarize(cm.total(self.dist.all_reduce_sum), self.splits.class_names)
+        metrics["loss"] = float(loss_total.item() / max(total_samples.item(), 1.0))
+        metrics["epoch_s"] = epoch_s
+        metrics["attempt_s"] = attempt_s  # the part of this epoch run by this process
+        metrics["samples"] = int(total_samples.item())
+        return metrics
+
+    def _allocated_gb(self) -> float | None:
+        allocated = self.backend.memory_bytes()["allocated"]
+        return None if allocated is None else allocated / GB
+
+    def _stop_requested(self, step: int | None = None) -> bool:
+        if self.dist.world_size == 1:
+            return self.stop.requested
+        # Every rank must stop at the same step, or the others would hang in the next
+        # all-reduce. The ranks agree on the host (gloo, CPU tensors): no device tensor, no read
+        # back, so the device queue is not drained. Agreeing still makes the host threads wait
+        # for each other, so it happens every few steps only (Slurm signals minutes ahead).
+        if step is not None and step % STOP_CHECK_EVERY:
+            return False
+        return self.dist.any_rank(self.stop.requested)
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> int:
+        if self.dist.is_main:
+            self.outputs.claim()   # one run per OUT and run name (launch.py claimed it already)
+        self.stop = StopRequest.install()
+        try:
+            return self._run()
+        finally:
+            self.stop.restore()
+
+    def _run(self) -> int:
+        if self._stop_requested():  # a signal during imports or the build: exit 3, so a job requeues
+            self.say(nothing_to_save(self.stop, self.last_path))
+            return EXIT_INTERRUPTED
+        if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
+            self.resume(self.last_path)
+        self.train_model = self._train_forward()
+        self.eval_model = self._eval_forward()
+        sampler, train_loader, eval_loaders = self._loaders()
+        self.quality.val_loader = eval_loaders["val"]
+        self.backend.reset_peak_memory()
+        self.started = True  # from here on a failure is recorded in the results file
+        self.write("running")
+        self.warm_up_evaluation(eval_loaders.values())
+        cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
+        try:
+            while self.progress.epoch <= self.s.epochs:
+                cm.reset()
+                train = self.train_epoch(sampler, train_loader, cm)
+                val = self.evaluate(eval_loaders["val"])
+                self._end_epoch(train, val)
+                if self.quality.stop:
+                    break
+                if self._stop_requested():
+                    raise Interrupted()
+        except Interrupted:
+            return self._leave_interrupted()
+        if self.dist.world_size > 1:  # before the test loads the best weights into every replica
+            self.progress.replicas_identical = self.dist.replicas_identical(self.model)
+        self.progress.test = self._test(eval_loaders["test"])
+        self.progress.overlays = write_overlays(self)  # the best weights are loaded now
+        self.write("completed")
+        self.say(f"completed: results in {self.results_file}")
+        return EXIT_OK
+
+    def _leave_interrupted(self) -> int:
+        p = self.progress
+        self.save_last()
+        self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {p.epoch} "
+                                  f"step {p.step_in_epoch}; rerun with --auto-resume to continue")
+        self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
+        # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
+        # rank 1 would kill rank 0 while it still writes the checkpoint and results.
+        self.dist.barrier()
+        return EXIT_INTERRUPTED
+
+    def _end_epoch(self, train: dict, val: dict) -> None:
+        p = self.progress
+        self.scheduler.step(val["loss"])
+        p.elapsed_s += train["attempt_s"] + val["eval_s"]
+        self.quality.observe(val["miou"], p.elapsed_s, p.epoch, p.step_in_epoch)
+        p.history.append({
+            "epoch": p.epoch,
+            "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+            "train_miou": train["miou"], "train_f1": train["f1"],
+            "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_miou": val["miou"],
+            "val_f1": val["f1"], "val_samples": val["samples"], "lr": self.optimizer.param_groups[0]["lr"],
+            "epoch_s": train["epoch_s"], "eval_s": val["eval_s"],
+            "samples_per_s": train["samples"] / train["epoch_s"] if train["epoch_s"] > 0 else None,
+            "elapsed_s": p.elapsed_s})
+        if val["miou"] is not None and (p.best["val_miou"] is None or val["miou"] > p.best["val_miou"]):
+            self._keep_best(val)
+        self.say(f"epoch {p.epoch}/{self.s.epochs}: train loss {train['loss']:.4f} mIoU {_fmt(train['miou'])} | "
+                 f"val loss {_fmt(val['loss'])} mIoU {_fmt(val['miou'])} acc {_fmt(val['accuracy'])} | "
+                 f"{train['epoch_s']:.1f} s train, {val['eval_s']:.1f} s eval")
+        p.epoch += 1
+        p.step_in_epoch = 0
+        self.save_last()
+        self.write("running")
+
+    def _keep_best(self, val: dict) -> None:
+        p = self.progress
+        p.best = {"epoch": p.epoch, "val_miou": val["miou"], "val_loss": val["loss"]}
+        p.time_to_best_s = p.elapsed_s
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.best_path, {"model": self.model.state_dict(), "epoch": p.epoch,
+                                                  "val_miou": val["miou"], "num_classes": self.splits.num_classes,
+                                                  "class_names": self.splits.class_names})
+
+    # -- results ----------------------------------------------------------------------------
+    def write(self, status: str, message: str | None = None) -> None:
+        if self.dist.is_main:
+            self.outputs.write(status, self.results(status, message))
+
+    def results(self, status: str, message: str | None = None) -> dict:
+        """The results document as the run stands (laid out by results.build_results)."""
+        spec = self.model_spec
+        return build_results(
+            status, message, progress=self.progress,
+            run={"run_name": self.run_name, "backend": self.backend.name, "profile": self.s.profile,
+                 "environment": self.environment, "settings": asdict(self.s), "dataset": self.splits.identity()},
+            model={"name": spec.title, "key": spec.name, "parameters": self.parameters, "width": self.s.model_width,
+                   "bytes": self.model_bytes, "flops_per_sample": self.flops_per_sample},
+            distributed=self.dist.describe(self.s.batch_size),
+            timing=self.timer.summary(samples_scale=self.dist.world_size),
+            memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
+            checkpoints={"best": self.best_path, "last": self.last_path},
+            energy=self.energy.ranks, trace=self.tracer.summary)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
