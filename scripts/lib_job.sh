@@ -178,15 +178,17 @@ _ub_launcher() {
   UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.cluster.rankenv --)
 }
 
-# _ub_nsys OUT RUN -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (CUDA jobs; it exports
+# _ub_nsys OUT RUN BACKEND -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (jobs of the backends
+# ub_nsys_trace names; it exports
 # UNETBENCH_NSYS=1). The capture range is the traced steps (--trace-steps): the training brackets
 # them with cudaProfilerStart/Stop when UNETBENCH_NSYS_CAPTURE=1 (unetbench/training/trace.py).
 _ub_nsys() {
   command -v nsys >/dev/null || {
-    echo "error: --nsys: nsys (Nsight Systems) not found on $(hostname); load it in CUDA_SETUP (site.env)" >&2
+    echo "error: --nsys: nsys (Nsight Systems) not found on $(hostname); load it in $(ub_site_groups "$3")_SETUP (site.env)" >&2
     exit "$UB_EXIT_USAGE"
   }
-  local name="$1/nsys_$2" traced=cuda,nvtx,osrt,cudnn,cublas
+  local name="$1/nsys_$2" traced
+  traced=$(ub_nsys_trace "$3")
   if [ "${SLURM_NTASKS:-1}" -gt 1 ]; then name+="_rank%q{SLURM_PROCID}"; fi
   export UNETBENCH_NSYS_CAPTURE=1 UNETBENCH_NSYS_OUTPUT="$name.nsys-rep"
   UB_NSYS=(nsys profile --capture-range=cudaProfilerApi --capture-range-end=stop
@@ -234,8 +236,8 @@ train_job() {
     _ub_log "$SLURM_NTASKS tasks on ${SLURM_JOB_NUM_NODES:-1} node(s) (${SLURM_JOB_NODELIST:-?}): one process per device via srun; monitor on $(hostname) only"
   fi
   UB_NSYS=()
-  if [ "${UNETBENCH_NSYS:-0}" = 1 ] && [ "$backend" = cuda ]; then
-    _ub_nsys "$out" "$run"
+  if [ "${UNETBENCH_NSYS:-0}" = 1 ] && [ -n "$(ub_nsys_trace "$backend")" ]; then
+    _ub_nsys "$out" "$run" "$backend"
   fi
   job_run "${UB_LAUNCHER[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
   _ub_stop_monitor

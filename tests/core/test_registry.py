@@ -1,8 +1,7 @@
 """One source of truth: the registry drives every tool, generated files are current, no cycles.
 
-A new backend must be one registry entry plus its class: the test that registers a pretend
-fifth backend checks that every consumer (scaffold, site.env checks, run_benchmark's planning,
-the monitor, the report's colours) picks it up with no other change.
+A new device is one folder (tests/devices/test_new_device.py runs a stand-in one through every
+consumer); here: no backend name or device tool written as code outside its device's folder.
 """
 
 from __future__ import annotations
@@ -129,29 +128,6 @@ def test_each_fact_is_written_once_in_the_code(fact, home, pattern):
     hits = [f"{p.relative_to(REPO)}" for p in sources if p not in generated
             for _ in re.finditer(pattern, p.read_text())]
     assert [h for h in hits if h != home] == [], f"{fact} written outside {home}"
-
-
-def test_a_fifth_backend_is_one_registry_entry(monkeypatch, tmp_path):
-    """A pretend 'xpu' backend: each consumer of the registry picks it up unchanged."""
-    from unetbench.cluster import site_settings as site, submit
-    xpu = registry.BackendSpec(
-        name="xpu", title="Pretend XPUs", backend_class="backends:CpuBackend", site_group="XPU",
-        dist_backend="gloo", needs_device=True, monitor_tool=None,
-        sbatch=registry.SbatchDefaults(time="01:00:00", cpus=4, mem="8G", gres="xpu:1"),
-        env_before_python={"XPU_MODE": "fast"}, color="#123456")
-    monkeypatch.setitem(registry.BACKENDS, "xpu", xpu)
-
-    files = {p.name: content for p, (content, _) in scaffold.generated_files().items()}
-    assert "train_job xpu" in files["submit_xpu.sh"] and "#SBATCH --gres=xpu:1" in files["submit_xpu.sh"]
-    assert "run_backend(\"xpu\")" in files["unet_xpu.py"]
-    assert 'xpu) echo "XPU"' in files["registry.sh"] and 'xpu) echo "XPU_MODE=fast"' in files["registry.sh"]
-
-    env = tmp_path / "site.env"
-    env.write_text("XPU_PARTITION=x\nXPU_ACCOUNT=\nXPU_QOS=\nXPU_CPUS=4\nXPU_MEM=8G\nXPU_TIME=1:00:00\nXPU_SETUP=\n")
-    loaded = site.Site.load(env)
-    assert loaded.problems(["xpu"]) == ["XPU_GRES is not set (set it, empty if your cluster does not use it)"]
-    assert submit.parse_backends("xpu,cpu") == ["xpu", "cpu"]
-    assert "xpu" in submit.usage()
 
 
 def test_settings_are_the_only_list_of_training_flags():

@@ -1,4 +1,4 @@
-"""Energy meters (unetbench/devices/energy.py) and the ledger at the step timer's boundaries (energy_windows.py).
+"""Energy meters (unetbench/devices/energy.py and each device's energy.py) and the ledger at the step timer's boundaries (energy_windows.py).
 
 NVML and HLML cannot run here: their bindings are replaced by stand-ins with the same calls,
 named so. RAPL reads a fake /sys/class/powercap tree in a temporary folder: real files, real
@@ -11,15 +11,10 @@ import types
 import pytest
 
 from unetbench.devices import energy
-from unetbench.devices.energy import (
-    Absent,
-    Meter,
-    counter_delta,
-    gaudi_meter,
-    hl_smi_meter,
-    nvml_meter,
-    rapl_meter,
-)
+from unetbench.devices.cpu.energy import rapl_meter
+from unetbench.devices.cuda.energy import nvml_meter
+from unetbench.devices.energy import Absent, Meter, counter_delta
+from unetbench.devices.gaudi.energy import gaudi_meter, hl_smi_meter
 from unetbench.training.energy_windows import EnergyLedger, energy_section
 from unetbench.training.timing import HostEvent, StepTimer
 
@@ -288,7 +283,7 @@ class MeteredCpu:
     def make():
         import time as _time
 
-        from unetbench.devices.base import CpuBackend
+        from unetbench.devices.cpu.backend import CpuBackend
 
         class _Backend(CpuBackend):
             def energy_meter(self):

@@ -21,38 +21,41 @@ from typing import Sequence
 from ..core.errors import UserError, run_cli
 from ..core.registry import BACKENDS
 from ..core.settings import parse_settings
-from .monitor import DESCRIBE
 
 
-def software_line() -> str:
+def software_line(kind: str) -> str:
+    """torch's version, then the device's own stack as its spec reports it (spec.software)."""
     parts = []
     try:
         import torch
-        parts.append(f"torch {torch.__version__} cuda {torch.version.cuda}")
+        parts.append(f"torch {torch.__version__}")
     except Exception as err:  # a broken install must not stop the job header
         parts.append(f"torch not importable: {err}")
-    try:  # the job's environment variables (PT_HPU_LAZY_MODE) are already exported
-        import habana_frameworks.torch as ht
-        parts.append(f"habana_frameworks {getattr(ht, '__version__', '?')}")
-    except Exception:
-        pass
+    spec = BACKENDS.get(kind)
+    if spec is not None and spec.software is not None:
+        try:  # the job's environment variables (set before any Python) are already exported
+            stack = spec.software()
+        except Exception as err:  # nor must a broken device stack
+            stack = f"{spec.name} software not readable: {err}"
+        if stack:
+            parts.append(stack)
     return ";".join(parts)
 
 
 def header(kind: str) -> list[str]:
-    lines = [f"software  : {software_line()}"]
+    lines = [f"software  : {software_line(kind)}"]
     spec = BACKENDS.get(kind)
-    if spec is None or spec.monitor_tool is None:
+    if spec is None or spec.tool is None:
         return lines + ["devices   : CPU only"]
     names = [*spec.env_before_python, *([spec.visible_devices_var] if spec.visible_devices_var else [])]
     lines.append(" ".join(f"{name}={os.environ.get(name, '<unset>')}" for name in names))
-    tool = spec.monitor_tool
-    if shutil.which(tool) is None:
-        return lines + [f"devices   : {tool} not found on this node"]
+    tool = spec.tool
+    if shutil.which(tool.name) is None:
+        return lines + [f"devices   : {tool.name} not found on this node"]
     try:
-        out = subprocess.run(DESCRIBE[tool], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run(list(tool.describe), capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as err:
-        out = f"devices   : {tool} failed: {err}"
+        out = f"devices   : {tool.name} failed: {err}"
     return lines + out.rstrip("\n").splitlines()
 
 

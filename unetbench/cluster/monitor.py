@@ -7,9 +7,9 @@ Usage (the batch scripts start it in the background and stop it with SIGTERM)::
     # timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c
     # 1732440000.512,0,97,40211,612.3,64
 
-It runs ``nvidia-smi --query-gpu=... --format=csv,noheader,nounits -l 1`` (CUDA) or
-``hl-smi -Q ... -f csv,noheader,nounits -l 1`` (Gaudi) and normalises their rows to the header
-above (the compare step reads exactly this header to integrate power into energy). The
+It runs the backend's device tool (each device folder's spec.py says which and how: nvidia-smi
+for CUDA, hl-smi for Gaudi) and normalises its rows to the header above (the compare step reads
+exactly this header to integrate power into energy). The
 timestamp is this host's clock in unix seconds when the row arrived: both tools print their
 own timestamps in different formats, and the host clock is the one the results use too.
 A value the tool reports as ``[N/A]`` is left empty. When neither tool is present (a CPU
@@ -32,42 +32,24 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, TextIO
 
 from ..core.registry import BACKENDS
-from ..devices.gaudi import bridge as gaudi
 
 log = logging.getLogger("unetbench.cluster.monitor")
 
 HEADER = ["timestamp", "device_index", "utilization_pct", "memory_used_mib", "power_w", "temperature_c"]
 
-# Each tool's query, in HEADER order after the timestamp.
-TOOLS = {
-    "nvidia-smi": lambda interval: [
-        "nvidia-smi", "--query-gpu=index,utilization.gpu,memory.used,power.draw,temperature.gpu",
-        "--format=csv,noheader,nounits", "-l", str(interval),
-    ],
-    # Gaudi rows are keyed by module id, the id HABANA_VISIBLE_MODULES (the job's cards) uses.
-    "hl-smi": lambda interval: [
-        "hl-smi", "-Q", "module_id,utilization.aip,memory.used,power.draw,temperature.aip",
-        "-f", "csv,noheader,nounits", "-l", str(interval),
-    ],
-}
-# Where a tool lists every device of the node, the variable naming the job's own (Slurm's GRES
-# plugin or the site sets it); rows of other devices are dropped, or a 1-card job on an
-# 8-card node would report the node's energy.
-JOB_DEVICES_VAR = {"hl-smi": gaudi.VISIBLE_MODULES_VAR}
+# Every device's tool (devices/<device>/spec.py), by executable name.
+TOOLS = {spec.tool.name: spec.tool for spec in BACKENDS.values() if spec.tool is not None}
+# Which tool each backend samples; "auto" tries every known tool.
+PREFERRED = {name: [spec.tool.name] if spec.tool else [] for name, spec in BACKENDS.items()}
+PREFERRED["auto"] = list(TOOLS)
 
 
 def job_devices(tool: str, env=os.environ) -> Optional[set[int]]:
-    """The device ids (as the tool's first column) this job may use; None: every listed one."""
-    ids = gaudi.visible_modules(env) if tool == "hl-smi" else None
+    """The device ids (as the tool's first column) this job may use; None: every listed one.
+    Where a tool lists every device of the node, rows of other devices are dropped, or a
+    1-card job on an 8-card node would report the node's energy."""
+    ids = TOOLS[tool].job_devices(env)
     return set(ids) if ids is not None else None
-# Each tool's one-off description of the node's devices, for the job log header.
-DESCRIBE = {
-    "nvidia-smi": ["nvidia-smi", "--query-gpu=index,name,driver_version,memory.total", "--format=csv,noheader"],
-    "hl-smi": ["hl-smi", "-Q", "index,name,bus_id,driver_version,memory.total", "-f", "csv,noheader"],
-}
-# Which tool each backend samples (unetbench/core/registry.py); "auto" tries every known tool.
-PREFERRED = {name: [spec.monitor_tool] if spec.monitor_tool else [] for name, spec in BACKENDS.items()}
-PREFERRED["auto"] = list(TOOLS)
 
 
 def pick_tool(backend: str) -> Optional[str]:
@@ -130,13 +112,13 @@ def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
     # The time-limit warning (scancel --signal=USR1 --full reaches every process of the job) is
     # the training's to act on; ignored here and, inherited through exec, by the device tool.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    proc = subprocess.Popen(TOOLS[tool](interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(TOOLS[tool].sample(interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, bufsize=1)
     procs.append(proc)
     if stopping:
         proc.terminate()
     keep = job_devices(tool)
-    var = JOB_DEVICES_VAR.get(tool)
+    var = TOOLS[tool].job_devices_var
     scope = (f"the job's devices {','.join(map(str, sorted(keep)))} ({var})" if keep is not None
              else f"every device the tool lists{f' ({var} unset)' if var else ''}")
     log.info("monitor: %s -> %s; sampling %s", tool, csv_path, scope)

@@ -33,6 +33,7 @@ from ..core.registry import (
     DEFAULT_SIGNAL_LEAD_S,
     JOBS,
     cluster_default_backends,
+    local_backends,
 )
 from ..core.settings import parse_settings
 from ..data.prepare.cli import check_args as check_prepare_args
@@ -145,7 +146,7 @@ def make_plan(o: Options) -> Plan:
     chosen = "--profile" in o.train_flags  # one profile chosen by the user: the demo keeps to it
     if o.profiles and chosen:
         raise UserError("--profile and --profiles exclude each other; e.g. --profiles parity,fast")
-    backends = parse_backends(o.backends or ("cpu" if o.demo or o.local else ",".join(cluster_default_backends())))
+    backends = parse_backends(o.backends or ",".join(local_backends() if o.demo or o.local else cluster_default_backends()))
 
     # Where it runs.
     site_path = _absolute(o.site) if o.site else ROOT / "site.env"
@@ -239,11 +240,14 @@ def make_plan(o: Options) -> Plan:
 
 
 def check_nsys(nsys: bool, backends: list, train_args: list) -> None:
-    """--nsys wraps CUDA jobs in nsys, capturing the traced steps: it needs both."""
+    """--nsys wraps the jobs of backends Nsight Systems can capture, capturing the traced steps:
+    it needs one of those and traced steps."""
     if not nsys:
         return
-    if "cuda" not in backends:
-        raise UserError("--nsys profiles CUDA jobs only (Nsight Systems); add cuda to --backends or drop --nsys")
+    capable = [name for name, spec in BACKENDS.items() if spec.nsys_trace]
+    if not set(capable) & set(backends):
+        raise UserError(f"--nsys profiles {' or '.join(capable)} jobs only (Nsight Systems); "
+                        f"add {' or '.join(capable)} to --backends or drop --nsys")
     if not parse_settings(train_args, prog="training flags", raising=True)[0].trace_steps:
         raise UserError("--nsys captures the traced steps: add --trace-steps N (e.g. --trace-steps 5)")
 

@@ -14,7 +14,13 @@ import textwrap
 from dataclasses import dataclass, field, fields
 from typing import Sequence
 
-from ..core.registry import BACKENDS, DATASETS, MODELS, cluster_default_backends
+from ..core.registry import (
+    BACKENDS,
+    DATASETS,
+    MODELS,
+    cluster_default_backends,
+    local_backends,
+)
 from ..core.settings import Settings, flag
 from .shell_flags import FlagReader
 
@@ -55,7 +61,7 @@ def usage() -> str:
 
 Where it runs
   --backends LIST      comma-separated, from: {' '.join(BACKENDS)}
-                       (default: {','.join(cluster_default_backends())}; cpu with --local or --demo)
+                       (default: {','.join(cluster_default_backends())}; {','.join(local_backends())} with --local or --demo)
   --local              run the same chain on this machine, without Slurm (chosen, with a
                        notice, when sbatch is missing)
   --dry-run            print the exact commands (sbatch lines) and submit nothing

@@ -1,4 +1,4 @@
-"""Every backend, model, dataset and batch job the suite knows: one entry each, nothing else.
+"""The index of every backend, model, dataset and batch job the suite knows: one entry each.
 
     from unetbench.core.registry import BACKENDS, MODELS
     BACKENDS["cuda"].site_group                 # "CUDA": its site.env variables are CUDA_*
@@ -6,46 +6,26 @@
 
 Everything else asks this module: the training entry points, run_benchmark.sh (through
 unetbench.cluster.submit), the preflight, the device monitor, the report and the generated Bash.
-Adding a fifth backend is one ``BackendSpec`` here, its class in backends.py, and
-``python3 -m unetbench.scaffold`` to write its entry script and batch script (README: "Adding
-a backend or a model"). This module imports nothing heavy: the login node reads it without torch.
+Backends are not written here: each device folder (unetbench/devices/<device>/spec.py) defines
+its own and devices/catalog.py collects them; adding one is a folder and ``python3 -m
+unetbench.scaffold`` (README: "Adding a device or a model"). Models, datasets and the non-training
+jobs are entries below. This module imports nothing heavy: the login node reads it without torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from ..devices.catalog import BACKENDS
+from ..devices.spec import BackendSpec, SbatchDefaults
+
+__all__ = ["BACKENDS", "BackendSpec", "SbatchDefaults", "PROFILES", "MODELS", "DATASETS", "JOBS"]
 
 PROFILES = ("parity", "fast")
 # Seconds before the time limit at which Slurm sends USR1 (sbatch --signal=B:USR1@N); a site
 # may set SIGNAL_LEAD_S in site.env instead.
 DEFAULT_SIGNAL_LEAD_S = 300
-
-
-@dataclass(frozen=True)
-class SbatchDefaults:
-    """The #SBATCH defaults of a generated submit script (site.env values override them)."""
-    time: str
-    cpus: int
-    mem: str
-    gres: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    name: str                     # the run name, results_<name>.json, unet_<name>.py, submit_<name>.sh
-    title: str                    # for help texts and generated docstrings
-    backend_class: str            # "module:Class" in unetbench, imported only when the backend is built
-    site_group: str               # site.env prefix: <GROUP>_PARTITION, <GROUP>_GRES, ...
-    dist_backend: str             # torch.distributed backend for DDP
-    needs_device: bool            # GRES must be set in site.env and scales with devices per node
-    sbatch: SbatchDefaults
-    monitor_tool: Optional[str] = None            # nvidia-smi / hl-smi (see monitor.py), None: no sampling
-    visible_devices_var: Optional[str] = None     # shown in the job header
-    env_before_python: Mapping[str, str] = field(default_factory=dict)  # exported before any Python starts
-    in_cluster_default: bool = True               # part of run_benchmark.sh's default --backends on Slurm
-    color: str = "#9467bd"                        # plots
-    note: str = ""                                # one extra comment line in the generated submit script
 
 
 @dataclass(frozen=True)
@@ -99,33 +79,6 @@ class DatasetSpec:
     sha256: Tuple[str, ...] = ()               # of each url's file, when published
     odd_files_skipped: bool = False            # undecodable images are skipped and reported, never fatal
 
-
-def _gaudi(mode: str) -> BackendSpec:
-    """Intel Gaudi in one of its two execution modes: the same card, group and tools."""
-    value = "1" if mode == "lazy" else "0"
-    return BackendSpec(
-        name=f"gaudi_{mode}", title=f"Intel Gaudi in {mode} mode (PT_HPU_LAZY_MODE={value})",
-        backend_class=f"devices.base:Hpu{mode.capitalize()}Backend", site_group="GAUDI", dist_backend="hccl",
-        needs_device=True, monitor_tool="hl-smi", visible_devices_var="HABANA_VISIBLE_MODULES",
-        # The Gaudi bridge reads the mode once, at import (torch >= 2.5 autoloads it with torch).
-        env_before_python={"PT_HPU_LAZY_MODE": value}, color="#0068b5" if mode == "lazy" else "#00a3e0",
-        note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",
-        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G"))
-
-
-BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in (
-    BackendSpec(
-        name="cuda", title="NVIDIA GPUs (CUDA)", backend_class="devices.base:CudaBackend", site_group="CUDA",
-        dist_backend="nccl", needs_device=True, monitor_tool="nvidia-smi",
-        visible_devices_var="CUDA_VISIBLE_DEVICES", color="#76b900",
-        sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G", gres="gpu:1")),
-    *(_gaudi(mode) for mode in ("lazy", "eager")),
-    BackendSpec(
-        name="cpu", title="CPU cores (the baseline, and the backend the tests run)",
-        backend_class="devices.base:CpuBackend", site_group="CPU", dist_backend="gloo", needs_device=False,
-        in_cluster_default=False, color="#7f7f7f",
-        sbatch=SbatchDefaults(time="04:00:00", cpus=8, mem="16G")),
-)}
 
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
     JobSpec(name="prepare", title="Dataset preparation as a CPU job (run_benchmark.sh --prepare-job)",
@@ -188,17 +141,18 @@ DATASET_ALIASES = {"carla": "carla-vd", "kvasir_seg": "kvasir-seg", "oxford_pet"
                    "lyft_udacity": "lyft-udacity", "carla_vd": "carla-vd"}
 
 
-def backend_names() -> list[str]:
-    return list(BACKENDS)
-
-
 def cluster_default_backends() -> list[str]:
     return [name for name, spec in BACKENDS.items() if spec.in_cluster_default]
 
 
-def job_kinds() -> list[str]:
-    """Everything that can be a batch job: the backends, then prepare and compare."""
-    return [*BACKENDS, *JOBS]
+def local_backends() -> list[str]:
+    """The backends any machine can run: run_benchmark.sh --local and --demo use them."""
+    return [name for name, spec in BACKENDS.items() if spec.runs_anywhere]
+
+
+def first_backend() -> str:
+    """The first backend in registry order: the benchmark's default and the report's baseline."""
+    return next(iter(BACKENDS))
 
 
 def site_groups(kind: str) -> list[str]:

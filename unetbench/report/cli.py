@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import UserError
-from ..core.registry import BACKENDS
+from ..core.registry import BACKENDS, first_backend
 from .baseline import baseline_statements, baseline_table, load_baseline
 from .compare import build_comparison
 from .energy_cost import apply_prices, default_site, top_operations_table
@@ -40,8 +40,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("inputs", nargs="*", default=["results"], metavar="RESULTS_DIR_OR_FILE",
                    help="folders (their results_*.json are read) or result files; default: results/")
     p.add_argument("--baseline", metavar="BACKEND[:PROFILE[:WORLD_SIZE]]",
-                   help="group the speedups are measured against, e.g. cuda or cuda:fast; "
-                        "default: cuda:parity if present, else the first group")
+                   help=f"group the speedups are measured against, e.g. {first_backend()} or "
+                        f"{first_backend()}:fast; default: {first_backend()}:parity if present, else the first group")
     p.add_argument("--expect", default="", metavar="BACKEND,...", type=_expected,
                    help="backends that should have results; an absent one is listed as missing")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report (tables, findings, plot links)")
@@ -77,7 +77,7 @@ def _expected(text: str) -> list:
     for name in names:
         if name not in BACKENDS and not any(name.startswith(f"{b}_") for b in BACKENDS):
             raise argparse.ArgumentTypeError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)} "
-                                             "(or run names that start with one, e.g. cpu_fast)")
+                                             f"(or run names that start with one, e.g. {next(iter(BACKENDS))}_fast)")
     return names
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import UserError
-from ..core.registry import BACKENDS, PROFILES
+from ..core.registry import BACKENDS, PROFILES, first_backend
 from .energy import run_energy
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
 from .load import RunRecord
@@ -132,12 +132,13 @@ def differences(a: Group, b: Group) -> list[str]:
 
 
 def find_baseline(groups: list[Group], spec: str | None) -> Group | None:
-    """``cuda``, ``cuda:fast`` or ``cuda:fast:8``; default: CUDA parity, else the first group."""
+    """``BACKEND``, ``BACKEND:PROFILE`` or ``BACKEND:PROFILE:RANKS`` (``cuda:fast:8``); default: the
+    registry's first backend in the parity profile (CUDA), else the first group."""
     if not groups:
         return None
     if not spec:
         single = [g for g in groups if g.world_size == 1] or groups
-        return next((g for g in single if g.backend == "cuda" and g.profile == "parity"), single[0])
+        return next((g for g in single if g.backend == first_backend() and g.profile == "parity"), single[0])
     parts = spec.replace("/", ":").split(":")
     matches = [g for g in groups if g.backend == parts[0]
                and (len(parts) < 2 or g.profile == parts[1])

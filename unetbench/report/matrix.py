@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.registry import BACKENDS
+from ..core.registry import BACKENDS, first_backend
 from .compare import Group, differences, ratio
 from .tables import Table, fmt
 from .workload import workload_of
@@ -26,7 +26,7 @@ def _column(group: Group) -> str:
 
 
 def _baseline(members: list[Group], spec: str | None, like: Group) -> Group | None:
-    backend = (spec or "").replace("/", ":").split(":")[0] or "cuda"
+    backend = (spec or "").replace("/", ":").split(":")[0] or first_backend()
     same = [g for g in members if g.backend == backend] or \
            ([] if spec else [g for g in members if g.backend == sorted({m.backend for m in members},
                                                                         key=_backend_rank)[0]])
@@ -80,7 +80,7 @@ def matrix_table(comp, baseline: str | None = None, always: bool = False) -> Tab
             if cell["note"] and cell["baseline"] != column:
                 notes.append(f"{workload}, {column}: no speedup: {cell['note']}")
         rows.append(line)
-    base = (baseline or "cuda").split(":")[0]
+    base = (baseline or first_backend()).split(":")[0]
     notes.insert(0, f"cells: steady samples/s (speedup vs {base} on the same workload, same profile where run); "
                     "runs of different workloads are never compared")
     return Table("Benchmark matrix", ["workload", *columns], rows, notes, key="matrix")

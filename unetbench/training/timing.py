@@ -24,26 +24,14 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..devices.events import HostEvent  # noqa: F401  (TODO: tests import it from devices.events)
+
 STEP_SAMPLE_LIMIT = 2000  # step times written to the results for distribution plots (evenly thinned)
 
 
 class Event(Protocol):
     def record(self) -> None: ...
     def elapsed_ms(self, later: "Event") -> float: ...
-
-
-class HostEvent:
-    """Event on the host clock: right for synchronous devices (CPU)."""
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter):
-        self._clock = clock
-        self.t = 0.0
-
-    def record(self) -> None:
-        self.t = self._clock()
-
-    def elapsed_ms(self, later: "HostEvent") -> float:
-        return (later.t - self.t) * 1000.0
 
 
 @dataclass

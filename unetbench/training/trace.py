@@ -85,7 +85,7 @@ class Tracer:
         self.backend = backend
         self.steps = steps
         self.path = trace_path(out, run_name, rank)
-        self.nsys = env.get(NSYS_CAPTURE_ENV) == "1" and backend.device.type == "cuda"
+        self.nsys = env.get(NSYS_CAPTURE_ENV) == "1" and backend.spec.nsys_trace is not None
         # The report file lib_job.sh gave nsys (%q{SLURM_PROCID}: nsys puts the rank there)
         self.nsys_file = (env.get("UNETBENCH_NSYS_OUTPUT", "").replace("%q{SLURM_PROCID}", env.get("SLURM_PROCID", ""))
                           or None) if self.nsys else None
@@ -107,12 +107,11 @@ class Tracer:
         self._profiler = torch.profiler.profile(activities=activities)
         self._profiler.start()
         if self.nsys:
-            torch.cuda.profiler.start()
+            self.backend.capture_range(True)
 
     def _stop(self) -> None:
-        import torch
         if self.nsys:
-            torch.cuda.profiler.stop()
+            self.backend.capture_range(False)
         profiler, self._profiler = self._profiler, None
         self.backend.synchronize()  # the traced steps' device work is over (already, after the timer's sync)
         profiler.stop()

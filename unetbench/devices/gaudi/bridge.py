@@ -1,9 +1,8 @@
-"""Intel Gaudi specifics behind the HPU backends (unetbench/devices/base.py): loading the bridge in
-the mode asked for, its version, HPU graphs, the lazy-mode graph cut of the input pipeline.
+"""The Intel Gaudi bridge (habana_frameworks) behind the HPU backends (backend.py): loading it in
+the mode asked for, HPU graphs, the lazy-mode graph cut of the input pipeline.
 
     htcore = load_bridge(lazy=True)   # UserError: bridge missing, stock torch in lazy mode, wrong mode
     bridge_mode()                     # "lazy" / "eager": what the loaded bridge reports
-    bridge_version()                  # "1.21.0": the habana-torch-plugin package's version
     GraphCutStream(htcore)            # lazy mode: the next batch's transform is a graph of its own
 
 Each rule, and the Intel source it comes from: docs/training.md, "Gaudi". This module imports
@@ -13,22 +12,13 @@ neither torch nor the bridge at import time: the bridge is loaded by ``load_brid
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 
 from ...core.errors import UserError
+from .spec import MODE_VAR
 
-BRIDGE_PACKAGE = "habana-torch-plugin"   # the bridge's distribution: its metadata holds the version
 # Intel's training examples keep up to 10 graphs per module (ModuleCacher(max_graphs=10)):
 # training and evaluation shapes of one run fit in that.
 HPU_GRAPHS_MAX = 10
-VISIBLE_MODULES_VAR = "HABANA_VISIBLE_MODULES"   # the job's cards (Slurm's GRES plugin or the site sets it)
-
-
-def visible_modules(env) -> list[int] | None:
-    """The module ids of the job's cards, in the order ranks take them ("2,3" or "2 3"); None
-    when the variable is unset or not a list of ids (every card of the node is then the job's)."""
-    ids = [part for part in env.get(VISIBLE_MODULES_VAR, "").replace(" ", ",").split(",") if part.strip()]
-    return [int(part) for part in ids] if ids and all(part.strip().isdigit() for part in ids) else None
 
 
 def load_bridge(lazy: bool):
@@ -54,9 +44,9 @@ def load_bridge(lazy: bool):
     if actual != wanted:
         raise UserError(
             f"the Intel Gaudi bridge runs in {actual} mode, but gaudi_{wanted} needs {wanted} mode. The bridge "
-            "fixes its mode when it loads, which torch >= 2.5 does at `import torch`, so PT_HPU_LAZY_MODE="
+            f"fixes its mode when it loads, which torch >= 2.5 does at `import torch`, so {MODE_VAR}="
             f"{'1' if lazy else '0'} must be set before Python imports torch: start python3 unet_gaudi_{wanted}.py "
-            f"(it sets it first), or export PT_HPU_LAZY_MODE={'1' if lazy else '0'} before python3")
+            f"(it sets it first), or export {MODE_VAR}={'1' if lazy else '0'} before python3")
     return htcore
 
 
@@ -64,15 +54,6 @@ def bridge_mode() -> str:
     """The mode the loaded bridge reports (``habana_frameworks.torch.utils.internal.is_lazy``)."""
     internal = importlib.import_module("habana_frameworks.torch.utils.internal")
     return "lazy" if internal.is_lazy() else "eager"
-
-
-def bridge_version() -> str | None:
-    """The bridge's version from its package metadata (``habana_frameworks.torch`` has no
-    ``__version__`` of its own in current releases), None where the package is not installed."""
-    try:
-        return metadata.version(BRIDGE_PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def hpu_graphs(module):

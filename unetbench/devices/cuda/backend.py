@@ -1,0 +1,113 @@
+"""The CUDA backend: NVIDIA GPUs, one per process, with a side stream for the input pipeline.
+
+    backend = make_backend("cuda", profile="fast", local_rank=0)   # bf16, channels_last, torch.compile, fused Adam
+    backend = make_backend("cuda", profile="parity")               # true fp32: TF32 off
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...core.errors import UserError
+from ...training.distributed import check_local_rank
+from ..base import AcceleratorBackend
+from .energy import nvml_meter
+from .spec import NVIDIA_SMI, SPECS
+
+
+class CudaSideStream:
+    """A second CUDA stream: the host-to-device copy and augmentation of batch i+1 overlap
+    the kernels of step i instead of queueing in front of them."""
+
+    def __init__(self, device: torch.device):
+        self.stream = torch.cuda.Stream(device)
+
+    def run(self, fn):
+        with torch.cuda.stream(self.stream):
+            return fn()
+
+    def hand_over(self, *tensors) -> None:
+        # The compute stream must wait for the copy, and the allocator must not recycle the
+        # tensors' memory while the compute stream still reads them.
+        current = torch.cuda.current_stream(self.stream.device)
+        current.wait_stream(self.stream)
+        for t in tensors:
+            t.record_stream(current)
+
+
+class CudaBackend(AcceleratorBackend):
+    spec, = SPECS
+    device_type = "cuda"
+    pin_memory = True
+    loader_pinning = True
+    compiles_per_shape = True  # cudnn.benchmark autotunes per shape; torch.compile per shape
+
+    def __init__(self, profile: str, local_rank: int = 0, **options):
+        if not torch.cuda.is_available():
+            raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
+                            "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
+        check_local_rank(local_rank, torch.cuda.device_count(), "GPU")
+        super().__init__(profile, local_rank, **options)
+        # This rank's GPU becomes the current device: every call without a device argument
+        # (synchronize, events, peak memory, RNG state) then means this GPU.
+        torch.cuda.set_device(local_rank)
+        self._device = torch.device("cuda", local_rank)
+        fast = profile == "fast"
+        self.precision = "bf16" if fast else "fp32"
+        self.channels_last = fast
+        self.compiled = fast
+        self.fused_optimizer = fast
+        # Parity means true fp32: TF32 convolutions (PyTorch's default for cuDNN) would change
+        # the math relative to the other devices. The fast profile computes in bf16 anyway.
+        self.tf32 = fast or self.allow_tf32
+        torch.backends.cudnn.allow_tf32 = self.tf32
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune once, during warm-up
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def side_stream(self):
+        return CudaSideStream(self.device)
+
+    def ddp_kwargs(self):
+        return {"device_ids": [self.device.index]}
+
+    def compile_model(self, model):
+        # Static shapes: training has one (drop_last), evaluation at most three (full batch, the
+        # validation and test remainders), each compiled during a warm-up. With automatic
+        # dynamic shapes the second shape would replace the full batch's graph by a slower
+        # symbolic one.
+        return torch.compile(model, mode=self.compile_mode, dynamic=False) if self.compiled else model
+
+    def make_optimizer(self, params, lr):
+        return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
+
+    def energy_meter(self):
+        uuid = getattr(torch.cuda.get_device_properties(self.device), "uuid", None)
+        return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index)
+
+    def profiler_activities(self):
+        return [torch.profiler.ProfilerActivity.CUDA]
+
+    def capture_range(self, on: bool) -> None:
+        # cudaProfilerStart/Stop: Nsight Systems runs with --capture-range=cudaProfilerApi.
+        if on:
+            torch.cuda.profiler.start()
+        else:
+            torch.cuda.profiler.stop()
+
+    def math_mode(self):
+        return {**super().math_mode(), "tf32": self.tf32}
+
+    def environment(self):
+        return {**self.device_identity(), "driver": NVIDIA_SMI.driver_version(),
+                "cuda": torch.version.cuda, "cudnn": str(torch.backends.cudnn.version())}
+
+    @classmethod
+    def software_check(cls) -> tuple[bool, str]:
+        if torch.version.cuda is None:
+            return False, ("this torch has no CUDA build here (fine if CUDA_SETUP activates another "
+                           "environment on the GPU node)")
+        return True, f"torch built with CUDA {torch.version.cuda}"
