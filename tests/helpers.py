@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from fakes import fake_tool
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -73,12 +76,9 @@ def write_site(path: Path, partition: str = "debug", drop=(), **overrides) -> Pa
 
 
 # ---- stand-in Slurm tools -----------------------------------------------------------------
-STUB_SBATCH = """#!/bin/bash
-# Stand-in sbatch: records each call; fails on call number $SBATCH_FAIL_AT like a refusing sbatch.
-n=$(( $(cat "$STUB_LOG.count" 2>/dev/null || echo 0) + 1 ))
-echo "$n" > "$STUB_LOG.count"
-printf '%s\\n' "sbatch $*" >> "$STUB_LOG"
-if [ "$n" = "${SBATCH_FAIL_AT:-0}" ]; then
+# sbatch fails on its call number $SBATCH_FAIL_AT like a refusing sbatch; otherwise it prints a job id.
+STUB_SBATCH = """n=$(grep -c '^sbatch ' {log})
+if [ "$n" = "${{SBATCH_FAIL_AT:-0}}" ]; then
   echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2
   exit 1
 fi
@@ -87,13 +87,11 @@ echo "$((100 + n))"
 
 
 def stub_slurm(bin_dir: Path, log: Path) -> Path:
-    """sbatch/scancel/squeue/scontrol stand-ins that log their calls to `log`."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    (bin_dir / "sbatch").write_text(STUB_SBATCH)
+    """sbatch/scancel/squeue/scontrol stand-ins (tests/fakes.py) that log their calls to `log`, one
+    line a call: the tool's name and its arguments."""
     for tool in ("scancel", "squeue", "scontrol"):
-        (bin_dir / tool).write_text(f"#!/bin/bash\nprintf '%s\\n' \"{tool} $*\" >> \"$STUB_LOG\"\n")
-    for tool in bin_dir.iterdir():
-        tool.chmod(0o755)
+        fake_tool(bin_dir, tool, log=log)
+    fake_tool(bin_dir, "sbatch", log=log, then=STUB_SBATCH.format(log=shlex.quote(str(log))))
     return bin_dir
 
 
@@ -108,3 +106,34 @@ def run_prepare_cli(argv, capsys):
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "Traceback" not in out
     return exc.value.code, out, err
+
+
+def run_main(main, argv, capsys):
+    """A command's ``main(argv)`` in this process, through run_cli as its script runs it (a
+    UserError: one line and its exit code): -> (exit code, stdout, stderr). Saves the 2-3 s a
+    subprocess spends importing torch where the test is about the command's logic, not its start."""
+    import pytest
+
+    from unetbench.core.errors import run_cli
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def in_process(main, capfd, monkeypatch):
+    """A stand-in for ``run([script, *args], env=env)`` where the script only hands over to a Python
+    ``main`` (run_benchmark.sh: unetbench.cluster.submit): ``main(args)`` runs in this process, under
+    exactly ``env`` (os.environ, set back after the test) with UNETBENCH_ROOT as the script exports
+    it, and its exit code and output (children's included) come back as a CompletedProcess. Keep
+    one test per script through the script itself."""
+    def call(args, env=None, **_):
+        env = {**(env or script_env()), "UNETBENCH_ROOT": str(REPO)}
+        for key in [k for k in os.environ if k not in env]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        code, out, err = run_main(main, args, capfd)
+        return subprocess.CompletedProcess(args, code, out, err)
+    return call

@@ -10,18 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import fake_tool
 from helpers import REPO, SMALL_TRAINING, run, script_env
 
 pytestmark = pytest.mark.slow  # every test runs a submit_*.sh job script
 
 
 def fake_nvidia_smi(bin_dir: Path) -> Path:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    tool = bin_dir / "nvidia-smi"
-    tool.write_text("#!/bin/sh\n[ \"$1\" = --query-gpu=index,name,driver_version,memory.total ] && "
-                    "{ echo '0, Stand-in GPU, 1.0, 80000'; exit 0; }\n"
-                    "while true; do echo '0, 50, 1000, 100.0, 40'; sleep 0.2; done\n")
-    tool.chmod(0o755)
+    """nvidia-smi answering the job's device query once, then a monitor row every 0.2 s until killed."""
+    fake_tool(bin_dir, "nvidia-smi", ["0, 50, 1000, 100.0, 40"], every=0.2,
+              answers={"--query-gpu=index,name,driver_version,memory.total": ["0, Stand-in GPU, 1.0, 80000"]})
     return bin_dir
 
 

@@ -14,24 +14,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, run, script_env, stub_slurm, write_site
+from helpers import REPO, in_process, run, run_main, script_env, stub_slurm, write_site
+
+from unetbench.cluster import preflight, submit
 
 
 @pytest.fixture
 def stub(tmp_path):
     log = tmp_path / "slurm_calls.log"
     bin_dir = stub_slurm(tmp_path / "bin", log)
-    return {"env": script_env(bin_dir, STUB_LOG=log), "log": log}
+    return {"env": script_env(bin_dir), "log": log}
 
 
 def calls(stub) -> list[str]:
     return stub["log"].read_text().splitlines() if stub["log"].exists() else []
 
 
-def bench(args, env, **kw):
-    return run([REPO / "run_benchmark.sh", *args], env=env, **kw)
+@pytest.fixture
+def bench(capfd, monkeypatch):
+    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
+    2-3 tenths of a second each Python start costs saved; the two tests after the shellcheck one
+    run the script itself (script() below)."""
+    return in_process(submit.main, capfd, monkeypatch)
 
 
+def script(args, env):
+    return run([REPO / "run_benchmark.sh", *args], env=env)
+
+
+@pytest.mark.slow  # about 3 s of shellcheck; make lint runs the same check
 def test_every_script_is_shellcheck_clean():
     shellcheck = shutil.which("shellcheck") or str(REPO / ".venv" / "bin" / "shellcheck")
     scripts = sorted(REPO.glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh")) + sorted((REPO / "tests").glob("*.sh"))
@@ -42,7 +53,7 @@ def test_every_script_is_shellcheck_clean():
 
 
 def test_unknown_backend_lists_the_valid_ones(stub):
-    proc = bench(["--backends", "cpu,tpu", "--dry-run"], stub["env"])
+    proc = script(["--backends", "cpu,tpu", "--dry-run"], stub["env"])
     assert proc.returncode == 2
     assert "unknown backend 'tpu'" in proc.stderr
     assert "cuda gaudi_lazy gaudi_eager cpu" in proc.stderr
@@ -50,11 +61,11 @@ def test_unknown_backend_lists_the_valid_ones(stub):
 
 
 def test_missing_site_env_says_which_file_to_create(stub, tmp_path):
-    proc = bench(["--backends", "cpu", "--site", tmp_path / "site.env", "--dry-run"], stub["env"])
+    proc = script(["--backends", "cpu", "--site", tmp_path / "site.env", "--dry-run"], stub["env"])
     assert proc.returncode == 2
     assert str(tmp_path / "site.env") in proc.stderr and "site.env.example" in proc.stderr
     if not (REPO / "site.env").exists():
-        proc = bench(["--backends", "cpu"], stub["env"])
+        proc = script(["--backends", "cpu"], stub["env"])
         assert proc.returncode == 2 and "cp " in proc.stderr and "site.env.example" in proc.stderr
     assert calls(stub) == []
 
@@ -65,7 +76,7 @@ def test_missing_site_env_says_which_file_to_create(stub, tmp_path):
     ({"CPU_ACCOUNT": "<your-account>"}, "CPU_ACCOUNT still holds a placeholder"),
     ({"drop": ["CUDA_GRES"]}, "CUDA_GRES is not set"),
 ])
-def test_incomplete_site_env_names_the_variable(stub, tmp_path, problem, expected):
+def test_incomplete_site_env_names_the_variable(bench, stub, tmp_path, problem, expected):
     site = write_site(tmp_path / "site.env", **problem)
     proc = bench(["--backends", "cpu,cuda", "--site", site, "--dry-run", "--skip-verify", "--synthetic"], stub["env"])
     assert proc.returncode == 2
@@ -73,14 +84,14 @@ def test_incomplete_site_env_names_the_variable(stub, tmp_path, problem, expecte
     assert calls(stub) == []
 
 
-def test_the_example_site_env_is_reported_as_incomplete(stub):
+def test_the_example_site_env_is_reported_as_incomplete(bench, stub):
     proc = bench(["--backends", "cuda", "--site", REPO / "site.env.example", "--dry-run"], stub["env"])
     assert proc.returncode == 2
     assert "CUDA_PARTITION still holds a placeholder" in proc.stderr
     assert "CPU_ACCOUNT still holds a placeholder" in proc.stderr   # the compare job's, via CPU_*
 
 
-def test_dry_run_prints_the_exact_sbatch_lines_and_submits_nothing(stub, tmp_path):
+def test_dry_run_prints_the_exact_sbatch_lines_and_submits_nothing(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env", CUDA_PARTITION="gpu", CUDA_ACCOUNT="proj42", CUDA_QOS="normal",
                       COMPARE_PARTITION="batch", SIGNAL_LEAD_S=120)
     run_dir = tmp_path / "run1"
@@ -88,6 +99,7 @@ def test_dry_run_prints_the_exact_sbatch_lines_and_submits_nothing(stub, tmp_pat
                   "--num-images", "40", "--crop", "64x96", "--epochs", "3", "--profile", "fast", "--dry-run",
                   "--", "--model-width", "8"], stub["env"])
     assert proc.returncode == 0, proc.stderr
+    assert "run_benchmark: preflight: " in proc.stdout and "verify: all checks passed" in proc.stdout
     assert calls(stub) == [], "a dry run must not call Slurm"
     assert not run_dir.exists(), "a dry run must not create the results folder"
     lines = [shlex.split(line) for line in proc.stdout.splitlines() if line.startswith("sbatch ")]
@@ -113,7 +125,7 @@ def test_dry_run_prints_the_exact_sbatch_lines_and_submits_nothing(stub, tmp_pat
     assert compare[-5:] == [str(run_dir / "results"), "--report-dir", str(run_dir / "report"), "--expect", "cpu,cuda"]
 
 
-def test_sbatch_refusal_shows_its_message_and_cancels_the_chain(stub, tmp_path):
+def test_sbatch_refusal_shows_its_message_and_cancels_the_chain(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     env = {**stub["env"], "SBATCH_FAIL_AT": "3"}   # prepare=101, cpu=102, then cuda is refused
     run_dir = tmp_path / "run"
@@ -128,7 +140,7 @@ def test_sbatch_refusal_shows_its_message_and_cancels_the_chain(stub, tmp_path):
     assert (run_dir / "jobs.tsv").read_text() == "prepare\t101\ncpu\t102\n"
 
 
-def test_a_second_run_over_an_existing_results_folder_is_refused(stub, tmp_path):
+def test_a_second_run_over_an_existing_results_folder_is_refused(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
     args = ["--backends", "cpu", "--site", site, "--run-dir", run_dir, "--prepare-job", "--synthetic", "--skip-verify"]
@@ -150,7 +162,7 @@ def test_a_second_run_over_an_existing_results_folder_is_refused(stub, tmp_path)
     assert (foreign / "keep.txt").exists()
 
 
-def test_dataset_missing_when_jobs_would_run(stub, tmp_path):
+def test_dataset_missing_when_jobs_would_run(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--site", site, "--data", tmp_path / "nodata", "--no-prepare",
                   "--run-dir", tmp_path / "run"], stub["env"])
@@ -170,7 +182,7 @@ def _sbatch_lines(stdout: str) -> dict[str, list[str]]:
     return lines
 
 
-def test_dry_run_of_a_multi_device_run_scales_tasks_gres_and_memory(stub, tmp_path):
+def test_dry_run_of_a_multi_device_run_scales_tasks_gres_and_memory(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:a100:1", CUDA_MEM="64G", CUDA_CPUS=8,
                       GAUDI_GRES="hpu", CPU_GRES="tmpdisk:10", CPU_MEM="3000M")
     run_dir = tmp_path / "run"
@@ -195,7 +207,7 @@ def test_dry_run_of_a_multi_device_run_scales_tasks_gres_and_memory(stub, tmp_pa
     assert compare[-2:] == ["--expect", "cuda,gaudi_lazy,cpu"]
 
 
-def test_a_single_device_run_asks_for_one_task_and_keeps_the_backend_name(stub, tmp_path):
+def test_a_single_device_run_asks_for_one_task_and_keeps_the_backend_name(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cuda", "--site", site, "--run-dir", tmp_path / "run", "--synthetic", "--dry-run",
                   "--skip-verify"], stub["env"])
@@ -207,7 +219,7 @@ def test_a_single_device_run_asks_for_one_task_and_keeps_the_backend_name(stub, 
 
 @pytest.mark.parametrize("flag, value", [("--nodes", "0"), ("--devices-per-node", "0"), ("--nodes", "1.5"),
                                          ("--devices-per-node", "two"), ("--nodes", "-1"), ("--devices-per-node", "")])
-def test_bad_node_and_device_counts_are_refused(stub, tmp_path, flag, value):
+def test_bad_node_and_device_counts_are_refused(bench, stub, tmp_path, flag, value):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--site", site, "--synthetic", "--skip-verify", "--dry-run", f"{flag}={value}"],
                  stub["env"])
@@ -217,7 +229,7 @@ def test_bad_node_and_device_counts_are_refused(stub, tmp_path, flag, value):
     assert calls(stub) == []
 
 
-def test_a_gres_that_cannot_be_scaled_is_refused_before_anything_runs(stub, tmp_path):
+def test_a_gres_that_cannot_be_scaled_is_refused_before_anything_runs(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:0")
     proc = bench(["--backends", "cpu,cuda", "--site", site, "--synthetic", "--skip-verify", "--devices-per-node", "2",
                   "--run-dir", tmp_path / "run"], stub["env"])
@@ -226,46 +238,49 @@ def test_a_gres_that_cannot_be_scaled_is_refused_before_anything_runs(stub, tmp_
     assert calls(stub) == [] and not (tmp_path / "run").exists()
 
 
-def test_multi_device_runs_need_slurm(stub, tmp_path):
+def test_multi_device_runs_need_slurm(bench, stub, tmp_path):
     proc = bench(["--backends", "cpu", "--local", "--devices-per-node", "2", "--dry-run", "--skip-verify",
                   "--run-dir", tmp_path / "run"], stub["env"])
     assert proc.returncode == 2 and "need Slurm" in proc.stderr and "torchrun" in proc.stderr
 
 
-def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path):
+def test_verify_checks_the_dataset_sizes_and_checksums(tiny_splits, tmp_path, capsys):
+    # In process (the preflight's own main): the wrapper script is run by the test below.
     data = tmp_path / "data"
     shutil.copytree(tiny_splits.parent, data)
-    verify = [REPO / "verify_enhanced.sh", "--backends", "cpu", "--local", "--data", data,
-              "--results-dir", tmp_path / "runs"]
-    proc = run(verify + ["--full"])
-    assert proc.returncode == 0, proc.stdout
-    assert "[ OK ] dataset" in proc.stdout and "sizes and checksums" in proc.stdout
-    assert "[SKIP] site.env" in proc.stdout and "[FAIL]" not in proc.stdout
+    verify = ["--backends", "cpu", "--local", "--data", data, "--results-dir", tmp_path / "runs"]
+    code, out, _ = run_main(preflight.main, verify + ["--full"], capsys)
+    assert code == 0, out
+    assert "[ OK ] dataset" in out and "sizes and checksums" in out
+    assert "[SKIP] site.env" in out and "[FAIL]" not in out
 
     # One flipped byte: sizes still match, but the file changed (mtime), so it is hashed anyway.
     labels = data / "val_labels.npy"
     raw = bytearray(labels.read_bytes())
     raw[-1] ^= 1
     labels.write_bytes(bytes(raw))
-    proc = run(verify)
-    assert proc.returncode == 1 and "[FAIL] dataset: val_labels.npy changed after preparation" in proc.stdout
-    proc = run(verify + ["--full"])
-    assert proc.returncode == 1 and "[FAIL] dataset: val_labels.npy: sha256 differs" in proc.stdout
+    code, out, _ = run_main(preflight.main, verify, capsys)
+    assert code == 1 and "[FAIL] dataset: val_labels.npy changed after preparation" in out
+    code, out, _ = run_main(preflight.main, verify + ["--full"], capsys)
+    assert code == 1 and "[FAIL] dataset: val_labels.npy: sha256 differs" in out
 
     labels.write_bytes(bytes(raw[:-10]))   # truncated
-    proc = run(verify)
-    assert proc.returncode == 1 and "[FAIL] dataset: val_labels.npy" in proc.stdout and "truncated" in proc.stdout
+    code, out, _ = run_main(preflight.main, verify, capsys)
+    assert code == 1 and "[FAIL] dataset: val_labels.npy" in out and "truncated" in out
     assert np.load(data / "train_images.npy", mmap_mode="r").dtype == np.uint8
 
 
-def test_verify_checks_site_env_and_slurm_tools(stub, tmp_path):
+def test_verify_checks_site_env_and_slurm_tools(stub, tmp_path, capsys, monkeypatch):
     site = write_site(tmp_path / "site.env", CPU_QOS="<your-qos>")
-    proc = run([REPO / "verify_enhanced.sh", "--backends", "cpu", "--site", site, "--no-data",
-                "--results-dir", tmp_path / "runs"], env=stub["env"])
-    assert proc.returncode == 1
-    assert "[FAIL] site.env" in proc.stdout and "CPU_QOS still holds a placeholder" in proc.stdout
-    assert "[ OK ] slurm: sbatch squeue scontrol scancel found" in proc.stdout
-    assert run([REPO / "verify_enhanced.sh", "--backends", "nope"]).returncode == 2
+    monkeypatch.setenv("PATH", stub["env"]["PATH"])   # the stand-in Slurm tools
+    code, out, _ = run_main(preflight.main, ["--backends", "cpu", "--site", site, "--no-data",
+                                             "--results-dir", tmp_path / "runs"], capsys)
+    assert code == 1
+    assert "[FAIL] site.env" in out and "CPU_QOS still holds a placeholder" in out
+    assert "[ OK ] slurm: sbatch squeue scontrol scancel found" in out
+    # The script itself: its exit status for a bad flag, before any check.
+    proc = run([REPO / "verify_enhanced.sh", "--backends", "nope"])
+    assert proc.returncode == 2 and "unknown backend 'nope'" in proc.stderr
 
 
 @pytest.mark.slow
@@ -284,7 +299,7 @@ def test_verify_smoke_training_on_cpu(tiny_splits, tmp_path):
                                           "sides to be multiples of 16"),
     (["--model", "vgg"], "training flags: argument --model: invalid choice: 'vgg'"),
 ])
-def test_flags_of_the_other_tools_are_refused_before_anything_runs(stub, tmp_path, args, expected):
+def test_flags_of_the_other_tools_are_refused_before_anything_runs(bench, stub, tmp_path, args, expected):
     # The training's and prepare's own parsers check them on the login node: a typo costs
     # nothing, instead of failing on a compute node after a wait in the queue.
     site = write_site(tmp_path / "site.env")
@@ -296,7 +311,7 @@ def test_flags_of_the_other_tools_are_refused_before_anything_runs(stub, tmp_pat
     assert calls(stub) == [] and not run_dir.exists() and not (tmp_path / "data").exists()
 
 
-def test_every_training_setting_is_accepted_directly(stub, tmp_path):
+def test_every_training_setting_is_accepted_directly(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--site", site, "--run-dir", tmp_path / "run", "--synthetic", "--dry-run",
                   "--skip-verify", "--lr-patience", "2", "--allow-tf32", "--model=unet"], stub["env"])

@@ -8,18 +8,23 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from helpers import REPO, run, script_env, stub_slurm, write_site
+from helpers import in_process, script_env, stub_slurm, write_site
 
+from unetbench.cluster import submit
 from unetbench.cluster.training_jobs import train_jobs
 
 
 @pytest.fixture
 def env(tmp_path):
-    return script_env(stub_slurm(tmp_path / "bin", tmp_path / "calls.log"), STUB_LOG=tmp_path / "calls.log")
+    return script_env(stub_slurm(tmp_path / "bin", tmp_path / "calls.log"))
 
 
-def bench(args, env):
-    return run([REPO / "run_benchmark.sh", *args], env=env)
+@pytest.fixture
+def bench(capfd, monkeypatch):
+    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
+    2-3 tenths of a second each Python start costs saved; tests/cluster/test_submit.py runs the
+    script itself."""
+    return in_process(submit.main, capfd, monkeypatch)
 
 
 def _training_lines(stdout: str) -> list[list[str]]:
@@ -32,7 +37,7 @@ def _value(cmd: list[str], flag: str) -> str:
     return cmd[len(cmd) - 1 - cmd[::-1].index(flag) + 1]
 
 
-def test_repeats_dry_run_prints_n_times_backends_sbatch_lines(env, tmp_path):
+def test_repeats_dry_run_prints_n_times_backends_sbatch_lines(bench, env, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cuda,gaudi_lazy", "--site", site, "--run-dir", tmp_path / "run", "--data", tmp_path,
                   "--synthetic", "--repeats", "3", "--seed", "7", "--dry-run", "--skip-verify"], env)
@@ -56,7 +61,7 @@ def test_names_sit_side_by_side_and_profiles_multiply():
     assert [(j.run_name, j.flags) for j in single] == [("cuda", ())]
 
 
-def test_demo_compares_the_two_profiles(env, tmp_path):
+def test_demo_compares_the_two_profiles(bench, env, tmp_path):
     proc = bench(["--demo", "--local", "--dry-run", "--skip-verify", "--run-dir", tmp_path / "run"], env)
     assert proc.returncode == 0, proc.stderr
     training = [shlex.split(line) for line in proc.stdout.splitlines() if "submit_cpu.sh" in line]
@@ -72,7 +77,7 @@ def test_demo_compares_the_two_profiles(env, tmp_path):
     (["--profiles", "fast", "--profile", "parity"], "--profile and --profiles exclude each other"),
     (["--target-miou", "2"], "target-miou is a mIoU, between 0 and 1"),
 ])
-def test_bad_repeat_and_target_flags_are_refused_before_anything_runs(env, tmp_path, args, needle):
+def test_bad_repeat_and_target_flags_are_refused_before_anything_runs(bench, env, tmp_path, args, needle):
     proc = bench(["--local", "--dry-run", "--skip-verify", "--run-dir", tmp_path / "run", *args], env)
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "run").exists()

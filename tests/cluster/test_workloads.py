@@ -7,19 +7,24 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run, script_env, stub_slurm, write_site
+from helpers import in_process, script_env, stub_slurm, write_site
 
+from unetbench.cluster import submit
 from unetbench.data.prepare.api import prepare_synthetic
 
 
 @pytest.fixture
 def stub(tmp_path):
     log = tmp_path / "slurm_calls.log"
-    return {"env": script_env(stub_slurm(tmp_path / "bin", log), STUB_LOG=log), "log": log}
+    return {"env": script_env(stub_slurm(tmp_path / "bin", log)), "log": log}
 
 
-def bench(args, env):
-    return run([REPO / "run_benchmark.sh", *args], env=env)
+@pytest.fixture
+def bench(capfd, monkeypatch):
+    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
+    2-3 tenths of a second each Python start costs saved; tests/cluster/test_submit.py runs the
+    script itself."""
+    return in_process(submit.main, capfd, monkeypatch)
 
 
 def sbatch_lines(stdout: str) -> list[list[str]]:
@@ -40,7 +45,7 @@ def data_root(tmp_path_factory):
     return root
 
 
-def test_models_give_one_job_per_backend_and_model_and_one_comparison(stub, tmp_path, data_root):
+def test_models_give_one_job_per_backend_and_model_and_one_comparison(bench, stub, tmp_path, data_root):
     site = write_site(tmp_path / "site.env")
     run_dir = tmp_path / "run"
     proc = bench(["--backends", "cuda,gaudi_lazy", "--models", "unet,resunetpp,deeplabv3_resnet101", "--site", site,
@@ -57,7 +62,7 @@ def test_models_give_one_job_per_backend_and_model_and_one_comparison(stub, tmp_
     assert f"--dependency=afterany:{':'.join(f'<{n}_jobid>' for n in names)}" in lines[-1]
 
 
-def test_datasets_read_each_prepared_folder(stub, tmp_path, data_root):
+def test_datasets_read_each_prepared_folder(bench, stub, tmp_path, data_root):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--models", "unet,resunetpp", "--datasets", "kvasir_seg,oxford-pet",
                   "--site", site, "--data", data_root, "--run-dir", tmp_path / "run", "--dry-run", "--skip-verify"],
@@ -79,7 +84,7 @@ def test_datasets_read_each_prepared_folder(stub, tmp_path, data_root):
     (["--models", "unet", "--", "--model", "resunetpp"], "--model and --models"),
     (["--datasets", "kvasir-seg,coco"], "unknown dataset 'coco'"),
 ])
-def test_bad_matrices_are_refused_before_anything_is_submitted(stub, tmp_path, data_root, args, needle):
+def test_bad_matrices_are_refused_before_anything_is_submitted(bench, stub, tmp_path, data_root, args, needle):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--site", site, "--data", data_root, "--run-dir", tmp_path / "run",
                   "--skip-verify", *args], stub["env"])
@@ -87,14 +92,14 @@ def test_bad_matrices_are_refused_before_anything_is_submitted(stub, tmp_path, d
     assert not stub["log"].exists()
 
 
-def test_a_dataset_not_prepared_says_how_to_prepare_it(stub, tmp_path):
+def test_a_dataset_not_prepared_says_how_to_prepare_it(bench, stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = bench(["--backends", "cpu", "--datasets", "oxford_pet", "--site", site, "--data", tmp_path / "none",
                   "--run-dir", tmp_path / "run", "--skip-verify", "--dry-run"], stub["env"])
     assert proc.returncode == 2 and "prepare_dataset.py --dataset oxford-pet --out" in proc.stderr
 
 
-def test_a_model_that_cannot_take_the_crop_is_refused(stub, tmp_path):
+def test_a_model_that_cannot_take_the_crop_is_refused(bench, stub, tmp_path):
     data = tmp_path / "odd"
     prepare_synthetic(data, num_images=12, crop=(32, 48), seed=1)
     import json

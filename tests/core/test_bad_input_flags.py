@@ -7,7 +7,7 @@ the comparison's report folder is replaced whole. Cases and messages: docs/bad_i
 from __future__ import annotations
 
 import pytest
-from helpers import REPO, run, run_script, write_site
+from helpers import run_main, run_script, write_site
 from results_fixtures import make_result, write_result
 
 from unetbench.core.errors import UserError
@@ -99,14 +99,18 @@ def test_a_report_dir_that_is_a_file_is_named_as_such(tmp_path):
     ("TIME", "2h", "1-00:00:00"), ("TIME", "4:00:00:00", "90"), ("CPUS", "four", "8"), ("CPUS", "0", "1"),
     ("MEM", "3GB", "3000M"), ("MEM", "-1G", "0"),
 ])
-def test_site_formats_slurm_would_refuse_fail_the_preflight(tmp_path, key, bad, good):
+def test_site_formats_slurm_would_refuse_fail_the_preflight(tmp_path, key, bad, good, capsys):
+    # The preflight's main in process (verify_enhanced.sh only hands over to it: tests/cluster/test_submit.py).
+    from unetbench.cluster.preflight import main as preflight
     site = write_site(tmp_path / "site.env", **{f"CPU_{key}": bad})
-    proc = run([REPO / "verify_enhanced.sh", "--backends", "cpu", "--site", site, "--no-data"])
-    assert proc.returncode != 0 and f"CPU_{key}={bad!r} is not" in proc.stdout + proc.stderr
-    assert (proc.stdout + proc.stderr).count(f"CPU_{key}={bad!r}") == 1
+    code, out, err = run_main(preflight, ["--backends", "cpu", "--site", site, "--no-data",
+                                          "--results-dir", tmp_path / "runs"], capsys)
+    assert code != 0 and f"CPU_{key}={bad!r} is not" in out + err
+    assert (out + err).count(f"CPU_{key}={bad!r}") == 1
     site = write_site(tmp_path / "site.env", **{f"CPU_{key}": good})
-    fine = run([REPO / "verify_enhanced.sh", "--backends", "cpu", "--site", site, "--no-data"])
-    assert f"CPU_{key}=" not in fine.stdout + fine.stderr
+    _, out, err = run_main(preflight, ["--backends", "cpu", "--site", site, "--no-data",
+                                       "--results-dir", tmp_path / "runs"], capsys)
+    assert f"CPU_{key}=" not in out + err and "[FAIL] site.env" not in out
 
 
 # ---- messages that name the real problem ---------------------------------------------------

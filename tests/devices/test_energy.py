@@ -9,6 +9,7 @@ import sys
 import types
 
 import pytest
+from fakes import FakeClock
 
 from unetbench.devices import energy
 from unetbench.devices.cpu.energy import rapl_meter
@@ -16,27 +17,20 @@ from unetbench.devices.cuda.energy import nvml_meter
 from unetbench.devices.energy import Absent, Meter, counter_delta
 from unetbench.devices.gaudi.energy import gaudi_meter, hl_smi_meter
 from unetbench.training.energy_windows import EnergyLedger, energy_section
-from unetbench.training.timing import HostEvent, StepTimer
+from unetbench.training.timing import StepTimer
 
 
-class Device:
+class Device(FakeClock):
     """A fake device: time moves only when it works, its energy counter (mJ) with it."""
 
     def __init__(self, watts=100.0, start_mj=0):
-        self.now = 0.0
+        super().__init__()
         self.watts = watts
         self.mj = start_mj
-        self.syncs = []
 
     def work(self, seconds, watts=None):
         self.mj += int(round((watts or self.watts) * seconds * 1000))
-        self.now += seconds
-
-    def clock(self):
-        return self.now
-
-    def sync(self):
-        self.syncs.append(self.now)
+        self.advance(seconds)
 
 
 class NVMLError(Exception):
@@ -73,10 +67,10 @@ def _epoch(timer, dev, steps, seconds=0.5, watts=None):
 
 def test_window_joules_are_the_counter_difference_at_the_timers_boundaries_nvml_standin():
     dev = Device()
-    meter = nvml_meter("GPU-1234", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    meter = nvml_meter("GPU-1234", nvml=nvml_standin(dev), clock=dev, start_polling=False)
     assert meter.source == "nvml:total_energy_consumption" and meter.resolution["unit_j"] == 1e-3
     ledger = EnergyLedger(meter)
-    timer = StepTimer(dev.sync, lambda: HostEvent(dev.clock), warmup_steps=2, clock=dev.clock)
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=2, clock=dev)
     seen = []  # (phase, clock reading, raw counter) at every boundary, as the timer saw them
     timer.hooks += [ledger.hook, lambda phase, now: seen.append((phase, now, dev.mj, len(dev.syncs)))]
 
@@ -105,8 +99,8 @@ def test_window_joules_are_the_counter_difference_at_the_timers_boundaries_nvml_
 
 def test_traced_steps_get_their_own_energy_window_nvml_standin():
     dev = Device()
-    ledger = EnergyLedger(nvml_meter(None, 0, nvml=nvml_standin(dev), clock=dev.clock, start_polling=False))
-    timer = StepTimer(dev.sync, lambda: HostEvent(dev.clock), warmup_steps=1, clock=dev.clock, trace_steps=2)
+    ledger = EnergyLedger(nvml_meter(None, 0, nvml=nvml_standin(dev), clock=dev, start_polling=False))
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=1, clock=dev, trace_steps=2)
     timer.hooks.append(ledger.hook)
     timer.epoch_start()
     for watts in (100.0, 400.0, 400.0, 200.0, 200.0):
@@ -121,7 +115,7 @@ def test_traced_steps_get_their_own_energy_window_nvml_standin():
 
 def test_counter_wrap_and_driver_reload_nvml_standin():
     dev = Device(start_mj=2**64 - 500)
-    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev, start_polling=False)
     before = meter.read()
     dev.mj = 700  # wrapped past 2**64: 500 + 700 mJ
     assert meter.read() - before == pytest.approx(1.2)
@@ -132,7 +126,7 @@ def test_counter_wrap_and_driver_reload_nvml_standin():
 
 def test_without_a_counter_power_is_integrated_nvml_standin():
     dev = Device(watts=250.0)
-    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev, counter=False), clock=dev.clock, start_polling=False)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev, counter=False), clock=dev, start_polling=False)
     assert meter.source == "nvml:power_usage integrated" and meter.resolution["sample_period_s"] > 0
     before = meter.read()
     dev.work(2.0)
@@ -141,7 +135,7 @@ def test_without_a_counter_power_is_integrated_nvml_standin():
 
 def test_a_window_shorter_than_the_counter_resolves_takes_the_power_integral_nvml_standin():
     dev = Device(watts=200.0)
-    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev.clock, start_polling=False)
+    meter = nvml_meter("GPU-1", nvml=nvml_standin(dev), clock=dev, start_polling=False)
     ledger = EnergyLedger(meter)
     ledger.hook("eval", dev.now)
     dev.now += 0.25   # the counter has not updated yet: it says 0 J for this window
@@ -196,7 +190,7 @@ def test_without_pyhlml_hl_smi_power_draw_is_integrated_for_this_ranks_card_stan
         return "".join(f"{m}\n" for m in range(4))
 
     monkeypatch.setitem(sys.modules, "pyhlml", None)
-    meter = gaudi_meter(0, env={"HABANA_VISIBLE_MODULES": "2"}, hl_smi=hl_smi, clock=dev.clock,
+    meter = gaudi_meter(0, env={"HABANA_VISIBLE_MODULES": "2"}, hl_smi=hl_smi, clock=dev,
                         start_polling=False)
     assert meter.source == "hl-smi:power.draw integrated" and meter.devices == ["Gaudi module 2"]
     before = meter.read()

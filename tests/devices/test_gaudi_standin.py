@@ -67,6 +67,7 @@ def _python(code_or_args, env_extra=None, timeout=120):
                           timeout=timeout)
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_import_torch_autoloads_the_bridge_and_fixes_eager_mode_standin():
     # The stand-in's own contract: what the rules below defend against.
     proc = _python("import os, torch, habana_frameworks as h; os.environ['PT_HPU_LAZY_MODE'] = '1'; "
@@ -77,6 +78,7 @@ def test_import_torch_autoloads_the_bridge_and_fixes_eager_mode_standin():
     assert lazy.stdout.strip() == "False", "with lazy mode asked for first, torch does not load the bridge"
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_a_lazy_backend_refuses_a_bridge_already_loaded_in_eager_mode_standin():
     proc = _python("import torch\nfrom unetbench.core.errors import run_cli\nfrom unetbench.devices.base import make_backend\n"
                    "run_cli(lambda argv: make_backend('gaudi_lazy') and 0)")
@@ -85,6 +87,7 @@ def test_a_lazy_backend_refuses_a_bridge_already_loaded_in_eager_mode_standin():
     assert "PT_HPU_LAZY_MODE=1" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # Pythons that import torch
 @pytest.mark.parametrize("launch", [["unet_gaudi_lazy.py"], ["-m", "unetbench.training.launch", "--backend", "gaudi_lazy"],
                                     ["-m", "unetbench.training.launch", "--backend=gaudi_lazy"]])
 def test_lazy_entry_points_load_the_bridge_in_lazy_mode_standin(launch, tmp_path):
@@ -94,6 +97,7 @@ def test_lazy_entry_points_load_the_bridge_in_lazy_mode_standin(launch, tmp_path
     assert proc.returncode == 2 and "none.json" in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_bench_children_load_the_bridge_in_the_mode_of_their_backend_standin(tmp_path):
     proc = _python(["-m", "unetbench.training.bench", "--backend", "gaudi_lazy", "--part", "compute_only", "--splits",
                     tmp_path / "none.json", "--part-json", tmp_path / "p.json"])
@@ -214,6 +218,7 @@ SHOWN = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "HLS_
 SHOW = f"import os, torch; print(*[os.environ.get(k) for k in {SHOWN!r}])"
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_srun_tasks_get_rank_variables_before_python_so_the_bridge_sees_them_standin():
     # Without them the bridge, autoloaded by torch, writes its single-node defaults.
     bare = _python(SHOW, SRUN_TASK)
@@ -222,6 +227,7 @@ def test_srun_tasks_get_rank_variables_before_python_so_the_bridge_sees_them_sta
     assert wrapped.stdout.split() == ["1", "1", "2", "gnode07", "20077", "1"], wrapped.stderr
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_dist_context_assigns_the_srun_layout_over_the_bridges_defaults_standin():
     code = ("import os, torch; from unetbench.training.distributed import DistContext; c = DistContext.from_environment(); "
             "print(c.master, c.launcher, os.environ['MASTER_ADDR'], os.environ['WORLD_SIZE'])")
@@ -255,6 +261,7 @@ def test_the_monitor_keeps_only_the_jobs_cards_of_an_eight_card_node_standin(tmp
     assert (tmp_path / "args").read_text().split()[1].startswith("module_id,")
 
 
+@pytest.mark.slow  # Pythons that import torch
 def test_a_bridge_built_for_another_torch_is_one_clear_message_at_import_standin(tmp_path):
     # Eager mode: torch loads the bridge at import and wraps its AssertionError in a RuntimeError.
     proc = _python(["unet_gaudi_eager.py", "--splits", tmp_path / "none.json"],

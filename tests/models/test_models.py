@@ -4,14 +4,13 @@ against the UNet hand formula, a few real CPU training steps each, and --weights
 import jsonschema
 import pytest
 import torch
-from helpers import SMALL_TRAINING, read_results, run_script
+from helpers import SMALL_TRAINING, read_results, run_main, run_script
 
 from unetbench.core import registry
 from unetbench.core.errors import UserError
 from unetbench.models.flops import flops_per_sample
 from unetbench.models.resunetpp import ResUNetPlusPlus
 from unetbench.models.unet import UNet, count_parameters
-from unetbench.models.unet import flops_per_sample as unet_formula
 from unetbench.models.weights import load_weights
 from unetbench.report.validate import load_schema
 
@@ -36,6 +35,30 @@ def test_deeplab_refuses_another_width():
         DeepLabV3ResNet101(3, 2, 8)
 
 
+def unet_formula(height: int, width: int, num_classes: int = 20, in_channels: int = 3, base: int = 64) -> float:
+    """The seed UNet's training FLOPs (forward + backward = 3x forward) for one sample, by hand,
+    counting a multiply-add as 2: the independent check of the FLOP counter.
+
+    Convolutions and transposed convolutions only; BatchNorm, ReLU, pooling and the loss are
+    bandwidth-bound and negligible in FLOPs. 384x512, 20 classes: about 868 GFLOP.
+    """
+    w = [base * 2**i for i in range(5)]
+    pixels = [height * width // 4**i for i in range(5)]
+    macs = 0
+    macs += pixels[0] * 9 * (in_channels * w[0] + w[0] * w[0])            # inc
+    for i in range(4):                                                     # encoder
+        macs += pixels[i + 1] * 9 * (w[i] * w[i + 1] + w[i + 1] * w[i + 1])
+    for i in range(4):                                                     # decoder
+        macs += pixels[i + 1] * 4 * w[i + 1] * w[i]                        # 2x2 transposed conv, stride 2
+        macs += pixels[i] * 9 * (2 * w[i] * w[i] + w[i] * w[i])           # DoubleConv(2w -> w -> w)
+    macs += pixels[0] * w[0] * num_classes                                 # 1x1 head
+    return 3 * 2 * float(macs)
+
+
+def test_the_unet_formula_gives_the_documented_868_gflop():
+    assert unet_formula(384, 512, 20) / 1e9 == pytest.approx(868, abs=1)
+
+
 @pytest.mark.parametrize("crop,classes", [((384, 512), 20), ((64, 96), 13)])
 def test_flop_counter_agrees_with_the_unet_formula(crop, classes):
     counted, formula = flops_per_sample("unet", *crop, classes), unet_formula(*crop, classes)
@@ -43,10 +66,11 @@ def test_flop_counter_agrees_with_the_unet_formula(crop, classes):
     assert counted < formula and counted == pytest.approx(formula, rel=2e-3)
 
 
-def test_flops_of_every_model_scale_with_pixels():
-    for name in registry.MODELS:
-        small, large = flops_per_sample(name, 64, 96, 2), flops_per_sample(name, 128, 192, 2)
-        assert small > 0 and large == pytest.approx(4 * small, rel=0.05), name
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name.startswith("deeplab") else name
+                                  for name in registry.MODELS])   # deeplab's count alone takes seconds
+def test_flops_of_every_model_scale_with_pixels(name):
+    small, large = flops_per_sample(name, 64, 96, 2), flops_per_sample(name, 128, 192, 2)
+    assert small > 0 and large == pytest.approx(4 * small, rel=0.05)
 
 
 @pytest.mark.slow
@@ -89,6 +113,7 @@ def test_weights_of_another_model_are_refused_naming_it(tmp_path):
         load_weights(ResUNetPlusPlus(3, 2, 8), str(path), "resunetpp", 2)
 
 
+@pytest.mark.slow  # two ResNet-101s built and one saved: seconds
 def test_an_imagenet_resnet101_loads_as_the_deeplab_backbone(tmp_path):
     import torchvision
 
@@ -102,6 +127,7 @@ def test_an_imagenet_resnet101_loads_as_the_deeplab_backbone(tmp_path):
     assert torch.equal(model.net.backbone.layer4[2].conv3.weight, resnet.layer4[2].conv3.weight)
 
 
+@pytest.mark.slow  # unet_cpu.py in a subprocess: torch imported again
 def test_a_bad_weights_file_is_one_clear_line(tiny_splits, tmp_path):
     bad = tmp_path / "notes.pth"
     bad.write_text("not weights")
@@ -111,6 +137,7 @@ def test_a_bad_weights_file_is_one_clear_line(tiny_splits, tmp_path):
     assert not (tmp_path / "out" / "results_cpu.json").exists()
 
 
+@pytest.mark.slow  # unet_cpu.py in a subprocess: torch imported again
 def test_a_weights_file_of_another_model_stops_the_run_before_training(tiny_splits, tmp_path):
     path = tmp_path / "unet.pth"
     torch.save(UNet(3, 13, 8).state_dict(), path)
@@ -119,12 +146,14 @@ def test_a_weights_file_of_another_model_stops_the_run_before_training(tiny_spli
     assert proc.returncode == 2 and "unet model's weights" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_crop_the_model_cannot_take_is_refused(tmp_path):
-    proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--model", "resunetpp", "--crop", "36x48",
-                       "--steps", "1", "--out", tmp_path])
-    assert proc.returncode == 2 and "multiples of 8" in proc.stderr and "Traceback" not in proc.stderr
+def test_a_crop_the_model_cannot_take_is_refused(tmp_path, capsys):
+    from unetbench.training.bench import main
+    code, _, err = run_main(main, ["--backend", "cpu", "--model", "resunetpp", "--crop", "36x48", "--steps", "1",
+                                   "--out", tmp_path], capsys)
+    assert code == 2 and "multiples of 8" in err
 
 
+@pytest.mark.slow  # unet_cpu.py in a subprocess: torch imported again
 def test_deeplab_with_one_sample_per_device_is_one_clear_line(tiny_splits, tmp_path):
     proc = run_script(["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--epochs", "1",
                        *SMALL_TRAINING, "--model", "deeplabv3_resnet101", "--model-width", "64", "--batch-size", "1"])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from helpers import REPO, run, write_site
+from helpers import REPO, run, run_main, write_site
 from results_fixtures import make_result, write_result
 
 from unetbench.cluster.site_settings import Site
 from unetbench.core.errors import UserError
+from unetbench.report.cli import main
 from unetbench.report.energy_cost import apply_prices, energy_figures
 from unetbench.report.load import load_run
 from unetbench.training.energy_windows import energy_section
@@ -56,7 +57,7 @@ def test_site_price_is_optional_and_checked(tmp_path):
         apply_prices([load_run(write_result(tmp_path / "r", res))], tmp_path / "bad.env")
 
 
-def test_report_shows_j_per_sample_cost_top_operations_and_the_energy_plot(tmp_path):
+def test_report_shows_j_per_sample_cost_top_operations_and_the_energy_plot(tmp_path, capsys):
     results = tmp_path / "results"
     for backend, rate, joules, top in (("cuda", 400.0, 1000.0, "aten::cudnn_convolution"),
                                        ("gaudi_eager", 300.0, 900.0, "conv2d_fwd_bf16")):
@@ -65,9 +66,8 @@ def test_report_shows_j_per_sample_cost_top_operations_and_the_energy_plot(tmp_p
         res["trace"] = _trace(top)
         write_result(results, res)
     site = write_site(tmp_path / "site.env", CUDA_PRICE_PER_HOUR="2.5", GAUDI_PRICE_PER_HOUR="1.8")
-    proc = run(["python3", REPO / "compare_results.py", results, "--site", site, "--report-dir", tmp_path / "rep"])
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    code, out, err = run_main(main, [results, "--site", site, "--report-dir", tmp_path / "rep"], capsys)
+    assert code == 0, err
     for label in ("J/sample", "samples/s/W", "steady W", "cost/epoch", "cost/M samples", "Top operations"):
         assert label in out
     assert "aten::cudnn_convolution 60.0%" in out and "conv2d_fwd_bf16 60.0%" in out

@@ -1,43 +1,36 @@
 """The step timer with a fake clock: warm-up excluded, every boundary synchronised."""
 
 import pytest
+from fakes import FakeClock
 
-from unetbench.training.timing import HostEvent, StepTimer, percentiles
+from unetbench.devices.events import HostEvent
+from unetbench.training.timing import StepTimer, percentiles
 
 
-class FakeDevice:
-    """A clock that only moves when told; records when the timer synchronises."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.syncs = []
+class FakeDevice(FakeClock):
+    """Only for tests/training/test_time_to_target.py, which imports it from here (with _run_epoch):
+    the shared FakeClock with the old ``clock()`` reader. Remove it once that file uses tests/fakes.py."""
 
     def clock(self):
         return self.now
 
-    def sync(self):
-        self.syncs.append(self.now)
 
-    def event(self):
-        return HostEvent(self.clock)
-
-
-def _run_epoch(timer, dev, step_seconds, batch=4, wait=0.0):
+def _run_epoch(timer, clock, step_seconds, batch=4, wait=0.0):
     timer.epoch_start()
     for seconds in step_seconds:
         timer.step_start()
-        dev.now += wait
+        clock.advance(wait)
         timer.add_data_wait(wait)
-        dev.now += seconds - wait
+        clock.advance(seconds - wait)
         timer.step_end(batch)
     return timer.epoch_end()
 
 
 def test_warmup_is_excluded_from_steady_state():
-    dev = FakeDevice()
-    timer = StepTimer(dev.sync, dev.event, warmup_steps=2, clock=dev.clock)
+    clock = FakeClock()
+    timer = StepTimer(clock.sync, clock.event, warmup_steps=2, clock=clock)
     # two slow compile steps, then six steps of 0.5 s
-    _run_epoch(timer, dev, [10.0, 5.0] + [0.5] * 6)
+    _run_epoch(timer, clock, [10.0, 5.0] + [0.5] * 6)
     s = timer.summary()
     assert s["warmup_steps"] == 2 and s["warmup_s"] == pytest.approx(15.0)
     assert s["measured_steps"] == 6 and s["measured_samples"] == 24
@@ -47,10 +40,10 @@ def test_warmup_is_excluded_from_steady_state():
 
 
 def test_warmup_spanning_epochs_and_data_wait():
-    dev = FakeDevice()
-    timer = StepTimer(dev.sync, dev.event, warmup_steps=3, clock=dev.clock)
-    _run_epoch(timer, dev, [4.0, 4.0])                        # whole epoch in warm-up
-    _run_epoch(timer, dev, [4.0, 1.0, 1.0, 1.0], wait=0.25)   # one more warm-up step
+    clock = FakeClock()
+    timer = StepTimer(clock.sync, clock.event, warmup_steps=3, clock=clock)
+    _run_epoch(timer, clock, [4.0, 4.0])                        # whole epoch in warm-up
+    _run_epoch(timer, clock, [4.0, 1.0, 1.0, 1.0], wait=0.25)   # one more warm-up step
     s = timer.summary()
     assert s["warmup_steps"] == 3 and s["warmup_s"] == pytest.approx(12.0)
     assert s["measured_steps"] == 3 and s["measured_s"] == pytest.approx(3.0)
@@ -59,17 +52,17 @@ def test_warmup_spanning_epochs_and_data_wait():
 
 
 def test_clock_read_only_after_synchronising():
-    dev = FakeDevice()
-    timer = StepTimer(dev.sync, dev.event, warmup_steps=1, clock=dev.clock)
-    _run_epoch(timer, dev, [2.0, 1.0, 1.0])
+    clock = FakeClock()
+    timer = StepTimer(clock.sync, clock.event, warmup_steps=1, clock=clock)
+    _run_epoch(timer, clock, [2.0, 1.0, 1.0])
     # synchronised at epoch start, at the end of warm-up (t=2) and at epoch end (t=4)
-    assert 0.0 in dev.syncs and 2.0 in dev.syncs and 4.0 in dev.syncs
+    assert 0.0 in clock.syncs and 2.0 in clock.syncs and 4.0 in clock.syncs
 
 
 def test_global_samples_scale_with_world_size():
-    dev = FakeDevice()
-    timer = StepTimer(dev.sync, dev.event, warmup_steps=0, clock=dev.clock)
-    _run_epoch(timer, dev, [1.0, 1.0])
+    clock = FakeClock()
+    timer = StepTimer(clock.sync, clock.event, warmup_steps=0, clock=clock)
+    _run_epoch(timer, clock, [1.0, 1.0])
     assert timer.summary(samples_scale=4)["steady_samples_per_s"] == pytest.approx(16.0)
 
 
@@ -80,14 +73,14 @@ def test_percentiles_of_nothing_are_null():
 def test_last_step_excludes_the_wait_at_the_epoch_end():
     """epoch_end synchronises and, with several ranks, waits at a barrier for the slowest rank;
     that wait belongs to no step (it was added to the last step of every epoch)."""
-    dev = FakeDevice()
+    clock = FakeClock()
 
     def slow_barrier():
-        dev.syncs.append(dev.now)
-        dev.now += 5.0  # the other rank arrives 5 s later
+        clock.sync()
+        clock.advance(5.0)  # the other rank arrives 5 s later
 
-    timer = StepTimer(slow_barrier, dev.event, warmup_steps=0, clock=dev.clock)
-    _run_epoch(timer, dev, [0.5] * 4)
+    timer = StepTimer(slow_barrier, clock.event, warmup_steps=0, clock=clock)
+    _run_epoch(timer, clock, [0.5] * 4)
     s = timer.summary()
     assert s["step_ms"]["max"] == pytest.approx(500.0) and s["step_ms"]["p99"] == pytest.approx(500.0)
     assert s["measured_s"] == pytest.approx(2.0 + 5.0)  # the window itself still ends after the barrier

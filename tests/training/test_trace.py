@@ -5,29 +5,22 @@ import types
 
 import jsonschema
 import pytest
+from fakes import FakeClock
 from helpers import SMALL_TRAINING, read_results, run_script
 
 from unetbench.report.validate import load_schema
-from unetbench.training.timing import HostEvent, StepTimer
+from unetbench.training.timing import StepTimer
 from unetbench.training.trace import CATEGORY_NAMES, category, top_operations
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_traced_steps_follow_warm_up_and_count_in_no_throughput_figure():
-    clock, marks = Clock(), []
-    timer = StepTimer(lambda: None, lambda: HostEvent(clock), warmup_steps=1, clock=clock, trace_steps=2)
+    clock, marks = FakeClock(), []
+    timer = StepTimer(lambda: None, clock.event, warmup_steps=1, clock=clock, trace_steps=2)
     timer.hooks.append(lambda phase, now: marks.append(phase))
     timer.epoch_start()
     for seconds in (5.0, 3.0, 3.0, 0.5, 0.5, 0.5):   # compile, two slow traced steps, three steady
         timer.step_start()
-        clock.now += seconds
+        clock.advance(seconds)
         timer.step_end(4)
     timer.epoch_end()
     s = timer.summary()
@@ -38,13 +31,13 @@ def test_traced_steps_follow_warm_up_and_count_in_no_throughput_figure():
 
 
 def test_tracing_happens_once_per_run_and_ends_with_its_epoch():
-    clock = Clock()
-    timer = StepTimer(lambda: None, lambda: HostEvent(clock), warmup_steps=0, clock=clock, trace_steps=3)
+    clock = FakeClock()
+    timer = StepTimer(lambda: None, clock.event, warmup_steps=0, clock=clock, trace_steps=3)
     for _ in range(2):
         timer.epoch_start()
         for _ in range(2):
             timer.step_start()
-            clock.now += 1.0
+            clock.advance(1.0)
             timer.step_end(4)
         timer.epoch_end()
     s = timer.summary()

@@ -3,10 +3,10 @@
 import json
 import os
 import shlex
-import stat
 
 import pytest
-from helpers import REPO, run, run_script, script_env, stub_slurm, write_site
+from fakes import calls, fake_tool
+from helpers import REPO, run, run_main, run_script, script_env, stub_slurm, write_site
 
 
 @pytest.mark.slow
@@ -23,16 +23,17 @@ def test_bench_trace_steps_writes_a_trace_and_keeps_traced_steps_out_of_the_figu
     assert "trace: " in proc.stdout and "energy" in proc.stdout
 
 
-def test_bench_trace_steps_needs_an_out_folder():
-    proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--trace-steps", "2"])
-    assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
+def test_bench_trace_steps_needs_an_out_folder(capsys):
+    from unetbench.training.bench import main
+    code, _, err = run_main(main, ["--backend", "cpu", "--trace-steps", "2"], capsys)
+    assert code == 2 and "--out" in err
 
 
 @pytest.fixture
 def stub(tmp_path):
     log = tmp_path / "slurm_calls.log"
     bin_dir = stub_slurm(tmp_path / "bin", log)
-    return {"env": script_env(bin_dir, STUB_LOG=log), "log": log}
+    return {"env": script_env(bin_dir), "log": log}
 
 
 def _sbatch(stdout: str) -> dict:
@@ -47,7 +48,7 @@ def _sbatch(stdout: str) -> dict:
 def test_trace_steps_and_nsys_reach_every_job(stub, tmp_path):
     site = write_site(tmp_path / "site.env")
     proc = run([REPO / "run_benchmark.sh", "--backends", "cpu,cuda", "--site", site, "--run-dir", tmp_path / "r",
-                "--synthetic", "--dry-run", "--trace-steps", "3", "--nsys"], env=stub["env"])
+                "--synthetic", "--dry-run", "--skip-verify", "--trace-steps", "3", "--nsys"], env=stub["env"])
     assert proc.returncode == 0, proc.stderr
     jobs = _sbatch(proc.stdout)
     for name in ("cpu", "cuda"):
@@ -57,7 +58,7 @@ def test_trace_steps_and_nsys_reach_every_job(stub, tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--backends", "cpu", "--nsys", "--trace-steps", "2"], "CUDA jobs only"),
+    (["--backends", "cpu", "--nsys", "--trace-steps", "2"], "profiles cuda jobs only"),
     (["--backends", "cuda", "--nsys"], "add --trace-steps N"),
 ])
 def test_nsys_without_what_it_needs_is_refused(stub, tmp_path, args, expected):
@@ -67,29 +68,24 @@ def test_nsys_without_what_it_needs_is_refused(stub, tmp_path, args, expected):
     assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
 
 
-def _fake_tool(folder, name, body):
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_text("#!/bin/bash\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-
-
+@pytest.mark.slow  # a submit_cuda.sh job: two Pythons that import torch
 def test_cuda_job_runs_training_inside_nsys_with_the_capture_range_standin(tiny_splits, tmp_path):
-    tools = tmp_path / "tools"
+    tools, log = tmp_path / "tools", tmp_path / "nsys.log"
     # Stand-in nsys: records its arguments and the capture variable, then does not run the training.
-    _fake_tool(tools, "nsys", 'printf "%s\\n" "$@" > "$NSYS_LOG"; echo "capture=$UNETBENCH_NSYS_CAPTURE" >> "$NSYS_LOG"\n')
-    env = script_env(tools, NSYS_LOG=tmp_path / "nsys.log", UNETBENCH_NSYS="1", UNETBENCH_SITE="none",
-                     UNETBENCH_ROOT=REPO)
+    fake_tool(tools, "nsys", log=log, then=f'echo "$UNETBENCH_NSYS_CAPTURE" > {shlex.quote(str(tmp_path / "capture"))}')
+    env = script_env(tools, UNETBENCH_NSYS="1", UNETBENCH_SITE="none", UNETBENCH_ROOT=REPO)
     env.pop("SLURM_JOB_ID", None)
     proc = run(["bash", REPO / "submit_cuda.sh", "--splits", tiny_splits, "--out", tmp_path / "out",
                 "--trace-steps", "2"], env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    args = (tmp_path / "nsys.log").read_text().splitlines()
+    [args] = calls(log, "nsys")
     assert args[:3] == ["profile", "--capture-range=cudaProfilerApi", "--capture-range-end=stop"]
-    assert f"--output={tmp_path / 'out'}/nsys_cuda" in args and "capture=1" in args
+    assert f"--output={tmp_path / 'out'}/nsys_cuda" in args
+    assert (tmp_path / "capture").read_text() == "1\n"
     assert args[args.index(f"--output={tmp_path / 'out'}/nsys_cuda") + 2].endswith("unet_cuda.py")
 
 
+@pytest.mark.slow  # a submit_cuda.sh job: two Pythons that import torch
 def test_cuda_job_with_nsys_missing_says_where_to_load_it(tiny_splits, tmp_path):
     env = script_env(None, UNETBENCH_NSYS="1", UNETBENCH_SITE="none", UNETBENCH_ROOT=REPO)
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not (p and os.path.exists(f"{p}/nsys")))

@@ -3,9 +3,9 @@
     python3 -c "from unetbench.models.unet import UNet, count_parameters; print(count_parameters(UNet(3, 20)))"
     31044756
 
-One training step costs about 868 GFLOP per 384x512 sample (forward + backward): the hand formula
-``flops_per_sample`` is the tests' oracle for unetbench/models/flops.py, whose count (torch's
-FlopCounterMode, any registered model) is what the results and the benchmark report.
+One training step costs about 868 GFLOP per 384x512 sample (forward + backward), as counted by
+unetbench/models/flops.py (torch's FlopCounterMode, any registered model), the figure the results
+and the benchmark report; tests/models/test_models.py checks that count against a hand formula.
 """
 
 from __future__ import annotations
@@ -86,22 +86,3 @@ class EvalForward(TrainForward):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def flops_per_sample(height: int, width: int, num_classes: int = 20, in_channels: int = 3, base: int = 64) -> float:
-    """Training FLOPs (forward + backward = 3x forward) for one sample, counting a multiply-add as 2.
-
-    Convolutions and transposed convolutions only; BatchNorm, ReLU, pooling and the loss are
-    bandwidth-bound and negligible in FLOPs. 384x512, 20 classes: about 868 GFLOP.
-    """
-    w = [base * 2**i for i in range(5)]
-    pixels = [height * width // 4**i for i in range(5)]
-    macs = 0
-    macs += pixels[0] * 9 * (in_channels * w[0] + w[0] * w[0])            # inc
-    for i in range(4):                                                     # encoder
-        macs += pixels[i + 1] * 9 * (w[i] * w[i + 1] + w[i + 1] * w[i + 1])
-    for i in range(4):                                                     # decoder
-        macs += pixels[i + 1] * 4 * w[i + 1] * w[i]                        # 2x2 transposed conv, stride 2
-        macs += pixels[i] * 9 * (2 * w[i] * w[i] + w[i] * w[i])           # DoubleConv(2w -> w -> w)
-    macs += pixels[0] * w[0] * num_classes                                 # 1x1 head
-    return 3 * 2 * float(macs)

@@ -24,8 +24,6 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..devices.events import HostEvent  # noqa: F401  (TODO: tests import it from devices.events)
-
 STEP_SAMPLE_LIMIT = 2000  # step times written to the results for distribution plots (evenly thinned)
 
 

@@ -12,22 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import calls, fake_tool
 from helpers import REPO
 
 from unetbench.cluster import monitor
 
 HEADER = "timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c"
-
-
-def fake_tool(bin_dir: Path, name: str, lines: list[str]) -> Path:
-    """A stand-in that records its arguments, prints `lines` once a loop, and runs until killed."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    body = "\n".join(f"echo '{line}'" for line in lines)
-    script = bin_dir / name
-    script.write_text(f"#!/bin/sh\necho \"$@\" > '{bin_dir}/{name}.args'\n"
-                      f"while true; do\n{body}\nsleep 0.2\ndone\n")
-    script.chmod(0o755)
-    return script
 
 
 def start(bin_dir: Path, out: Path, backend: str) -> subprocess.Popen:
@@ -57,7 +47,8 @@ def stop(proc: subprocess.Popen) -> str:
 
 def test_nvidia_smi_rows_are_normalised_and_the_monitor_stops_on_sigterm(tmp_path):
     bin_dir = tmp_path / "bin"
-    fake_tool(bin_dir, "nvidia-smi", ["0, 97, 40211, 612.30, 64", "1, [N/A], 10, [N/A], 40"])
+    fake_tool(bin_dir, "nvidia-smi", ["0, 97, 40211, 612.30, 64", "1, [N/A], 10, [N/A], 40"], every=0.2,
+              log=bin_dir / "calls.log")
     proc = start(bin_dir, tmp_path / "res", "cuda")
     before = time.time()
     rows = wait_rows(tmp_path / "res" / "monitor_cuda.csv", 4)
@@ -69,7 +60,7 @@ def test_nvidia_smi_rows_are_normalised_and_the_monitor_stops_on_sigterm(tmp_pat
             first["temperature_c"]) == ("0", "97", "40211", "612.30", "64")
     assert (second["device_index"], second["utilization_pct"], second["power_w"]) == ("1", "", "")
     assert before - 5 < float(first["timestamp"]) < time.time() + 1
-    args = (bin_dir / "nvidia-smi.args").read_text().split()
+    args = calls(bin_dir / "calls.log", "nvidia-smi")[0]
     assert "--query-gpu=index,utilization.gpu,memory.used,power.draw,temperature.gpu" in args
     assert "--format=csv,noheader,nounits" in args and "-l" in args
     # The stand-in was stopped with the monitor: nothing is left running that writes the file.
@@ -80,7 +71,7 @@ def test_nvidia_smi_rows_are_normalised_and_the_monitor_stops_on_sigterm(tmp_pat
 
 def test_hl_smi_for_gaudi_and_a_second_run_appends(tmp_path):
     bin_dir = tmp_path / "bin"
-    fake_tool(bin_dir, "hl-smi", ["0, 88, 51200, 420.5, 51"])
+    fake_tool(bin_dir, "hl-smi", ["0, 88, 51200, 420.5, 51"], every=0.2, log=bin_dir / "calls.log")
     for run in (1, 2):  # a requeued job starts the monitor again on the same file
         rows = len(wait_rows(tmp_path / "monitor_gaudi_lazy.csv", 0)) if run == 2 else 0
         proc = start(bin_dir, tmp_path, "gaudi_lazy")
@@ -89,7 +80,7 @@ def test_hl_smi_for_gaudi_and_a_second_run_appends(tmp_path):
     lines = (tmp_path / "monitor_gaudi_lazy.csv").read_text().splitlines()
     assert lines.count(HEADER) == 1 and lines[0] == HEADER
     assert len(lines) >= 3
-    args = (bin_dir / "hl-smi.args").read_text().split()
+    args = calls(bin_dir / "calls.log", "hl-smi")[0]
     assert args[:4] == ["-Q", "module_id,utilization.aip,memory.used,power.draw,temperature.aip", "-f", "csv,noheader,nounits"]
 
 
