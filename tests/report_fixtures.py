@@ -4,7 +4,7 @@ Use::
 
     from report_fixtures import with_quality, write_overlays_for
     res = with_quality(make_result("cuda", seed=1), target=0.5, time_s=61.0)   # None: not reached
-    write_overlays_for(tmp_path, res, accuracy=0.9)   # overlays_<run>.npz in unetbench/training/overlays.py's format
+    write_overlays_for(tmp_path, res, accuracy=0.9)   # overlays_<run>.npz in unetbench/core/overlay_file.py's format
 
 The overlay images are a fixed synthetic scene (the same for every run, as the real test
 indices are); a run's predictions are the truth with a share of its pixels changed.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unetbench.training.overlays import image_iou, overlays_path
+from unetbench.core.overlay_file import image_iou, overlays_path
 
 INDICES = [2, 5, 9]
 SIZE = (48, 64)

@@ -6,9 +6,8 @@ import json
 import pytest
 from helpers import run_script
 
-pytestmark = pytest.mark.slow  # both start the benchmark process (python -m unetbench.bench)
 
-
+@pytest.mark.slow  # starts the benchmark process (python -m unetbench.bench), which starts one per part
 def test_bench_runs_and_reports_consistent_figures(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
@@ -27,6 +26,7 @@ def test_bench_runs_and_reports_consistent_figures(tmp_path):
     assert abs(r["tflops_end_to_end"] - expected_flops) < 1e-9
 
 
+@pytest.mark.slow
 def test_each_part_warms_up_cold_and_the_output_says_what_it_measured(tmp_path):
     """Run in one process, the end-to-end part reused the compute-only part's compiled graph
     (7.2 s of warm-up became 0.1 s). Each part now runs in a process of its own, with an empty
@@ -46,6 +46,28 @@ def test_each_part_warms_up_cold_and_the_output_says_what_it_measured(tmp_path):
     assert r["end_to_end"]["eval_warmup_s"] == 0.0  # the CPU compiles nothing per shape
 
 
+@pytest.mark.slow
 def test_bench_rejects_a_crop_the_unet_cannot_take():
     proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--crop", "30x48"])
     assert proc.returncode == 2 and "multiples of 16" in proc.stderr
+
+
+def test_the_training_flags_are_the_settings_own_with_the_benchmarks_defaults():
+    from unetbench.core.registry import BACKENDS
+    from unetbench.core.settings import Settings
+    from unetbench.training.bench import build_parser, run_settings
+    args = build_parser().parse_args([])
+    assert args.backend == next(iter(BACKENDS))   # the registry's first, not a name written here
+    assert (args.profile, args.warmup_steps, args.workers, args.splits, args.out) == ("fast", 15, 6, None, None)
+    assert (args.batch_size, args.model_width, args.model) == (Settings.batch_size, Settings.model_width, Settings.model)
+    assert args.crop == (384, 512) and args.steps == 100
+    # Both spellings of the warm-up; the training's own checks and messages.
+    assert build_parser().parse_args(["--warmup", "3"]).warmup_steps == 3
+    assert build_parser().parse_args(["--warmup-steps", "4"]).warmup_steps == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--batch-size", "0"])
+    args = build_parser().parse_args(["--splits", "d/s.json", "--out", "o", "--warmup", "2", "--steps", "5",
+                                      "--trace-steps", "1", "--model-width", "8"])
+    settings = run_settings(args, "cpu", compile_cache=None)
+    assert (settings.splits, settings.out, settings.run_name, settings.epochs) == ("d/s.json", "o", "bench_cpu", 1)
+    assert settings.max_steps_per_epoch == 2 + 1 + 5 and settings.model_width == 8 and settings.profile == "fast"

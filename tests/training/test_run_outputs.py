@@ -2,7 +2,7 @@
 started over silently, a completed results file outlives a failing re-run, killed writes leave
 no temp files behind.
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_run_outputs.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/training/test_run_outputs.py
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def test_a_second_run_into_the_same_folder_and_name_is_refused(tmp_path):
 
 
 def test_temp_files_of_killed_writes_are_cleaned_on_the_next_run(tmp_path):
-    stale = [tmp_path / ".last_cpu.pth.a1b2.tmp", tmp_path / ".results_cpu.json.x9.tmp"]
+    stale = [tmp_path / ".last_cpu.pth.a1b2.tmp", tmp_path / ".results_cpu.json.x9.tmp",
+             tmp_path / ".overlays_cpu.npz.c3.npz.tmp"]
     other = tmp_path / ".last_cuda.pth.zz.tmp"     # another run's: not ours to touch
     for path in [*stale, other]:
         path.write_bytes(b"half")
@@ -134,3 +135,16 @@ def test_a_file_system_without_flock_does_not_stop_the_run(tmp_path, monkeypatch
     stale.write_bytes(b"half")
     RunOutputs(tmp_path, "cpu").claim()
     assert "this file system has no flock" in caplog.text and not stale.exists()
+
+
+@pytest.mark.slow
+def test_the_launcher_claims_the_outputs_once_and_the_trainer_only_writes_into_them(tiny_splits, tmp_path, monkeypatch):
+    from unetbench.training.launch import main
+    from unetbench.training.stop_signals import StopRequest
+    claims = []
+    claim = RunOutputs.claim
+    monkeypatch.setattr(RunOutputs, "claim", lambda self: claims.append(self.run_name) or claim(self))
+    code = main(["--backend", "cpu", "--splits", str(tiny_splits), "--out", str(tmp_path), "--epochs", "1",
+                 "--max-steps-per-epoch", "1", *SMALL_TRAINING], stop=StopRequest())
+    assert code == 0 and claims == ["cpu"]
+    assert read_results(tmp_path)["status"] == "completed"

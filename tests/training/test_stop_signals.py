@@ -1,7 +1,7 @@
 """Stop signals as Slurm and a terminal deliver them: to the whole process group, loader workers
 included (scancel, the time limit, preemption, Ctrl-C), and at any moment, even during imports.
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_stop_signals.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/training/test_stop_signals.py
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ import time
 import pytest
 from helpers import REPO, SMALL_TRAINING, read_results
 
-from unetbench.training.stop_signals import StopRequest, install_early
+from unetbench.training.stop_signals import StopRequest
+
+UNET_CPU = ["unet_cpu.py"]
+LAUNCH_MODULE = ["-m", "unetbench.launch", "--backend", "cpu"]
 
 
-def _train(splits, out, *extra):
-    """unet_cpu.py in a process group of its own (as a batch step is), output merged."""
-    args = [sys.executable, "unet_cpu.py", "--splits", splits, "--out", out, "--epochs", "20",
+def _train(splits, out, *extra, command=UNET_CPU):
+    """unet_cpu.py (or another training command) in a process group of its own (as a batch step
+    is), output merged."""
+    args = [sys.executable, *command, "--splits", splits, "--out", out, "--epochs", "20",
             "--max-steps-per-epoch", "6", *SMALL_TRAINING, *extra]
     return subprocess.Popen([str(a) for a in args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -41,16 +45,25 @@ def test_workers_ignore_the_stop_signals_the_main_process_owns():
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # this process untouched
 
 
-def test_a_signal_caught_early_is_handed_to_the_run():
+def test_a_signal_is_a_request_and_restore_puts_back_the_handlers_found():
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
-    early = install_early()
+    stop = StopRequest.install()
     try:
+        assert not stop.requested
         os.kill(os.getpid(), signal.SIGINT)   # SIGINT is a stop like TERM, not a KeyboardInterrupt
-        run_request = StopRequest.install()
-        assert run_request is early and run_request.requested and run_request.signal_name == "SIGINT"
+        assert stop.requested and stop.signal_name == "SIGINT"
     finally:
-        early.restore()
+        stop.restore()
     assert signal.getsignal(signal.SIGINT) is before   # the handler found is put back
+
+
+def test_a_request_nobody_installed_is_never_set():
+    # What a Trainer gets without one (the benchmark, tests): signals keep their usual effect.
+    before = signal.getsignal(signal.SIGTERM)
+    stop = StopRequest()
+    assert not stop.requested and signal.getsignal(signal.SIGTERM) is before
+    stop.restore()   # nothing to put back
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.slow
@@ -73,8 +86,10 @@ def test_a_signal_to_the_whole_group_with_loader_workers_checkpoints_and_exits_3
 
 
 @pytest.mark.slow
-def test_a_signal_during_the_imports_exits_3_with_nothing_to_save(tiny_splits, tmp_path):
-    proc = _train(tiny_splits, tmp_path, "--workers", "2")
+@pytest.mark.parametrize("command", [UNET_CPU, LAUNCH_MODULE], ids=["unet_cpu.py", "-m unetbench.launch"])
+def test_a_signal_during_the_imports_exits_3_with_nothing_to_save(tiny_splits, tmp_path, command):
+    # Each command installs the handlers once, before it imports torch; the run acts on the request.
+    proc = _train(tiny_splits, tmp_path, "--workers", "2", command=command)
     deadline = time.monotonic() + 60
     while not _catches(proc.pid, signal.SIGTERM):   # the handler is in place: now, mid-import
         assert time.monotonic() < deadline and proc.poll() is None

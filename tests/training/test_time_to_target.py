@@ -6,8 +6,9 @@ import pytest
 from helpers import SMALL_TRAINING, read_results, run_script
 from test_timing import FakeDevice, _run_epoch
 
+from unetbench.core.overlay_file import choose_indices, load_overlays
 from unetbench.report.validate import load_schema
-from unetbench.training.overlays import choose_indices, load_overlays
+from unetbench.training.time_to_target import TimeToTarget, new_state
 from unetbench.training.timing import StepTimer
 
 SCHEMA = load_schema()
@@ -33,6 +34,20 @@ def test_an_evaluation_between_steps_is_in_no_training_window():
     assert s["measured_steps"] == 4 and s["measured_s"] == pytest.approx(4.0)
     assert s["step_ms"]["max"] == pytest.approx(1000.0)   # no step swallowed the evaluation
     assert _run_epoch(timer, dev, [1.0, 1.0]) == pytest.approx(2.0)
+
+
+def test_validations_are_due_every_n_steps_but_not_at_an_epochs_end_and_the_first_reaching_counts():
+    said = []
+    quality = TimeToTarget(target_miou=0.5, eval_every=4, stop_at_target=True, say=said.append)
+    assert [step for step in range(1, 13) if quality.due(step, total_steps=12)] == [4, 8]   # 12: the epoch's own
+    assert not TimeToTarget(0.5, None, False).due(4, 12)
+    state = new_state()
+    assert quality.observe(state, 0.3, 10.0, epoch=1, step=4) is False
+    assert quality.observe(state, 0.6, 20.0, epoch=1, step=8) is True
+    assert quality.observe(state, 0.7, 30.0, epoch=1, step=12) is True   # reached stays reached
+    assert state["reached"] == {"elapsed_s": 20.0, "epoch": 1, "step": 8, "val_miou": 0.6}
+    assert [p["elapsed_s"] for p in state["curve"]] == [10.0, 20.0, 30.0] and len(said) == 1
+    assert TimeToTarget(0.5, 4, stop_at_target=False).observe(new_state(), 0.9, 1.0, 1, 4) is False
 
 
 def test_overlay_indices_come_from_the_split_seed_alone():

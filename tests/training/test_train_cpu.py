@@ -44,6 +44,7 @@ def test_the_generic_command_is_the_launch_module(tiny_splits, tmp_path):
     assert read_results(tmp_path)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_the_training_loop_does_not_import_its_launcher():
     code = "import sys, unetbench.training.trainer; assert 'unetbench.training.launch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

@@ -6,10 +6,10 @@ Usage::
     from unetbench.report.overlay_figures import write_overlay_figures
     paths = write_overlay_figures(comp, "report/plots")   # {"overlay_1": Path(...), ...} or {}
 
-Each training run saved overlays_<run>.npz beside its results (unetbench/training/overlays.py): the
-same test indices on every backend, so the comparison needs no device. One run per group is
-shown (its first); groups whose files hold other images (another dataset) are left out and
-named in the log. The disagreement panel marks in red the pixels where the groups' predictions
+Each training run saved overlays_<run>.npz beside its results: the same test indices on every
+backend, so the comparison needs no device; its format is unetbench/core/overlay_file.py's, read
+with numpy alone, so it needs no torch either. One run per group is shown (its first); groups
+whose files hold other images (another dataset) are left out and named in the log. The disagreement panel marks in red the pixels where the groups' predictions
 differ (with one group: where it differs from the ground truth).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training.overlays import load_overlays
+from ..core.overlay_file import load_overlays
 from .compare import Comparison
 
 log = logging.getLogger(__name__)

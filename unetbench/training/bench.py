@@ -1,10 +1,11 @@
-"""Throughput benchmark: the pure training step versus the full training loop, in one run.
+"""Throughput benchmark: the training loop's own step alone versus the whole training loop.
 
     python3 -m unetbench.bench --backend cuda --profile fast            # H100: 384x512, batch 16
     python3 -m unetbench.bench --backend cpu --crop 32x48 --batch-size 2 --steps 3 --model-width 8
     python3 -m unetbench.bench --model unet ...                          # any model in registry.MODELS
 
-(a) compute only: one training step on tensors already on the device, repeated;
+(a) compute only: the loop's own training step, ``Trainer.train_step`` (forward, loss, metrics
+    on the device, backward, optimizer step), on tensors already on the device, repeated;
 (b) end to end: the real training loop (loader, host-to-device copies, on-device augmentation,
     metrics, logging) on a prepared dataset (``--splits``; by default a synthetic one is made
     in a temporary folder at the requested crop).
@@ -14,6 +15,9 @@ process, the second part reused the first part's compiled graph: 0.1 s instead o
 Prints samples/s, TFLOP/s, utilisation against a matrix-product peak measured here, the
 end-to-end / compute-only ratio, host data-wait and metrics shares, warm-up time and peak
 memory. Needs only torch and numpy beyond this package. ``--json FILE`` keeps the figures.
+
+The training flags it takes are the training's own (unetbench/core/settings.py, the only list
+of them: same checks, same help), with the benchmark's defaults where it needs others.
 """
 
 from __future__ import annotations
@@ -34,36 +38,33 @@ if __name__ == "__main__":  # before torch loads (and with it, the Gaudi bridge 
     prepare_environment_from_argv(sys.argv[1:])
 
 import torch  # noqa: E402
-from torch import nn
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import UserError, run_cli
-from ..core.parsing import (
-    argparse_type,
-    check_crop_for_models,
-    non_negative_int,
-    parse_crop,
-    positive_int,
-)
+from ..core.parsing import argparse_type, check_crop_for_models, parse_crop, positive_int
 from ..core.paths import REPO_ROOT
-from ..core.registry import (
-    BACKENDS,
-    DEFAULT_MODEL,
-    MODELS,
-    PROFILES,
-    ModelSpec,
-    resolve,
-)
-from ..core.settings import Settings
+from ..core.registry import BACKENDS, MODELS
+from ..core.settings import HELP, Settings
+from ..core.settings import build_parser as build_settings_parser
 from ..data.prepared import load_splits
 from ..devices.base import make_backend
 from ..models.flops import flops_per_sample
-from ..models.unet import TrainForward
-from .boundary_hooks import print_energy_and_trace
 from .metrics import ConfusionMatrix
 from .results import GB
+from .run_outputs import RunOutputs
+from .trainer import Trainer
 
 PARTS = ("compute_only", "end_to_end")
+
+# The training settings the benchmark takes, each as settings.py defines it. Its own defaults
+# where a training run's would not do: the guide's figures are for the fast profile after 15
+# warm-up steps with 6 loader workers; without --splits a synthetic dataset is made, without
+# --out the end-to-end run goes to a temporary folder. The rest keep the training's defaults.
+TRAINING_FLAGS = ("profile", "model", "batch_size", "model_width", "warmup_steps", "trace_steps", "workers",
+                  "splits", "out", "compile_mode")
+BENCH_DEFAULTS = {"profile": "fast", "warmup_steps": 15, "workers": 6, "splits": None, "out": None}
+WHAT_NONE_MEANS = {"splits": "a synthetic dataset at --crop, made in a temporary folder", "out": "a temporary folder"}
+OLDER_SPELLINGS = {"warmup_steps": ("--warmup",)}   # what the benchmark called them before
 
 
 def _timed(backend, fn, repeats: int) -> float:
@@ -105,56 +106,65 @@ def matmul_peak_tflops(backend, size: int, warmup_s: float = 2.0, trials: int = 
     return 2 * size**3 / seconds / 1e12
 
 
-def compute_only(backend, spec: ModelSpec, num_classes: int, crop: tuple, batch: int, width: int, warmup: int,
-                 steps: int) -> dict:
-    """(a) The training step alone, on device-resident tensors (the ceiling for the loop)."""
-    model = backend.prepare_model(resolve(spec.builder)(3, num_classes, width))
-    optimizer = backend.make_optimizer(model.parameters(), 1e-4)
-    train_model = backend.compile_model(TrainForward(model, nn.CrossEntropyLoss()))
-    x = torch.randn(batch, 3, *crop, device=backend.device).contiguous(memory_format=backend.memory_format)
-    y = torch.randint(0, num_classes, (batch, *crop), device=backend.device)
+def compute_only(trainer: Trainer, warmup: int, steps: int) -> dict:
+    """(a) The loop's own training step, Trainer.train_step, on device-resident tensors: the
+    ceiling for the loop. The trainer's units are compiled as its run would compile them."""
+    backend, splits, batch = trainer.backend, trainer.splits, trainer.s.batch_size
+    trainer.build_units()
+    trainer.train_model.train()
+    x = torch.randn(batch, 3, *splits.crop, device=backend.device).contiguous(memory_format=backend.memory_format)
+    y = torch.randint(0, splits.num_classes, (batch, *splits.crop), device=backend.device)
+    cm = ConfusionMatrix(splits.num_classes, backend.device, splits.ignore_index)
+    loss_sum = torch.zeros((), dtype=torch.float32, device=backend.device)
 
     def step():
-        with backend.autocast():
-            loss, _ = train_model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        backend.step_boundary()
-        optimizer.step()
-        backend.step_boundary()
+        trainer.train_step(x, y, cm, loss_sum)
 
     backend.reset_peak_memory()
-    warmup_s = _timed(backend, step, warmup) * warmup
+    warmup_s = _timed(backend, step, warmup) * warmup if warmup else 0.0
     step_s = _timed(backend, step, steps)
     peak = backend.memory_bytes()["peak_allocated"]
 
-    # Metrics cost outside the compiled step: the on-device confusion-matrix update.
-    prediction = torch.randint(0, num_classes, (batch, *crop), device=backend.device)
-    cm = ConfusionMatrix(num_classes, backend.device)
+    # The metrics' share of that step: the on-device confusion-matrix update alone.
+    prediction = torch.randint(0, splits.num_classes, (batch, *splits.crop), device=backend.device)
     metrics_s = _timed(backend, lambda: cm.update(prediction, y), steps)
     return {"samples_per_s": batch / step_s, "step_ms": step_s * 1e3, "warmup_s": warmup_s,
             "metrics_ms": metrics_s * 1e3, "peak_memory_gb": None if peak is None else peak / GB}
 
 
-def end_to_end(backend, model: str, splits: Path, batch: int, width: int, warmup: int, steps: int, workers: int,
-               out: Path, compile_cache: Path | None = None, trace_steps: int = 0) -> dict:
-    """(b) The real training loop for ``warmup + steps`` steps; figures from its own results."""
-    from .trainer import Trainer
-    settings = Settings(splits=str(splits), out=str(out), run_name=f"bench_{backend.name}", profile=backend.profile,
-                        model=model, epochs=1, batch_size=batch, workers=workers, warmup_steps=warmup,
-                        max_steps_per_epoch=warmup + trace_steps + steps, trace_steps=trace_steps,
-                        model_width=width, log_every=max(1, steps),
-                        compile_mode=backend.compile_mode,
-                        compile_cache=None if compile_cache is None else str(compile_cache))
-    trainer = Trainer(settings, backend)
-    trainer.run()
-    results = trainer.results("completed")
+def end_to_end(settings: Settings, backend) -> dict:
+    """(b) The real training loop for warm-up + traced + measured steps; figures from its own results."""
+    outputs = RunOutputs.of(settings, backend.name)
+    trainer = Trainer(settings, backend, outputs=outputs)
+    outputs.claim()   # the run's one claim, after the trainer's data checks (as launch.py does)
+    try:
+        trainer.run()
+        results = trainer.results("completed")
+        software = device_software(backend, results["environment"])
+    finally:
+        trainer.release()
     t = results["timing"]
     return {"samples_per_s": t["steady_samples_per_s"], "step_ms_p50": t["step_ms"]["p50"],
             "step_ms_p90": t["step_ms"]["p90"], "warmup_s": t["warmup_s"], "eval_warmup_s": t["eval_warmup_s"],
             "data_wait_fraction": t["data_wait_fraction"], "measured_steps": t["measured_steps"],
             "peak_memory_gb": results["memory"]["peak_allocated_gb"], "environment": results["environment"],
-            "energy": results["energy"], "trace": results["trace"]}
+            "device_software": software, "energy": results["energy"], "trace": results["trace"]}
+
+
+def device_software(backend, environment: dict) -> dict:
+    """The device's software as the results' environment records it: the text fields the backend
+    adds to the environment (Backend.environment()) beyond its device's name and count, where
+    they hold a value: driver and library versions, whichever the backend records."""
+    own = set(backend.environment()) - {"device_name", "device_count"}
+    return {name: value for name, value in environment.items() if name in own and isinstance(value, str)}
+
+
+def run_settings(args: argparse.Namespace, backend_name: str, compile_cache: str | None) -> Settings:
+    """The training settings of both parts: the training flags as given, and one epoch of warm-up,
+    traced and measured steps."""
+    return Settings(**{name: getattr(args, name) for name in TRAINING_FLAGS}, run_name=f"bench_{backend_name}",
+                    epochs=1, max_steps_per_epoch=args.warmup_steps + args.trace_steps + args.steps,
+                    log_every=max(1, args.steps), compile_cache=compile_cache)
 
 
 def make_synthetic_splits(folder: Path, crop: tuple, batch: int, warmup: int, steps: int) -> Path:
@@ -167,35 +177,38 @@ def make_synthetic_splits(folder: Path, crop: tuple, batch: int, warmup: int, st
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m unetbench.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", choices=tuple(BACKENDS), default="cuda")
-    p.add_argument("--profile", choices=PROFILES, default="fast")
-    p.add_argument("--model", choices=tuple(MODELS), default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    first = next(iter(BACKENDS))
+    p.add_argument("--backend", choices=tuple(BACKENDS), default=first, help=f"default: {first}, the registry's first")
+    add_training_flags(p)
     p.add_argument("--crop", type=argparse_type(parse_crop, "--crop"), default=(384, 512),
-                   help="HxW (default 384x512); both sides multiples of the model's input multiple")
-    p.add_argument("--batch-size", type=argparse_type(positive_int, "--batch-size"), default=16)
-    p.add_argument("--model-width", type=argparse_type(positive_int, "--model-width"), default=64,
-                   help="64 = the seed's UNet")
+                   help="HxW of the synthetic dataset (default 384x512); both sides multiples of the model's "
+                        "input multiple")
+    p.add_argument("--steps", type=argparse_type(positive_int, "--steps"), default=100,
+                   help="measured steps (default: 100)")
     p.add_argument("--num-classes", type=argparse_type(positive_int, "--num-classes"), default=13,
-                   help="for the compute-only part")
-    p.add_argument("--warmup", type=argparse_type(positive_int, "--warmup"), default=15,
-                   help="warm-up steps (compilation, autotuning)")
-    p.add_argument("--steps", type=argparse_type(positive_int, "--steps"), default=100, help="measured steps")
-    p.add_argument("--trace-steps", type=argparse_type(non_negative_int, "--trace-steps"), default=0,
-                   help="end to end: steps after warm-up under torch.profiler, apart from the measured ones; "
-                        "the trace goes to --out (unetbench/training/trace.py)")
-    p.add_argument("--workers", type=argparse_type(non_negative_int, "--workers"), default=6,
-                   help="loader workers for the end-to-end part")
-    p.add_argument("--splits", type=Path, help="prepared dataset (default: make a synthetic one)")
+                   help="ignored: both parts train on the dataset's classes (kept for older command lines)")
     p.add_argument("--matmul-size", type=argparse_type(positive_int, "--matmul-size"), default=8192)
     p.add_argument("--matmul-warmup-s", type=argparse_type(_seconds, "--matmul-warmup-s"), default=2.0,
                    help="seconds of continuous matrix products before the peak is timed (clocks ramp up)")
-    p.add_argument("--out", type=Path, help="folder for the end-to-end run's results and compile cache")
-    p.add_argument("--compile-mode", help="torch.compile mode for the CUDA fast profile")
     p.add_argument("--json", type=Path, help="write the figures to this file")
     # Internal: main() runs each part in a child process of its own (a cold warm-up for each).
     p.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     p.add_argument("--part-json", type=Path, help=argparse.SUPPRESS)
     return p
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """TRAINING_FLAGS as the training's parser defines them (type and check, choices, help),
+    each with the benchmark's default."""
+    training = {action.dest: action for action in build_settings_parser()._actions}
+    defaults = Settings()
+    for name in TRAINING_FLAGS:
+        flag = training[name]
+        default = BENCH_DEFAULTS.get(name, getattr(defaults, name))
+        shown = WHAT_NONE_MEANS.get(name) if default is None else default
+        shown = "" if shown is None else f" (default: {shown})"
+        parser.add_argument(*flag.option_strings, *OLDER_SPELLINGS.get(name, ()), dest=name, type=flag.type,
+                            choices=flag.choices, metavar=flag.metavar, default=default, help=HELP[name] + shown)
 
 
 def _seconds(text, flag: str = "value") -> float:
@@ -211,17 +224,16 @@ def _seconds(text, flag: str = "value") -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else map(str, argv))
     args = build_parser().parse_args(argv)
-    spec = MODELS[args.model]
     # Before any device work: a crop the model cannot take would fail deep inside its forward.
     check_crop_for_models(args.crop, "--crop", models=[args.model])
     if args.part:
-        return run_part(args, spec)
+        return run_part(args)
     if args.trace_steps and not args.out:
         raise UserError("--trace-steps writes its trace into the run folder: add --out DIR to keep it")
     with tempfile.TemporaryDirectory(prefix="unetbench_bench_") as tmp:
-        out = args.out or Path(tmp) / "results"
-        splits = args.splits or make_synthetic_splits(Path(tmp) / "data", args.crop, args.batch_size,
-                                                      args.warmup, args.steps + args.trace_steps)
+        out = Path(args.out) if args.out else Path(tmp) / "results"
+        splits = Path(args.splits) if args.splits else make_synthetic_splits(
+            Path(tmp) / "data", args.crop, args.batch_size, args.warmup_steps, args.steps + args.trace_steps)
         meta = load_splits(splits)
         check_crop_for_models(meta.crop, f"dataset {splits} has crops of", models=[args.model])
         parts = {}
@@ -235,8 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     peak = compute.pop("matmul_peak_tflops")
     flops = flops_per_sample(args.model, *meta.crop, meta.num_classes, base=args.model_width)
     report = {
-        "backend": args.backend, "profile": args.profile, "model": args.model, "model_title": spec.title,
-        "crop": list(meta.crop), "batch_size": args.batch_size,
+        "backend": args.backend, "profile": args.profile, "model": args.model,
+        "model_title": MODELS[args.model].title, "crop": list(meta.crop), "batch_size": args.batch_size,
         "model_width": args.model_width, "gflop_per_sample": flops / 1e9, "matmul_peak_tflops": peak,
         "compute_only": compute, "end_to_end": e2e,
         "end_to_end_over_compute": (e2e["samples_per_s"] or 0) / compute["samples_per_s"],
@@ -265,22 +277,23 @@ def _run_part_process(argv: list, part: str, figures: Path, splits: Path, out: P
     return subprocess.run(command, env=env).returncode
 
 
-def run_part(args: argparse.Namespace, spec: ModelSpec) -> int:
+def run_part(args: argparse.Namespace) -> int:
     """In the child process: one part's figures into --part-json."""
     backend = make_backend(args.backend, args.profile, compile_mode=args.compile_mode)
-    meta = load_splits(args.splits)
     cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     cold = {"process": os.getpid(), "compile_cache": cache,
             "compile_cache_was_empty": not (cache and any(Path(cache).iterdir()))}
+    settings = run_settings(args, backend.name, compile_cache=cache)
     if args.part == "compute_only":
-        peak = matmul_peak_tflops(backend, args.matmul_size, warmup_s=args.matmul_warmup_s)
-        figures = compute_only(backend, spec, meta.num_classes, meta.crop, args.batch_size, args.model_width,
-                               args.warmup, args.steps)
+        trainer = Trainer(settings, backend)   # the dataset checked before the matmul peak's seconds
+        try:
+            peak = matmul_peak_tflops(backend, args.matmul_size, warmup_s=args.matmul_warmup_s)
+            figures = compute_only(trainer, args.warmup_steps, args.steps)
+        finally:
+            trainer.release()
         figures["matmul_peak_tflops"] = peak
     else:
-        figures = end_to_end(backend, args.model, args.splits, args.batch_size, args.model_width, args.warmup,
-                             args.steps, args.workers, args.out, compile_cache=cache and Path(cache),
-                             trace_steps=args.trace_steps)
+        figures = end_to_end(settings, backend)
     figures["warmup_state"] = cold
     atomic_write_json(args.part_json, figures)
     return 0
@@ -289,8 +302,8 @@ def run_part(args: argparse.Namespace, spec: ModelSpec) -> int:
 def print_report(r: dict) -> None:
     env = r["end_to_end"]["environment"]
     c, e = r["compute_only"], r["end_to_end"]
-    print(f"\n{env['device_name']} | torch {env['torch']} | CUDA {env.get('cuda')} cuDNN {env.get('cudnn')} | "
-          f"{r['backend']}/{r['profile']} {env['math_mode']}")
+    software = [f"torch {env['torch']}"] + [f"{name} {value}" for name, value in e["device_software"].items()]
+    print(f"\n{env['device_name']} | {', '.join(software)} | {r['backend']}/{r['profile']} {env['math_mode']}")
     print(f"{r['model_title']} width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
           f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
     rows = [("", "compute only", "end to end"),
@@ -311,6 +324,19 @@ def print_report(r: dict) -> None:
           f"{100 * (e['data_wait_fraction'] or 0):.2f}%   "
           f"metrics share (confusion update / step): {100 * r['metrics_share']:.2f}%")
     print_energy_and_trace(e.get("energy"), e.get("trace"))
+
+
+def print_energy_and_trace(energy: dict | None, trace: dict | None, top: int = 5) -> None:
+    """The end-to-end run's energy and trace, as its results record them."""
+    if energy and energy.get("j_per_sample") is not None:
+        steady = energy["steady"]
+        print(f"  energy (steady window, {energy['source']}): {energy['j_per_sample']:.4g} J/sample, "
+              f"{energy['samples_per_s_per_w']:.4g} samples/s/W, {steady['avg_power_w']:.1f} W average")
+    elif energy:
+        print(f"  energy: not metered ({energy.get('absent') or 'no steady window'})")
+    if trace:
+        ops = ", ".join(f"{op['name']} {100 * (op['share'] or 0):.0f}%" for op in trace["top_operations"][:top])
+        print(f"  trace: {trace['file']} (self {trace['time_basis']} time; top: {ops})")
 
 
 def _warmth(part: dict) -> str:

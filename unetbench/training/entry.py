@@ -1,26 +1,27 @@
-"""The start of every training entry point (unet_<backend>.py): environment first, torch after.
+"""The start of every training entry point (unet_<backend>.py): stop handlers and environment first, torch after.
 
     python3 unet_gaudi_lazy.py --epochs 2        # calls run_backend("gaudi_lazy")
 
-Why a module of its own: a backend's environment (PT_HPU_LAZY_MODE for Gaudi) must be in
-place before ``import torch``, because torch >= 2.5 loads the Gaudi bridge with it and the
-bridge fixes its mode then. This module imports only the registry before setting it; the
-training (unetbench.training.launch, which imports torch) comes after.
+Why a module of its own: two things must happen before ``import torch``. The stop handlers,
+because a signal may land during the imports and the model build (seconds): caught, the run
+acts on it (exit 3, so a batch job still requeues). And a backend's environment
+(PT_HPU_LAZY_MODE for Gaudi), because torch >= 2.5 loads the Gaudi bridge with it and the
+bridge fixes its mode then. This module imports only the registry and the signal handling
+before doing both; the training (unetbench.training.launch, which imports torch) comes after.
+``python3 -m unetbench.launch`` does the same two things in launch.py's ``__main__`` block.
 """
 
 from __future__ import annotations
 
 from ..core.errors import UserError, run_cli
 from ..devices.before_torch import prepare_environment
-from .stop_signals import install_early
+from .stop_signals import StopRequest
 
 
 def run_backend(backend: str) -> None:
-    # Stop signals are caught from here on: one that lands during the imports and the model
-    # build (seconds) is acted on by the run (exit 3, so a batch job still requeues).
-    install_early()
+    stop = StopRequest.install()   # the process's one request, handed to the run
     prepare_environment(backend)
-    run_cli(lambda argv: import_launch()(argv, backend_name=backend))
+    run_cli(lambda argv: import_launch()(argv, backend_name=backend, stop=stop))
 
 
 def import_launch():

@@ -1,12 +1,16 @@
 """A run's claim on its outputs (OUT/results_<run>.json, last_<run>.pth, best_unet_<run>.pth):
 one run at a time, nothing finished overwritten by an unfinished one.
 
-    outputs = RunOutputs(out, run_name)
+    outputs = RunOutputs.of(settings, backend.name)   # OUT and the run name (default: the backend's)
     outputs.claim()                      # lock OUT/.lock_<run> (UserError if another run holds it),
                                          # remove temp files left by a killed write
-    outputs.refuse_unfinished(settings)  # launch.py: an unfinished last_<run>.pth needs
-                                         # --auto-resume (continue) or --restart (start over)
+    outputs.refuse_unfinished(settings)  # an unfinished last_<run>.pth needs --auto-resume
+                                         # (continue) or --restart (start over)
     outputs.write(status, payload)       # into the file this status belongs in (see below)
+
+Who claims: the launcher (launch.py), once, after the trainer has checked the data (a refused run
+writes nothing), and the benchmark for its end-to-end run; the Trainer is handed the outputs and
+only writes into them.
 
 A completed results_<run>.json is kept while a new run into the same name has not completed:
 the new run's "running", "interrupted" and "failed" states go to OUT/rerun_<run>.json beside it
@@ -26,11 +30,14 @@ import socket
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.overlay_file import overlays_path
 from .results import results_path, write_results
 
 log = logging.getLogger(__name__)
 
-# Locks this process holds, by path: claiming twice (launch.py, then the trainer) is one claim.
+# Locks this process holds, by path. The lock lives as long as the process, so a second run of
+# the same name into the same folder in one process (one after the other: tests, a notebook)
+# finds it held by itself, which is no other run.
 _held: dict[str, int] = {}
 
 
@@ -44,6 +51,11 @@ class RunOutputs:
         self.lock_path = self.out / f".lock_{run_name}"
         self._lock_fd: int | None = None
         self._keep_completed: bool | None = None
+
+    @classmethod
+    def of(cls, settings, backend_name: str) -> "RunOutputs":
+        """A training run's outputs: --out, and --run-name or else the backend's name."""
+        return cls(settings.out, settings.run_name or backend_name)
 
     # -- one run at a time ------------------------------------------------------------------
     def claim(self) -> None:
@@ -79,15 +91,13 @@ class RunOutputs:
         self._lock_fd = _held[str(self.lock_path.absolute())] = fd   # released by the kernel at exit
         self.clean_stale_temps()
 
-    def clean_stale_temps(self) -> list[Path]:
+    def clean_stale_temps(self) -> None:
         """Remove temp files of this run's outputs left by a killed write (atomic.py names them
         .<file>.<random>.tmp); safe only under the lock, when no write of this run is underway."""
-        removed = []
-        for name in (self.results.name, self.rerun.name, self.last.name, f"best_unet_{self.run_name}.pth"):
+        for name in (self.results.name, self.rerun.name, self.last.name, f"best_unet_{self.run_name}.pth",
+                     overlays_path(self.out, self.run_name).name):
             for tmp in self.out.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-        return removed
 
     # -- nothing unfinished overwritten -----------------------------------------------------
     def status(self) -> str | None:

@@ -1,12 +1,18 @@
 """Graceful stop on SIGUSR1 / SIGTERM / SIGINT (Slurm's warning before a time limit, scancel,
 the time limit itself, preemption; Ctrl-C at a terminal).
 
-    install_early()                  # entry points: before the imports that take seconds
-    stop = StopRequest.install()     # the run: takes over what install_early() caught
-    ... after each step: if stop.requested: save, write results "interrupted", exit 3
-    stop.restore()                   # when the run is over
+    stop = StopRequest.install()     # once per process, by the command, before torch is imported
+    Trainer(..., stop=stop).run()    # after each step: if stop.requested: save, results "interrupted", exit 3
+    stop.restore()                   # the run is over: the handlers found at install are back
     DataLoader(..., worker_init_fn=ignore_stop_signals)   # workers leave the signals to the run
     end_workers_at_exit(loader)      # ... so they are shut down in order when the process exits
+
+Who installs: the training command, first thing, before the imports that take seconds (torch,
+the model build), so that a signal landing then is kept and acted on by the run (exit 3: a
+batch job still requeues): unet_<backend>.py through entry.py, ``python3 -m unetbench.launch``
+in launch.py's ``__main__`` block. One of the two runs per process; the request is handed down to
+launch.main and the Trainer. A Trainer given none has a request no signal sets (the benchmark,
+tests): a signal then acts as it would without this suite.
 
 Why workers ignore them: scancel, the time limit and preemption signal the job's whole process
 group, loader workers included. A worker that died of SIGTERM would make the main process
@@ -19,10 +25,6 @@ from __future__ import annotations
 import atexit
 import signal
 import weakref
-
-# The process's one request while install_early()'s handlers are in place: a signal that
-# arrives during imports or the model build is kept for the run to act on.
-_early: "StopRequest | None" = None
 
 
 def ignore_stop_signals(_worker_id: int = 0) -> None:
@@ -57,14 +59,6 @@ def _shut_down_workers() -> None:
             shutdown()
 
 
-def install_early() -> "StopRequest":
-    """Install the stop handlers now (idempotent); StopRequest.install() later takes them over."""
-    global _early
-    if _early is None:
-        _early = StopRequest.install()
-    return _early
-
-
 class StopRequest:
     SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
 
@@ -82,10 +76,7 @@ class StopRequest:
 
     @classmethod
     def install(cls) -> "StopRequest":
-        global _early
-        if _early is not None:  # keeps a signal caught since install_early(), and its previous handlers
-            request, _early = _early, None
-            return request
+        """A request that any stop signal from now on sets; the handlers it replaces are kept for restore()."""
         request = cls()
         for sig in cls.SIGNALS:
             request._previous[sig] = signal.signal(sig, request._handle)

@@ -2,21 +2,27 @@
 
     python3 unet_cpu.py --target-miou 0.5 --eval-every 20 --stop-at-target
 
-The trainer asks ``TimeToTarget`` after every training step whether an evaluation is due
-(``--eval-every N`` steps, for a finer resolution than one epoch) and reports every validation
-to it (``observe``). The time recorded is the run's synchronised elapsed time: training
-windows plus every evaluation, as MLPerf Training counts it; compilation before training and
-the evaluation warm-up are not in it. Every validation is kept as a quality curve (elapsed
-seconds, validation mIoU). With ``--stop-at-target`` training ends at the first validation
-that reaches the target, then the test split is evaluated as usual.
+    quality = TimeToTarget(settings.target_miou, settings.eval_every, settings.stop_at_target, say=print)
+    quality.due(step, total_steps)       # after each training step: validate now? (--eval-every)
+    stop = quality.observe(progress.quality, val_miou, elapsed_s, epoch, step)   # after each validation
 
-The state lives in RunProgress.quality (saved with the checkpoint); ``quality_section`` lays
-it out for the results file. This module imports no torch, so results.py can use it.
+The trainer asks after every training step whether a validation is due (``--eval-every N``
+steps, for a finer resolution than one epoch), runs it with the training window paused, and
+reports every validation, between steps or at an epoch's end, to ``observe``. The time recorded
+is the run's synchronised elapsed time: training windows plus every evaluation, as MLPerf
+Training counts it; compilation before training and the evaluation warm-up are not in it.
+Every validation is kept as a quality curve (elapsed seconds, validation mIoU). With
+``--stop-at-target`` training ends at the first validation that reaches the target, then the
+test split is evaluated as usual.
+
+The state is a plain dict, RunProgress.quality (saved with the checkpoint, replaced whole on
+resume: so it is handed in at each call, not kept here); ``quality_section`` lays it out for the
+results file. This module imports no torch, so results.py can use it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Callable
 
 
 def new_state() -> dict:
@@ -25,46 +31,29 @@ def new_state() -> dict:
 
 
 class TimeToTarget:
-    def __init__(self, trainer: Any):
-        self.trainer = trainer
-        self.val_loader = None    # set by the trainer once its loaders exist
+    def __init__(self, target_miou: float | None, eval_every: int | None, stop_at_target: bool,
+                 say: Callable[[str], None] = print):
+        self.target_miou = target_miou
+        self.eval_every = eval_every
+        self.stop_at_target = stop_at_target
+        self.say = say
 
-    @property
-    def state(self) -> dict:
-        return self.trainer.progress.quality
+    def due(self, step: int, total_steps: int) -> bool:
+        """Whether --eval-every asks for a validation after this training step. Never at an
+        epoch's last step: the epoch's own validation follows."""
+        return bool(self.eval_every) and step % self.eval_every == 0 and step < total_steps
 
-    @property
-    def stop(self) -> bool:
-        """Whether training ends here: the target was reached and --stop-at-target asked for it."""
-        return bool(self.trainer.s.stop_at_target and self.state["reached"])
-
-    def between_steps(self, step: int, total_steps: int) -> bool:
-        """Evaluate on the validation split when --eval-every says so; True to stop training now.
-        At an epoch's last step nothing happens: the epoch's own evaluation follows."""
-        every = self.trainer.s.eval_every
-        if not every or step % every or step >= total_steps:
-            return False
-        t = self.trainer
-        # The training window closes around the evaluation: neither the steady-state figures
-        # nor the epoch's training seconds include it; the elapsed time does.
-        with t.timer.paused() as epoch_train_s:
-            val = t.evaluate(self.val_loader)
-            t.train_model.train()
-        t.progress.elapsed_s += val["eval_s"]
-        self.observe(val["miou"], t.progress.elapsed_s + epoch_train_s, t.progress.epoch, step)
-        return self.stop
-
-    def observe(self, val_miou: float | None, elapsed_s: float, epoch: int, step: int) -> None:
-        """One validation: a point of the quality curve, and the target when first reached."""
-        state = self.state
+    def observe(self, state: dict, val_miou: float | None, elapsed_s: float, epoch: int, step: int) -> bool:
+        """One validation: a point of the quality curve, and the target when first reached.
+        True when training ends here: the target was reached and --stop-at-target asked for it."""
         state["curve"].append({"epoch": epoch, "step": step, "elapsed_s": elapsed_s, "val_miou": val_miou})
-        target = self.trainer.s.target_miou
-        if target is None or state["reached"] is not None or val_miou is None or val_miou < target:
-            return
-        state["reached"] = {"elapsed_s": elapsed_s, "epoch": epoch, "step": step, "val_miou": val_miou}
-        self.trainer.say(f"target validation mIoU {target} reached after {elapsed_s:.1f} s "
-                         f"(epoch {epoch}, step {step}: {val_miou:.4f})"
-                         + ("; stopping (--stop-at-target)" if self.trainer.s.stop_at_target else ""))
+        target = self.target_miou
+        if target is not None and state["reached"] is None and val_miou is not None and val_miou >= target:
+            state["reached"] = {"elapsed_s": elapsed_s, "epoch": epoch, "step": step, "val_miou": val_miou}
+            self.say(f"target validation mIoU {target} reached after {elapsed_s:.1f} s "
+                     f"(epoch {epoch}, step {step}: {val_miou:.4f})"
+                     + ("; stopping (--stop-at-target)" if self.stop_at_target else ""))
+        return bool(self.stop_at_target and state["reached"])
 
 
 def quality_section(state: dict, settings: dict) -> dict:

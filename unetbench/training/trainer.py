@@ -2,19 +2,24 @@
 
     python3 -m unetbench.launch --backend cpu --splits data/dataset_splits.json --epochs 2
     python3 unet_cuda.py --profile fast             # the same loop through an entry point
-    code = Trainer(settings, backend).run()         # from Python (unetbench.training.bench does this)
+    code = Trainer(settings, backend).run()         # from Python: the benchmark and tests do this
+    Trainer(settings, backend, dist, outputs=claimed, stop=installed).run()   # what launch.py does
 
 Writes OUT/results_<run>.json (assembled by results.py; schema: unetbench/training/schema/results.schema.json),
-OUT/best_unet_<run>.pth and a resumable OUT/last_<run>.pth. run() returns 0 when completed and
-3 when stopped by SIGUSR1/SIGTERM (checkpoint saved: rerun with --auto-resume); bad input is a
-UserError (exit 2). unetbench/training/launch.py parses the command line, forms the process group and
-records a failure once the run has started. Evaluation lives in evaluation.py and the run's
-saved state in run_progress.py. See docs/training.md.
+OUT/best_unet_<run>.pth, a resumable OUT/last_<run>.pth and OUT/overlays_<run>.npz. run() returns
+0 when completed and 3 when a stop signal arrived (checkpoint saved: rerun with --auto-resume);
+bad input is a UserError (exit 2). launch.py parses the command line, forms the process group,
+claims the outputs, hands in the stop request the command installed before importing torch, and
+records a failure once the run has started.
+
+The trainer owns the run's data, model, optimiser and progress, and hands each collaborator what
+it needs: the step timer and what hangs on its boundaries (timing.py, boundary_hooks.py), the
+evaluator (evaluation.py), time to target (time_to_target.py), the overlays (overlays.py), the
+outputs (run_outputs.py) and the run's saved state (run_state.py). See docs/training.md.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from dataclasses import asdict, replace
@@ -25,6 +30,7 @@ import torch
 from torch import nn
 
 from ..core.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+from ..core.overlay_file import overlays_path
 from ..core.parsing import check_crop_for_models
 from ..core.progress_bar import Progress
 from ..core.registry import MODELS, lookup, resolve
@@ -47,18 +53,18 @@ from . import checkpoint as ckpt
 from .boundary_hooks import instrument
 from .distributed import DistContext, no_buffer_broadcast_per_forward
 from .environment import environment
-from .evaluation import Evaluation
+from .epoch_sums import EpochSums
+from .evaluation import Evaluator
 from .health import LossHealth
-from .metrics import ConfusionMatrix, summarize
+from .metrics import ConfusionMatrix
 from .overlays import write_overlays
-from .results import GB, build_results, results_path
+from .results import GB, build_results
 from .run_outputs import RunOutputs
 from .run_state import RunProgress
 from .stop_signals import StopRequest, nothing_to_save
 from .time_to_target import TimeToTarget
 from .timing import StepTimer, TimingTotals
 
-log = logging.getLogger(__name__)
 STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks train
 
 
@@ -66,29 +72,31 @@ class Interrupted(Exception):
     """Raised inside the loop when a stop signal arrived; the caller saves the state."""
 
 
-class Trainer(Evaluation):
-    def __init__(self, settings: Settings, backend, dist: DistContext | None = None, clock=time.perf_counter):
+class Trainer:
+    def __init__(self, settings: Settings, backend, dist: DistContext | None = None, clock=time.perf_counter, *,
+                 outputs: RunOutputs | None = None, stop: StopRequest | None = None):
+        """``outputs``: where results go, claimed by the caller (launch.py, the benchmark); by
+        default OUT and the run name of ``settings``, unclaimed. ``stop``: the request the
+        command installed before importing torch; by default one that no signal sets."""
         self.s = settings
         self.backend = backend
         self.dist = dist or DistContext.single()
         self.clock = clock
         self.wall_t0 = clock()
-        self.run_name = settings.run_name or backend.name
-        self.out = Path(settings.out)
-        self.results_file = results_path(self.out, self.run_name)
-        self.best_path, self.last_path = ckpt.checkpoint_paths(self.out, self.run_name)
-        self.stop = StopRequest()       # handlers are installed only while run() runs
+        self.outputs = outputs or RunOutputs.of(settings, backend.name)
+        self.best_path, self.last_path = ckpt.checkpoint_paths(self.outputs.out, self.outputs.run_name)
+        self.stop = stop or StopRequest()
         self.progress = RunProgress()   # replaced whole by resume()
-        self.outputs = RunOutputs(self.out, self.run_name)  # lock; a completed results file kept
-        self.quality = TimeToTarget(self)   # --target-miou, --eval-every, --stop-at-target
+        self.time_to_target = TimeToTarget(settings.target_miou, settings.eval_every, settings.stop_at_target,
+                                           self.say)
 
         # The data first: a dataset the model cannot take, or too small for one batch, is
         # refused with one line before anything is built.
         self.splits = load_splits(settings.splits)
-        self.model_spec = lookup(MODELS, settings.model, "model")
+        model_spec = lookup(MODELS, settings.model, "model")
         check_crop_for_models(self.splits.crop, f"dataset {self.splits.path} has crops of", models=[settings.model])
-        if settings.batch_size < self.model_spec.min_batch:
-            raise UserError(f"the {settings.model} model needs --batch-size {self.model_spec.min_batch} or more per "
+        if settings.batch_size < model_spec.min_batch:
+            raise UserError(f"the {settings.model} model needs --batch-size {model_spec.min_batch} or more per "
                             "device (BatchNorm over a pooled 1x1 map needs two samples)")
         self.data = {name: SplitArrays(self.splits, name) for name in SPLITS}
         verify_changed_arrays(self.splits)  # sha256 of the arrays changed since last verified
@@ -98,31 +106,33 @@ class Trainer(Evaluation):
 
         # Compiled kernels are kept across runs of the suite: the second run's warm-up shrinks.
         # Before the first compile (and before the environment is collected, which records it).
-        self.backend.use_compile_cache(settings.compile_cache or self.out / "compile_cache")
+        self.backend.use_compile_cache(settings.compile_cache or self.outputs.out / "compile_cache")
 
-        # Model, optimiser, schedule and loss; seeded, so every backend starts from the same weights.
-        self._seed_everything(settings.seed)
-        self.model = self._build_model()
-        self.parameters = count_parameters(self.model)
-        self.model_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
-        self.flops_per_sample = flops_per_sample(settings.model, *self.splits.crop, self.splits.num_classes,
-                                                 base=settings.model_width)
+        # Model, optimiser and schedule; seeded, so every backend starts from the same weights.
+        seed_everything(settings.seed)
+        self.model = self._build_model(model_spec.builder)
+        self.model_facts = {  # the results' "model"
+            "name": model_spec.title, "key": model_spec.name, "parameters": count_parameters(self.model),
+            "width": settings.model_width,
+            "bytes": sum(t.numel() * t.element_size() for t in self.model.state_dict().values()),
+            "flops_per_sample": flops_per_sample(settings.model, *self.splits.crop, self.splits.num_classes,
+                                                 base=settings.model_width)}
         self.optimizer = backend.make_optimizer(self.model.parameters(), settings.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience)
-        ignore = self.splits.ignore_index
-        self.criterion = nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
-        self.train_model: nn.Module = self.model  # the compiled/DDP wrapper once run() starts
-        self.eval_model: nn.Module = self.model   # the compiled evaluation unit once run() starts
+        self.train_model: nn.Module = self.model  # the compiled (and DDP) training unit once build_units() ran
+        self.eval_model: nn.Module = self.model   # the compiled evaluation unit once build_units() ran
 
-        # Feeding and timing the device.
+        # Feeding, timing and evaluating the device.
         self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
         self.stream = backend.side_stream()
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
         self.health = LossHealth(backend.device, settings.nonfinite_patience)  # NaN/inf loss, read per epoch
+        self.evaluator = Evaluator(backend, self.transform, self.stream, self.timer, self.dist, self.splits.num_classes,
+                                   self.splits.ignore_index, self.splits.class_names, clock)
         # Energy per window and the profiler, at the timer's synchronised boundaries.
-        self.tracer, self.energy = instrument(self.timer, backend, self.out, self.run_name, settings.trace_steps,
-                                              self.dist)
+        self.tracer, self.energy = instrument(self.timer, backend, self.outputs.out, self.outputs.run_name,
+                                              settings.trace_steps, self.dist)
         self.started = False            # True once run() has written results: a failure is then recorded
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
@@ -148,18 +158,88 @@ class Trainer(Evaluation):
         """Wall time of every attempt of this run so far."""
         return self.progress.earlier_wall_s + (self.clock() - self.wall_t0)
 
-    # -- setup ------------------------------------------------------------------------------
-    def _seed_everything(self, seed: int) -> None:
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)  # also seeds every CUDA/HPU device generator
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> int:
+        if self._stop_requested():  # a signal during imports or the build: exit 3, so a job requeues
+            self.say(nothing_to_save(self.stop, self.last_path))
+            return EXIT_INTERRUPTED
+        if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
+            self.resume(self.last_path)
+        self.build_units()
+        sampler, train_loader, eval_loaders = self._loaders()
+        self.backend.reset_peak_memory()
+        self.started = True  # from here on a failure is recorded in the results file
+        self.write("running")
+        self.progress.eval_warmup_s += self.evaluator.warm_up(self.eval_model, eval_loaders.values(),
+                                                              self.splits.crop)
+        cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
+        try:
+            while self.progress.epoch <= self.s.epochs:
+                cm.reset()
+                train = self.train_epoch(sampler, train_loader, eval_loaders["val"], cm)
+                val = self._evaluate(eval_loaders["val"])
+                if self._end_epoch(train, val):
+                    break  # --stop-at-target: the target is reached
+                if self._stop_requested():
+                    raise Interrupted()
+        except Interrupted:
+            return self._leave_interrupted()
+        if self.dist.world_size > 1:  # before the test loads the best weights into every replica
+            self.progress.replicas_identical = self.dist.replicas_identical(self.model)
+        self.progress.test = self._test(eval_loaders["test"])
+        if self.dist.is_main:  # the best weights are loaded now
+            self.progress.overlays = write_overlays(overlays_path(self.outputs.out, self.outputs.run_name),
+                                                    self.s.overlay_images, self.data["test"], self.splits,
+                                                    self.model, self.backend, self.transform)
+        self.write("completed")
+        self.say(f"completed: results in {self.outputs.results}")
+        return EXIT_OK
 
-    def _build_model(self) -> nn.Module:
-        build = resolve(self.model_spec.builder)
-        model = build(3, self.splits.num_classes, self.s.model_width)
+    def _leave_interrupted(self) -> int:
+        p = self.progress
+        self.save_last()
+        self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {p.epoch} "
+                                  f"step {p.step_in_epoch}; rerun with --auto-resume to continue")
+        self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
+        # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
+        # rank 1 would kill rank 0 while it still writes the checkpoint and results.
+        self.dist.barrier()
+        return EXIT_INTERRUPTED
+
+    # -- building ---------------------------------------------------------------------------
+    def _build_model(self, builder: str) -> nn.Module:
+        model = resolve(builder)(3, self.splits.num_classes, self.s.model_width)
         if self.s.weights:   # before the device move: the file is read on the host
             self.say(load_weights(model, self.s.weights, self.s.model, self.splits.num_classes))
         return self.backend.prepare_model(model)
+
+    def build_units(self) -> None:
+        """The compiled units over the model: training's (DDP-wrapped with several ranks) and
+        evaluation's. After a resume has loaded the weights: DDP copies rank 0's weights to every
+        rank when it wraps the model."""
+        self.train_model = self._train_forward()
+        self.eval_model = self._eval_forward()
+
+    def _criterion(self) -> nn.Module:
+        ignore = self.splits.ignore_index
+        return nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
+
+    def _train_forward(self) -> nn.Module:
+        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
+        forward = self.backend.before_ddp(TrainForward(self.model, self._criterion()))  # Gaudi: HPU graphs
+        if self.dist.world_size > 1:
+            # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
+            # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
+            # each forward, a collective per step that nothing reads: training normalises with batch
+            # statistics, and evaluation takes rank 0's running statistics once, before it starts.
+            forward = nn.parallel.DistributedDataParallel(forward, **no_buffer_broadcast_per_forward(),
+                                                          **self.backend.ddp_kwargs())
+        return self.backend.compile_model(forward)
+
+    def _eval_forward(self) -> nn.Module:
+        # Compiled apart from training (another mode, no gradients, other batch shapes), over
+        # the plain model: evaluation needs no DDP hooks.
+        return self.backend.compile_model(EvalForward(self.model, self._criterion()))
 
     def _loaders(self):
         s, d = self.s, self.dist
@@ -174,27 +254,6 @@ class Trainer(Evaluation):
                                    min(s.workers, 2), self.backend.loader_pinning, drop_last=False, seed=s.seed)
                  for name in SPLITS if name != "train"}
         return train_sampler, train, evals
-
-    def _train_forward(self) -> nn.Module:
-        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
-        forward = self.backend.before_ddp(TrainForward(self.model, self.criterion))  # Gaudi: HPU graphs
-        if self.dist.world_size > 1:
-            # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
-            # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
-            # each forward, a collective per step that nothing reads: training normalises with batch
-            # statistics, and evaluate() takes rank 0's running statistics once, before it starts.
-            forward = nn.parallel.DistributedDataParallel(forward, **no_buffer_broadcast_per_forward(),
-                                                          **self.backend.ddp_kwargs())
-        return self.backend.compile_model(forward)
-
-    def _eval_forward(self) -> nn.Module:
-        # Compiled apart from training (another mode, no gradients, other batch shapes), over
-        # the plain model: evaluation needs no DDP hooks.
-        return self.backend.compile_model(EvalForward(self.model, self.criterion))
-
-    def steps_per_epoch(self, loader_steps: int) -> int:
-        cap = self.s.max_steps_per_epoch
-        return min(loader_steps, cap) if cap else loader_steps
 
     # -- checkpoint -------------------------------------------------------------------------
     def _identity(self) -> dict:
@@ -235,7 +294,8 @@ class Trainer(Evaluation):
     # -- one training step, one epoch -------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
                    sample_memory: bool = False) -> None:
-        """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums."""
+        """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums.
+        The benchmark's compute-only part times this very method (unetbench/training/bench.py)."""
         # Forward: loss and prediction from one graph (compiled in the fast profile).
         with self.backend.autocast():
             loss, prediction = self.train_model(x, y)
@@ -259,14 +319,18 @@ class Trainer(Evaluation):
         if after_forward is not None and after_step is not None:
             self.progress.memory_phases_gb.append([after_forward, after_step])
 
-    def train_epoch(self, sampler: ResumableSampler, loader, cm: ConfusionMatrix) -> dict:
+    def train_epoch(self, sampler: ResumableSampler, loader, val_loader, cm: ConfusionMatrix) -> dict:
         """The epoch in progress, from the step an earlier attempt stopped at; its loss and
-        metrics over every rank. Raises Interrupted, the partial sums kept, on a stop signal."""
+        metrics over every rank. ``val_loader``: for validations between steps (--eval-every).
+        Raises Interrupted, the partial sums kept, on a stop signal."""
         p = self.progress
         sampler.set_epoch(p.epoch)
-        total_steps = self.steps_per_epoch(sampler.num_samples // self.s.batch_size)
+        total_steps = sampler.num_samples // self.s.batch_size
+        if self.s.max_steps_per_epoch:
+            total_steps = min(total_steps, self.s.max_steps_per_epoch)
         sampler.skip = p.step_in_epoch * self.s.batch_size  # resume mid-epoch on unseen samples
-        loss_sum, samples, epoch_s = self._epoch_sums_so_far(cm)
+        sums = EpochSums.continuing(p.partial, cm, self.backend.device, self.dist)
+        p.partial = None
 
         self.train_model.train()
         bar = Progress(total_steps, f"epoch {p.epoch}/{self.s.epochs}", self.s.log_every, enabled=self.dist.is_main)
@@ -286,14 +350,14 @@ class Trainer(Evaluation):
             # Memory is sampled on measured steps only: warm-up holds compiler and autotuning
             # workspaces that steady state does not.
             sample_memory = self.timer.measuring and (p.step_in_epoch + 1) % self.s.log_every == 0
-            self.train_step(x, y, cm, loss_sum, sample_memory)
+            self.train_step(x, y, cm, sums.loss_sum, sample_memory)
 
             # Bookkeeping: step time, position (what a checkpoint resumes from), progress line.
             self.timer.step_end(x.shape[0])
             p.step_in_epoch += 1
-            samples += x.shape[0]
+            sums.samples += x.shape[0]
             bar.update(x.shape[0])
-            if self.quality.between_steps(p.step_in_epoch, total_steps):
+            if self.time_to_target.due(p.step_in_epoch, total_steps) and self._validate_between_steps(val_loader):
                 break  # target reached with --stop-at-target: the epoch ends here
 
             # Stop: a signal ends the epoch here, at a step every rank agrees on.
@@ -304,45 +368,25 @@ class Trainer(Evaluation):
         attempt_s = self.timer.epoch_end()
         self.health.check(self.dist)  # after the epoch's synchronisation: no extra wait
         p.train_s += attempt_s
-        epoch_s += attempt_s
+        sums.seconds += attempt_s
         if stopped:
             p.elapsed_s += attempt_s
-            p.partial = self._reduced_sums(loss_sum, cm, samples, epoch_s)
+            p.partial = sums.over_all_ranks()
             raise Interrupted()
-        return self._epoch_metrics(loss_sum, cm, samples, epoch_s, attempt_s)
+        return sums.metrics(self.splits.class_names, attempt_s)
 
-    def _epoch_sums_so_far(self, cm: ConfusionMatrix) -> tuple[torch.Tensor, int, float]:
-        """Loss sum, samples and seconds of the epoch in progress: zero, or what an interrupted
-        attempt saved (its confusion matrix is added to ``cm``)."""
-        loss_sum = torch.zeros((), dtype=torch.float32, device=self.backend.device)  # float32: Gaudi has no float64
-        partial, self.progress.partial = self.progress.partial, None
-        if not partial:
-            return loss_sum, 0, 0.0
-        if not self.dist.is_main:  # the saved sums cover every rank: rank 0 alone adds them back
-            return loss_sum, 0, partial["epoch_s"]
-        loss_sum += partial["loss_sum"]
-        cm.add_(partial["confusion"])
-        return loss_sum, partial["samples"], partial["epoch_s"]
-
-    def _reduced_sums(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float) -> dict:
-        # Only rank 0 saves the checkpoint, so it saves the sums over all ranks; on resume
-        # rank 0 alone adds them back and the epoch's all-reduce counts each sample once.
-        counts = torch.tensor([float(samples)], device=self.backend.device)
-        return {"loss_sum": self.dist.all_reduce_sum(loss_sum.clone()).cpu(),
-                "confusion": torch.from_numpy(cm.total(self.dist.all_reduce_sum)),
-                "samples": int(self.dist.all_reduce_sum(counts).item()), "epoch_s": epoch_s}
-
-    def _epoch_metrics(self, loss_sum: torch.Tensor, cm: ConfusionMatrix, samples: int, epoch_s: float,
-                       attempt_s: float) -> dict:
-        total_samples = torch.tensor([float(samples)], dtype=torch.float32, device=self.backend.device)
-        loss_total = self.dist.all_reduce_sum(loss_sum.reshape(1))
-        total_samples = self.dist.all_reduce_sum(total_samples)
-        metrics = summarize(cm.total(self.dist.all_reduce_sum), self.splits.class_names)
-        metrics["loss"] = float(loss_total.item() / max(total_samples.item(), 1.0))
-        metrics["epoch_s"] = epoch_s
-        metrics["attempt_s"] = attempt_s  # the part of this epoch run by this process
-        metrics["samples"] = int(total_samples.item())
-        return metrics
+    def _validate_between_steps(self, val_loader) -> bool:
+        """--eval-every: validate now, counted in the elapsed time to quality; True when training
+        ends here (--stop-at-target, the target reached)."""
+        p = self.progress
+        # The training window closes around the evaluation: neither the steady-state figures
+        # nor the epoch's training seconds include it; the elapsed time does.
+        with self.timer.paused() as epoch_train_s:
+            val = self._evaluate(val_loader)
+            self.train_model.train()
+        p.elapsed_s += val["eval_s"]
+        elapsed_s = p.elapsed_s + epoch_train_s
+        return self.time_to_target.observe(p.quality, val["miou"], elapsed_s, p.epoch, p.step_in_epoch)
 
     def _allocated_gb(self) -> float | None:
         allocated = self.backend.memory_bytes()["allocated"]
@@ -359,67 +403,20 @@ class Trainer(Evaluation):
             return False
         return self.dist.any_rank(self.stop.requested)
 
-    # -- the run ----------------------------------------------------------------------------
-    def run(self) -> int:
-        if self.dist.is_main:
-            self.outputs.claim()   # one run per OUT and run name (launch.py claimed it already)
-        self.stop = StopRequest.install()
-        try:
-            return self._run()
-        finally:
-            self.stop.restore()
+    # -- evaluation and the end of an epoch ---------------------------------------------------
+    def _evaluate(self, loader) -> dict:
+        """The model over a split (evaluation.py); its synchronised seconds join the run's eval_s."""
+        metrics = self.evaluator.evaluate(self.model, self.eval_model, loader)
+        self.progress.eval_s += metrics["eval_s"]
+        return metrics
 
-    def _run(self) -> int:
-        if self._stop_requested():  # a signal during imports or the build: exit 3, so a job requeues
-            self.say(nothing_to_save(self.stop, self.last_path))
-            return EXIT_INTERRUPTED
-        if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
-            self.resume(self.last_path)
-        self.train_model = self._train_forward()
-        self.eval_model = self._eval_forward()
-        sampler, train_loader, eval_loaders = self._loaders()
-        self.quality.val_loader = eval_loaders["val"]
-        self.backend.reset_peak_memory()
-        self.started = True  # from here on a failure is recorded in the results file
-        self.write("running")
-        self.warm_up_evaluation(eval_loaders.values())
-        cm = ConfusionMatrix(self.splits.num_classes, self.backend.device, self.splits.ignore_index)
-        try:
-            while self.progress.epoch <= self.s.epochs:
-                cm.reset()
-                train = self.train_epoch(sampler, train_loader, cm)
-                val = self.evaluate(eval_loaders["val"])
-                self._end_epoch(train, val)
-                if self.quality.stop:
-                    break
-                if self._stop_requested():
-                    raise Interrupted()
-        except Interrupted:
-            return self._leave_interrupted()
-        if self.dist.world_size > 1:  # before the test loads the best weights into every replica
-            self.progress.replicas_identical = self.dist.replicas_identical(self.model)
-        self.progress.test = self._test(eval_loaders["test"])
-        self.progress.overlays = write_overlays(self)  # the best weights are loaded now
-        self.write("completed")
-        self.say(f"completed: results in {self.results_file}")
-        return EXIT_OK
-
-    def _leave_interrupted(self) -> int:
-        p = self.progress
-        self.save_last()
-        self.write("interrupted", f"stopped by {self.stop.signal_name or 'signal'} at epoch {p.epoch} "
-                                  f"step {p.step_in_epoch}; rerun with --auto-resume to continue")
-        self.say(f"interrupted by {self.stop.signal_name}: checkpoint saved to {self.last_path}")
-        # Ranks leave together: under srun --kill-on-bad-exit an early exit (code 3) of
-        # rank 1 would kill rank 0 while it still writes the checkpoint and results.
-        self.dist.barrier()
-        return EXIT_INTERRUPTED
-
-    def _end_epoch(self, train: dict, val: dict) -> None:
+    def _end_epoch(self, train: dict, val: dict) -> bool:
+        """Record the epoch, keep the best weights, checkpoint; True when training ends here
+        (--stop-at-target, the target reached)."""
         p = self.progress
         self.scheduler.step(val["loss"])
         p.elapsed_s += train["attempt_s"] + val["eval_s"]
-        self.quality.observe(val["miou"], p.elapsed_s, p.epoch, p.step_in_epoch)
+        target_reached = self.time_to_target.observe(p.quality, val["miou"], p.elapsed_s, p.epoch, p.step_in_epoch)
         p.history.append({
             "epoch": p.epoch,
             "train_loss": train["loss"], "train_accuracy": train["accuracy"],
@@ -438,6 +435,7 @@ class Trainer(Evaluation):
         p.step_in_epoch = 0
         self.save_last()
         self.write("running")
+        return target_reached
 
     def _keep_best(self, val: dict) -> None:
         p = self.progress
@@ -448,6 +446,18 @@ class Trainer(Evaluation):
                                                   "val_miou": val["miou"], "num_classes": self.splits.num_classes,
                                                   "class_names": self.splits.class_names})
 
+    def _test(self, loader) -> dict:
+        self.dist.barrier()  # rank 0 must have finished writing the best checkpoint
+        if self.best_path.exists():
+            # Test metrics come from the best-validation weights, as the seed reported them.
+            # Copied into the model in place (training is over; last_<run>.pth keeps the final
+            # weights), so the compiled evaluation unit runs them without recompiling.
+            self.model.load_state_dict(ckpt.load_checkpoint(self.best_path)["model"])
+        metrics = self._evaluate(loader)
+        metrics["checkpoint"] = str(self.best_path) if self.best_path.exists() else None
+        metrics.pop("eval_s", None)
+        return metrics
+
     # -- results ----------------------------------------------------------------------------
     def write(self, status: str, message: str | None = None) -> None:
         if self.dist.is_main:
@@ -455,18 +465,22 @@ class Trainer(Evaluation):
 
     def results(self, status: str, message: str | None = None) -> dict:
         """The results document as the run stands (laid out by results.build_results)."""
-        spec = self.model_spec
         return build_results(
             status, message, progress=self.progress,
-            run={"run_name": self.run_name, "backend": self.backend.name, "profile": self.s.profile,
+            run={"run_name": self.outputs.run_name, "backend": self.backend.name, "profile": self.s.profile,
                  "environment": self.environment, "settings": asdict(self.s), "dataset": self.splits.identity()},
-            model={"name": spec.title, "key": spec.name, "parameters": self.parameters, "width": self.s.model_width,
-                   "bytes": self.model_bytes, "flops_per_sample": self.flops_per_sample},
+            model=self.model_facts,
             distributed=self.dist.describe(self.s.batch_size),
             timing=self.timer.summary(samples_scale=self.dist.world_size),
             memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
             checkpoints={"best": self.best_path, "last": self.last_path},
             energy=self.energy.ranks, trace=self.tracer.summary)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA/HPU device generator
 
 
 def _fmt(value) -> str:
