@@ -173,9 +173,9 @@ _ub_launcher() {
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
   fi
   # Each task gets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from its srun layout
-  # before the training's Python starts (unetbench/cluster/rankenv.py computes them, then execs the
+  # before the training's Python starts (unetbench/training/rankenv.py computes them, then execs the
   # training): the Gaudi bridge sets up its distributed state from them when torch loads it.
-  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.cluster.rankenv --)
+  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.training.rankenv --)
 }
 
 # _ub_nsys OUT RUN BACKEND -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (jobs of the backends

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import in_process, script_env, stub_slurm
 from slurm_cluster import SlurmCluster, missing_reason
 
 from unetbench.data.prepare.api import prepare_synthetic
@@ -40,3 +41,20 @@ def tiny_splits(tmp_path_factory) -> Path:
 def learn_splits(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("learn_data")
     return Path(prepare_synthetic(out, num_images=120, crop=(64, 96), seed=3).splits_file)
+
+
+@pytest.fixture
+def stub(tmp_path):
+    """Stand-ins for Slurm's tools that record their calls: {"env": an environment with them
+    first on PATH, "log": the file they record to}."""
+    log = tmp_path / "slurm_calls.log"
+    return {"env": script_env(stub_slurm(tmp_path / "bin", log)), "log": log}
+
+
+@pytest.fixture
+def bench(capfd, monkeypatch):
+    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
+    2-3 tenths of a second each Python start costs saved; tests/cluster/test_submit.py runs the
+    script itself too."""
+    from unetbench.cluster import submit
+    return in_process(submit.main, capfd, monkeypatch)

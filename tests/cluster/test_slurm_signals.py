@@ -2,7 +2,7 @@
 Slurm cluster (the ``slurm_cluster`` fixture): the run checkpoints, the job is requeued and the
 next start resumes to the end. The default 4 loader workers throughout.
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_slurm_signals.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_slurm_signals.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """run_benchmark.sh and verify_enhanced.sh without a cluster: bad input, --dry-run, refusals.
 
 Slurm's tools are stand-ins here (tests/helpers.py) that record their calls, so these
-tests check exactly what would be submitted; tests/test_slurm_cluster.py runs the real thing.
+tests check exactly what would be submitted; tests/cluster/test_slurm_cluster.py runs the real thing.
 """
 
 from __future__ import annotations
@@ -14,28 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, in_process, run, run_main, script_env, stub_slurm, write_site
+from helpers import REPO, run, run_main, script_env, write_site
 
-from unetbench.cluster import preflight, submit
-
-
-@pytest.fixture
-def stub(tmp_path):
-    log = tmp_path / "slurm_calls.log"
-    bin_dir = stub_slurm(tmp_path / "bin", log)
-    return {"env": script_env(bin_dir), "log": log}
+from unetbench.cluster import preflight
 
 
 def calls(stub) -> list[str]:
     return stub["log"].read_text().splitlines() if stub["log"].exists() else []
-
-
-@pytest.fixture
-def bench(capfd, monkeypatch):
-    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
-    2-3 tenths of a second each Python start costs saved; the two tests after the shellcheck one
-    run the script itself (script() below)."""
-    return in_process(submit.main, capfd, monkeypatch)
 
 
 def script(args, env):

@@ -8,23 +8,14 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from helpers import in_process, script_env, stub_slurm, write_site
+from helpers import script_env, stub_slurm, write_site
 
-from unetbench.cluster import submit
 from unetbench.cluster.training_jobs import train_jobs
 
 
 @pytest.fixture
 def env(tmp_path):
     return script_env(stub_slurm(tmp_path / "bin", tmp_path / "calls.log"))
-
-
-@pytest.fixture
-def bench(capfd, monkeypatch):
-    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
-    2-3 tenths of a second each Python start costs saved; tests/cluster/test_submit.py runs the
-    script itself."""
-    return in_process(submit.main, capfd, monkeypatch)
 
 
 def _training_lines(stdout: str) -> list[list[str]]:

@@ -7,24 +7,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import in_process, script_env, stub_slurm, write_site
+from helpers import write_site
 
-from unetbench.cluster import submit
 from unetbench.data.prepare.api import prepare_synthetic
-
-
-@pytest.fixture
-def stub(tmp_path):
-    log = tmp_path / "slurm_calls.log"
-    return {"env": script_env(stub_slurm(tmp_path / "bin", log)), "log": log}
-
-
-@pytest.fixture
-def bench(capfd, monkeypatch):
-    """run_benchmark.sh ARGS under ENV: its main (unetbench.cluster.submit) in this process, the
-    2-3 tenths of a second each Python start costs saved; tests/cluster/test_submit.py runs the
-    script itself."""
-    return in_process(submit.main, capfd, monkeypatch)
 
 
 def sbatch_lines(stdout: str) -> list[list[str]]:

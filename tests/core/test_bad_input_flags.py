@@ -1,7 +1,7 @@
 """Bad flag values are refused once, in the parser, with one line naming the flag and the rule;
 the comparison's report folder is replaced whole. Cases and messages: docs/bad_input.md.
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_bad_input_flags.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/core/test_bad_input_flags.py
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 from helpers import REPO
@@ -100,6 +99,39 @@ def test_no_import_cycles_in_the_package():
     # A package's __init__ that re-exports a submodule lazily is not a cycle worth naming.
     cycles = [c for c in cycles if not any(m.count(".") == 1 and m.endswith(("prepare", "report")) for m in c)]
     assert cycles == []
+
+
+# What each layer may import besides itself, along the data flow (README, "The pieces").
+LAYERS = {
+    "core": {"devices.catalog", "devices.spec"},   # the registry indexes the device specs (torch-free)
+    "devices": {"core"},
+    "data": {"core"},
+    "models": {"core"},
+    "training": {"core", "devices", "data", "models"},
+    "cluster": {"core", "devices", "data", "models", "training"},
+    "report": {"core", "training.results", "cluster.site_settings"},   # the results format; site prices
+}
+
+
+def _allowed(importer: str, target: str) -> bool:
+    layer, other = importer.split(".")[1], target.split(".", 1)[1] if "." in target else ""
+    if other.split(".")[0] == layer or not other:
+        return True
+    return any(other == allowed or other.startswith(allowed + ".") for allowed in LAYERS[layer])
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    graph = _package_imports()
+    assert set(LAYERS) == {p.name for p in (REPO / "unetbench").iterdir() if (p / "__init__.py").exists()}
+    in_layers = {a: targets for a, targets in graph.items() if a.count(".") >= 1 and a.split(".")[1] in LAYERS}
+    wrong = sorted(f"{a} -> {b}" for a, targets in in_layers.items() for b in targets if not _allowed(a, b))
+    assert wrong == []
+    assert not _allowed("unetbench.data.loaders", "unetbench.training.stop_signals")   # the check can fail
+
+
+def test_the_package_top_level_holds_its_layers_and_the_commands_runners():
+    top = sorted(p.name for p in (REPO / "unetbench").iterdir() if p.suffix == ".py")
+    assert top == ["__init__.py", "bench.py", "launch.py", "monitor.py", "scaffold.py"]
 
 
 def test_the_login_node_tools_do_not_import_torch():

@@ -2,7 +2,7 @@
 split-file fields of the wrong type or range at load, arrays changed on disk after preparation
 (hashed only when their size or mtime changed), truncated arrays not "up to date".
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_dataset_health.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/data/test_dataset_health.py
 """
 
 from __future__ import annotations

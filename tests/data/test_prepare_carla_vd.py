@@ -2,7 +2,7 @@
 real layout (_out/ RGB frames, _out_seg_city/ CityScapes-palette masks), its 20 classes in the seed's
 order, 10 crops per image, ignored colours counted; the registry entries that say so; split by crop.
 
-Run: .venv/bin/python -m pytest tests/test_prepare_carla_vd.py -q
+Run: .venv/bin/python -m pytest tests/data/test_prepare_carla_vd.py -q
 """
 
 from __future__ import annotations

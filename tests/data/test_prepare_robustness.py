@@ -1,7 +1,7 @@
 """Every failure preparation can meet: one clear line naming the file or setting, exit 2, no
 traceback, and the previous dataset untouched; plus its progress lines and import structure.
 
-Run: .venv/bin/python -m pytest tests/test_prepare_robustness.py -q
+Run: .venv/bin/python -m pytest tests/data/test_prepare_robustness.py -q
 """
 
 from __future__ import annotations

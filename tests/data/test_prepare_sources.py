@@ -1,7 +1,7 @@
 """Real-data sources: every layout and encoding, zips, the Kaggle path (download swapped for a copy),
 splits, checksums and determinism.
 
-Run: .venv/bin/python -m pytest tests/test_prepare_sources.py -q
+Run: .venv/bin/python -m pytest tests/data/test_prepare_sources.py -q
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Synthetic source: the tiny datasets other tests and the demo build.
 
-Run: .venv/bin/python -m pytest tests/test_prepare_synthetic.py -q
+Run: .venv/bin/python -m pytest tests/data/test_prepare_synthetic.py -q
 """
 
 from __future__ import annotations

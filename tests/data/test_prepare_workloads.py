@@ -1,7 +1,7 @@
 """Kvasir-SEG and Oxford-IIIT Pet prepared from their real layouts (zip, tar.gz pair, plain tar),
 their mask encodings (noisy JPEG threshold, trimaps), resize policies, official split lists, odd
 files, and bad input: one line, exit 2, the earlier dataset intact.
-Run: .venv/bin/python -m pytest tests/test_prepare_workloads.py -q
+Run: .venv/bin/python -m pytest tests/data/test_prepare_workloads.py -q
 """
 
 from __future__ import annotations

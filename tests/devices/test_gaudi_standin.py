@@ -223,7 +223,7 @@ def test_srun_tasks_get_rank_variables_before_python_so_the_bridge_sees_them_sta
     # Without them the bridge, autoloaded by torch, writes its single-node defaults.
     bare = _python(SHOW, SRUN_TASK)
     assert bare.stdout.split() == ["None", "None", "1", "localhost", "12345", "None"], bare.stderr
-    wrapped = _python(["-m", "unetbench.cluster.rankenv", "--", sys.executable, "-c", SHOW], SRUN_TASK)
+    wrapped = _python(["-m", "unetbench.training.rankenv", "--", sys.executable, "-c", SHOW], SRUN_TASK)
     assert wrapped.stdout.split() == ["1", "1", "2", "gnode07", "20077", "1"], wrapped.stderr
 
 
@@ -237,7 +237,7 @@ def test_dist_context_assigns_the_srun_layout_over_the_bridges_defaults_standin(
 
 def test_the_batch_job_starts_srun_tasks_through_rankenv():
     text = (REPO / "scripts" / "lib_job.sh").read_text()
-    assert '"$UB_PYTHON" -m unetbench.cluster.rankenv --)' in text
+    assert '"$UB_PYTHON" -m unetbench.training.rankenv --)' in text
 
 
 # -- the device monitor: the job's cards only -----------------------------------------------

@@ -1,4 +1,4 @@
-"""Grouping, comparability, baselines and statements: python -m pytest tests/test_compare_compare.py"""
+"""Grouping, comparability, baselines and statements: python -m pytest tests/report/test_compare_compare.py"""
 
 from __future__ import annotations
 

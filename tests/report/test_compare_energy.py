@@ -1,4 +1,4 @@
-"""Energy from results or the monitor CSV: python -m pytest tests/test_compare_energy.py"""
+"""Energy from results or the monitor CSV: python -m pytest tests/report/test_compare_energy.py"""
 
 from __future__ import annotations
 

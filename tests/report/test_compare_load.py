@@ -1,4 +1,4 @@
-"""Loading and classifying result files: python -m pytest tests/test_compare_load.py"""
+"""Loading and classifying result files: python -m pytest tests/report/test_compare_load.py"""
 
 from __future__ import annotations
 

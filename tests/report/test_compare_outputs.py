@@ -1,4 +1,4 @@
-"""The CLI and its Markdown, CSV, JSON and PNG outputs: python -m pytest tests/test_compare_outputs.py"""
+"""The CLI and its Markdown, CSV, JSON and PNG outputs: python -m pytest tests/report/test_compare_outputs.py"""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The comparison job needs no device: the report (tables, plots, prediction overla
 a Python where ``import torch`` fails. The report runs in a subprocess whose import system
 refuses torch and torchvision and logs every attempt with the line that made it, so a guarded
 ``try: import torch`` in a report module fails the test too. The overlays file is written here
-with numpy alone, in the format unetbench/training/overlays.py documents.
+with numpy alone, in the format unetbench/core/overlay_file.py documents.
 """
 
 from __future__ import annotations

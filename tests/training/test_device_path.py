@@ -17,11 +17,11 @@ import torch
 from helpers import SMALL_SETTINGS
 from torch import nn
 
-from unetbench.training import bench
 from unetbench.core.settings import Settings
 from unetbench.data.loaders import DeviceTransform, flip_key
-from unetbench.devices.cpu.backend import CpuBackend
 from unetbench.devices.base import InlineStream
+from unetbench.devices.cpu.backend import CpuBackend
+from unetbench.training import bench
 from unetbench.training.distributed import DistContext
 from unetbench.training.results import GB
 from unetbench.training.trainer import Trainer

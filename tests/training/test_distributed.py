@@ -11,7 +11,8 @@ import pytest
 from helpers import REPO, SMALL_TRAINING, read_results
 
 from unetbench.core.errors import UserError
-from unetbench.training.distributed import DistContext, check_local_rank, first_host
+from unetbench.devices.base import check_local_rank
+from unetbench.training.distributed import DistContext, first_host
 
 TRAIN = ["unet_cpu.py", "--epochs", "2", "--max-steps-per-epoch", "3", *SMALL_TRAINING]
 

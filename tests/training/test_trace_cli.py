@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 from fakes import calls, fake_tool
-from helpers import REPO, run, run_main, run_script, script_env, stub_slurm, write_site
+from helpers import REPO, run, run_main, run_script, script_env, write_site
 
 
 @pytest.mark.slow
@@ -27,13 +27,6 @@ def test_bench_trace_steps_needs_an_out_folder(capsys):
     from unetbench.training.bench import main
     code, _, err = run_main(main, ["--backend", "cpu", "--trace-steps", "2"], capsys)
     assert code == 2 and "--out" in err
-
-
-@pytest.fixture
-def stub(tmp_path):
-    log = tmp_path / "slurm_calls.log"
-    bin_dir = stub_slurm(tmp_path / "bin", log)
-    return {"env": script_env(bin_dir), "log": log}
 
 
 def _sbatch(stdout: str) -> dict:

@@ -1,7 +1,7 @@
 """A diverging training (NaN/inf loss) fails with the step and the value, and stays out of the
 comparison; the check reads the device once per epoch, not per step.
 
-    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_training_health.py
+    PATH="$PWD/.venv/bin:$PATH" CI=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/training/test_training_health.py
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class Plan:
     workloads: list = field(default_factory=list)        # --models x --datasets (workloads.py)
 
     def jobs(self) -> list[TrainJob]:
-        """One per results file: workloads x backends x profiles x repeats (trainjobs.py)."""
+        """One per results file: workloads x backends x profiles x repeats (training_jobs.py)."""
         return [TrainJob(j.backend, j.run_name, (*w.flags(), *j.flags))
                 for w in self.workloads or [Workload(None, None, self.data_dir)]
                 for j in train_jobs(self.backends, lambda b, w=w: self.run_name(b) + w.suffix(), self.profiles,

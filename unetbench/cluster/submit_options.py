@@ -3,7 +3,7 @@
     options = parse(["--backends", "cuda", "--epochs", "5", "--dry-run"])   # -> Options
     print(usage())                                                       # --help
 
-Training flags are not listed here: they are every Settings field (config.py) but those the
+Training flags are not listed here: they are every Settings field (core/settings.py) but those the
 chain sets itself (CHAIN_SETTINGS), so a new training flag reaches run_benchmark.sh unasked.
 submit.py turns the Options into a plan and runs it.
 """

@@ -4,7 +4,7 @@
     ./run_benchmark.sh --models resunetpp --datasets kvasir-seg,oxford-pet --data /scratch/data
     workloads = plan_workloads("unet,resunetpp", "", data_dir)    # [Workload(...), ...]
 
-One training job per backend x workload (x profile x repeat, trainjobs.py), named
+One training job per backend x workload (x profile x repeat, training_jobs.py), named
 <backend>_<model>[_<dataset>] so that a backend's runs sit side by side in the results folder
 (results_cuda_resunetpp_kvasir-seg.json); the comparison job runs after all of them and prints
 one matrix (report/matrix.py). With --datasets each dataset is read from DATA/<name> (prepared

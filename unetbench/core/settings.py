@@ -47,10 +47,10 @@ class Settings:
     resume: bool = False                    # continue from last_<run>.pth (must exist)
     auto_resume: bool = False               # continue if last_<run>.pth exists, else start fresh
     restart: bool = False                   # start over although an unfinished last_<run>.pth exists
-    target_miou: Optional[float] = None     # time to quality: validation mIoU to reach (quality.py)
+    target_miou: Optional[float] = None     # time to quality: validation mIoU to reach (training/time_to_target.py)
     eval_every: Optional[int] = None        # also evaluate every N training steps (time to target)
     stop_at_target: bool = False            # end training once target_miou is reached
-    overlay_images: int = 6                 # test images predicted at the end (overlays.py); 0: none
+    overlay_images: int = 6                 # test images predicted at the end (training/overlays.py); 0: none
     trace_steps: int = 0                    # steps after warm-up under torch.profiler (trace.py); 0: none
 
 

@@ -18,7 +18,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..core.errors import UserError
-from ..training.stop_signals import end_workers_at_exit, ignore_stop_signals
 from .prepared import REPREPARE, Splits, open_array
 
 # ImageNet statistics: a fixed, documented normalisation identical on every backend.
@@ -93,20 +92,18 @@ class ShardSampler(torch.utils.data.Sampler):
 
 
 def make_loader(dataset: SplitArrays, batch_size: int, sampler, workers: int, pin_memory: bool | str,
-                drop_last: bool, seed: int) -> DataLoader:
+                drop_last: bool, seed: int, worker_init_fn=None) -> DataLoader:
     """``pin_memory``: False, True (pinned for the default accelerator) or the name of the
-    device to pin for (Gaudi: "hpu", as Intel's loaders do)."""
+    device to pin for (Gaudi: "hpu", as Intel's loaders do). ``worker_init_fn``: run in each
+    worker as it starts (the trainer's makes the workers leave stop signals to the run)."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     device = pin_memory if isinstance(pin_memory, str) else ""
-    # Workers ignore the stop signals (the main process checkpoints first), so they are shut
-    # down in order at exit rather than by multiprocessing's SIGTERM (unetbench/training/stop_signals.py).
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        pin_memory=bool(pin_memory), pin_memory_device=device, drop_last=drop_last,
-                        collate_fn=_collate_batch, persistent_workers=workers > 0,
-                        prefetch_factor=4 if workers > 0 else None,
-                        generator=generator, worker_init_fn=ignore_stop_signals)
-    return end_workers_at_exit(loader)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      pin_memory=bool(pin_memory), pin_memory_device=device, drop_last=drop_last,
+                      collate_fn=_collate_batch, persistent_workers=workers > 0,
+                      prefetch_factor=4 if workers > 0 else None,
+                      generator=generator, worker_init_fn=worker_init_fn)
 
 
 class DeviceTransform:

@@ -1,4 +1,4 @@
-"""The types and ranges of a split file's fields, checked when it is loaded (dataset.load_splits),
+"""The types and ranges of a split file's fields, checked when it is loaded (prepared.load_splits),
 so that a hand-edited or foreign file is refused naming the field, not with a KeyError or a
 TypeError deep in the training.
 

@@ -255,6 +255,13 @@ class AcceleratorBackend(Backend):
         return {"device_name": self.module.get_device_name(), "device_count": self.module.device_count()}
 
 
+def check_local_rank(local_rank: int, devices: int, kind: str) -> None:
+    """More processes on a node than devices would share a device and distort every figure."""
+    if local_rank >= devices:
+        raise UserError(f"local rank {local_rank} has no {kind} of its own: only {devices} visible on this node; "
+                        f"start at most {devices} process(es) per node")
+
+
 def device_module(device_type: str):
     """``torch.<device_type>``, looked up when the backend is made. ``torch.get_device_module``
     does the same lookup but caches it for the life of the process, while a device extension

@@ -61,28 +61,5 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-class TrainForward(nn.Module):
-    """Model + loss + prediction in one module: the unit that is compiled (and DDP-wrapped)."""
-
-    def __init__(self, model: nn.Module, criterion: nn.Module):
-        super().__init__()
-        self.model = model
-        self.criterion = criterion
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor):
-        logits = self.model(x)
-        return self.criterion(logits, y), logits.detach().argmax(1)
-
-
-class EvalForward(TrainForward):
-    """The same computation for evaluation, with a forward of its own: compiled apart from the
-    training unit, its graphs (one per evaluation batch shape) live in the cache of their own
-    code object and never count against the training graph's recompile limit."""
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor):
-        logits = self.model(x)
-        return self.criterion(logits, y), logits.argmax(1)
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
-from ..training.checkpoint import load_problem
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # where a file's keys may sit inside the model: whole model, torchvision's model in our wrapper,
@@ -114,3 +113,13 @@ def load_weights(model: nn.Module, path: str, model_name: str, num_classes: int)
     if dropped:
         parts.append(f"ignored the file's {', '.join(dropped)} head(s)")
     return "; ".join(parts)
+
+
+def load_problem(err: Exception) -> str:
+    """Why torch.load failed, in a few words: its weights_only advice (load with
+    weights_only=False, i.e. run the file's pickled code) is not one to give for a file that
+    should hold tensors only."""
+    text = str(err)
+    if "weights_only" in text or "Unsupported global" in text:
+        return "not a file of tensors saved by torch.save: another kind of file, or one holding code"
+    return f"truncated, or not a PyTorch file ({type(err).__name__})"

@@ -41,7 +41,12 @@ import torch  # noqa: E402
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import UserError, run_cli
-from ..core.parsing import argparse_type, check_crop_for_models, parse_crop, positive_int
+from ..core.parsing import (
+    argparse_type,
+    check_crop_for_models,
+    parse_crop,
+    positive_int,
+)
 from ..core.paths import REPO_ROOT
 from ..core.registry import BACKENDS, MODELS
 from ..core.settings import HELP, Settings

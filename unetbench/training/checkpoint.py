@@ -18,6 +18,11 @@ import torch
 
 from ..core.atomic import atomic_path
 from ..core.errors import UserError
+from ..models.weights import load_problem
+
+# Settings that must match for a checkpoint to continue: anything else (workers, log
+# frequency, output folder) may change between attempts without changing the result.
+RESUME_SETTINGS = ("batch_size", "profile", "epochs", "lr", "seed", "model", "model_width")
 
 
 def checkpoint_paths(out_dir: str | Path, run_name: str) -> tuple[Path, Path]:
@@ -40,21 +45,6 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as err:  # truncated or foreign file: torch raises several types
         raise UserError(f"checkpoint {path} is unreadable ({load_problem(err)}); "
                         "delete it (or use another --run-name/--out) to start fresh") from None
-
-
-def load_problem(err: Exception) -> str:
-    """Why torch.load failed, in a few words: its weights_only advice (load with
-    weights_only=False, i.e. run the file's pickled code) is not one to give for a file that
-    should hold tensors only."""
-    text = str(err)
-    if "weights_only" in text or "Unsupported global" in text:
-        return "not a file of tensors saved by torch.save: another kind of file, or one holding code"
-    return f"truncated, or not a PyTorch file ({type(err).__name__})"
-
-
-# Settings that must match for a checkpoint to continue: anything else (workers, log
-# frequency, output folder) may change between attempts without changing the result.
-RESUME_SETTINGS = ("batch_size", "profile", "epochs", "lr", "seed", "model", "model_width")
 
 
 def check_identity(state: dict, path: str | Path, identity: dict) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..cluster import rankenv
-from ..cluster.rankenv import first_host  # noqa: F401  (part of this module's interface)
-from ..cluster.rankenv import int_env as _int
 from ..core.errors import UserError
+from . import rankenv
+from .rankenv import first_host  # noqa: F401  (part of this module's interface)
+from .rankenv import int_env as _int
 
 DEFAULT_TIMEOUT_S = 300
 
@@ -187,10 +187,3 @@ def no_buffer_broadcast_per_forward() -> dict:
     from torch.nn.parallel import DistributedDataParallel
     accepted = inspect.signature(DistributedDataParallel.__init__).parameters
     return {"forward_sync_buffers" if "forward_sync_buffers" in accepted else "broadcast_buffers": False}
-
-
-def check_local_rank(local_rank: int, devices: int, kind: str) -> None:
-    """More processes on a node than devices would share a device and distort every figure."""
-    if local_rank >= devices:
-        raise UserError(f"local rank {local_rank} has no {kind} of its own: only {devices} visible on this node; "
-                        f"start at most {devices} process(es) per node")

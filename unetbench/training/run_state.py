@@ -4,7 +4,7 @@
     progress = RunProgress.continued(saved, path)       # the next attempt of a stopped one
     asdict(progress)                                    # what last_<run>.pth holds
 
-The trainer (train.py) owns one and updates it every step and epoch; results.py lays it out.
+The trainer (trainer.py) owns one and updates it every step and epoch; results.py lays it out.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class RunProgress:
     partial: dict | None = None         # sums over all ranks of an epoch interrupted mid-way
     test: dict | None = None            # test metrics, once the run has completed
     replicas_identical: bool | None = None   # several ranks: checked once, at the end
-    quality: dict = field(default_factory=new_state)   # time to target (quality.py)
+    quality: dict = field(default_factory=new_state)   # time to target (time_to_target.py)
     overlays: dict | None = None        # predictions on fixed test images (overlays.py)
 
     @classmethod

@@ -47,7 +47,8 @@ from ..data.loaders import (
 )
 from ..data.prepared import SPLITS, load_splits
 from ..models.flops import flops_per_sample
-from ..models.unet import EvalForward, TrainForward, count_parameters
+from ..models.unet import count_parameters
+from ..models.unit import EvalForward, TrainForward
 from ..models.weights import load_weights
 from . import checkpoint as ckpt
 from .boundary_hooks import instrument
@@ -61,7 +62,12 @@ from .overlays import write_overlays
 from .results import GB, build_results
 from .run_outputs import RunOutputs
 from .run_state import RunProgress
-from .stop_signals import StopRequest, nothing_to_save
+from .stop_signals import (
+    StopRequest,
+    end_workers_at_exit,
+    ignore_stop_signals,
+    nothing_to_save,
+)
 from .time_to_target import TimeToTarget
 from .timing import StepTimer, TimingTotals
 
@@ -247,13 +253,18 @@ class Trainer:
                                          seed=s.seed, drop_last=True)
         # drop_last on training keeps every step the same shape: no recompilation on HPU or
         # with torch.compile, and the same number of samples on every backend.
-        train = make_loader(self.data["train"], s.batch_size, train_sampler, s.workers,
-                            self.backend.loader_pinning, drop_last=True, seed=s.seed)
-        evals = {name: make_loader(self.data[name], s.batch_size,
-                                   ShardSampler(len(self.data[name]), d.world_size, d.rank),
-                                   min(s.workers, 2), self.backend.loader_pinning, drop_last=False, seed=s.seed)
+        train = self._loader("train", train_sampler, s.workers, drop_last=True)
+        evals = {name: self._loader(name, ShardSampler(len(self.data[name]), d.world_size, d.rank),
+                                    min(s.workers, 2), drop_last=False)
                  for name in SPLITS if name != "train"}
         return train_sampler, train, evals
+
+    def _loader(self, split: str, sampler, workers: int, drop_last: bool):
+        # Workers ignore the stop signals (this process checkpoints first), so they are shut
+        # down in order at exit rather than by multiprocessing's SIGTERM (stop_signals.py).
+        loader = make_loader(self.data[split], self.s.batch_size, sampler, workers, self.backend.loader_pinning,
+                             drop_last=drop_last, seed=self.s.seed, worker_init_fn=ignore_stop_signals)
+        return end_workers_at_exit(loader)
 
     # -- checkpoint -------------------------------------------------------------------------
     def _identity(self) -> dict:

@@ -107,7 +107,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     out = Path(out)
     # Every setting given is checked here, before any listing, download or write: a mistake costs
     # nothing and an earlier dataset in ``out`` stays as it was. (Defaults come from the registry,
-    # whose entries tests/test_prepare_defaults.py checks the same way.)
+    # whose entries tests/data/test_prepare_carla_vd.py checks the same way.)
     crop_hw = None
     if crop is not None:
         crop_hw = parse_crop(crop, "--crop")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 
 from ...core.errors import UserError
-from ...training.distributed import check_local_rank
-from ..base import AcceleratorBackend
+from ..base import AcceleratorBackend, check_local_rank
 from .energy import nvml_meter
 from .spec import NVIDIA_SMI, SPECS
 

@@ -18,8 +18,7 @@ import sys
 import torch
 
 from ...core.errors import UserError
-from ...training.distributed import check_local_rank
-from ..base import ADAM_EPS, AcceleratorBackend, InlineStream
+from ..base import ADAM_EPS, AcceleratorBackend, InlineStream, check_local_rank
 from . import bridge
 from .energy import gaudi_meter
 from .spec import HL_SMI, SPECS, VISIBLE_MODULES_VAR, bridge_version

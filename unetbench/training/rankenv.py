@@ -1,6 +1,6 @@
 """A Slurm task's place in the process group, as torchrun's variables, set before Python starts.
 
-    srun ... python3 -m unetbench.cluster.rankenv -- python3 unet_gaudi_eager.py ...   # what lib_job.sh runs
+    srun ... python3 -m unetbench.training.rankenv -- python3 unet_gaudi_eager.py ...   # what lib_job.sh runs
     rank_environment(os.environ)   # {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", ...} or {}
 
 Why: srun gives each task SLURM_PROCID / SLURM_LOCALID / SLURM_NTASKS only. The Intel Gaudi
@@ -8,7 +8,7 @@ bridge sets up its distributed state when it loads (with torch >= 2.5: at ``impo
 from RANK / LOCAL_RANK / WORLD_SIZE: without them it writes WORLD_SIZE=1, MASTER_ADDR=localhost
 and MASTER_PORT=12345 into the environment and never sets HLS_MODULE_ID, so ranks take
 whichever card is free first. This module is the one place the srun layout is turned into
-those variables: ``python3 -m unetbench.cluster.rankenv -- CMD`` sets them and replaces itself with CMD,
+those variables: ``python3 -m unetbench.training.rankenv -- CMD`` sets them and replaces itself with CMD,
 and DistContext (unetbench/training/distributed.py) assigns the same values. Imports nothing heavy.
 """
 
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        raise UserError("usage: python3 -m unetbench.cluster.rankenv -- COMMAND [ARGS...]")
+        raise UserError("usage: python3 -m unetbench.training.rankenv -- COMMAND [ARGS...]")
     # Assigned, not setdefault: the srun layout is the truth for this task, whatever an outer
     # shell or an earlier import left in the environment.
     os.environ.update(rank_environment(os.environ))
