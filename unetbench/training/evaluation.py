@@ -27,6 +27,9 @@ from .timing import StepTimer
 
 
 class Evaluator:
+    """Evaluates whatever model and compiled unit it is handed, with the run's device, feeding,
+    timer (energy windows) and process group: it reads nothing of the trainer."""
+
     def __init__(self, backend, transform, stream, timer: StepTimer, dist: DistContext, num_classes: int,
                  ignore_index: int | None, class_names: Sequence[str], clock: Callable[[], float] = time.perf_counter):
         self.backend = backend
