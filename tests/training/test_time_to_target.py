@@ -3,8 +3,9 @@
 import jsonschema
 import numpy as np
 import pytest
+from fakes import FakeClock
 from helpers import SMALL_TRAINING, read_results, run_script
-from test_timing import FakeDevice, _run_epoch
+from test_timing import _run_epoch
 
 from unetbench.core.overlay_file import choose_indices, load_overlays
 from unetbench.report.validate import load_schema
@@ -15,8 +16,8 @@ SCHEMA = load_schema()
 
 
 def test_an_evaluation_between_steps_is_in_no_training_window():
-    dev = FakeDevice()
-    timer = StepTimer(dev.sync, dev.event, warmup_steps=1, clock=dev.clock)
+    dev = FakeClock()
+    timer = StepTimer(dev.sync, dev.event, warmup_steps=1, clock=dev)
     timer.epoch_start()
     for seconds in (5.0, 1.0, 1.0):
         timer.step_start()

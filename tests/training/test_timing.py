@@ -7,14 +7,6 @@ from unetbench.devices.events import HostEvent
 from unetbench.training.timing import StepTimer, percentiles
 
 
-class FakeDevice(FakeClock):
-    """Only for tests/training/test_time_to_target.py, which imports it from here (with _run_epoch):
-    the shared FakeClock with the old ``clock()`` reader. Remove it once that file uses tests/fakes.py."""
-
-    def clock(self):
-        return self.now
-
-
 def _run_epoch(timer, clock, step_seconds, batch=4, wait=0.0):
     timer.epoch_start()
     for seconds in step_seconds:

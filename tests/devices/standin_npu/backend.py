@@ -41,14 +41,13 @@ class _Event:
 
 def install_device_module() -> types.ModuleType:
     """torch.npu, as a vendor's extension registers its module when it loads."""
-    peak = {"bytes": 0}
     module = types.ModuleType("torch.npu")
     for name, fn in {
         "synchronize": lambda device=None: None,
         "Event": _Event,
         "get_rng_state": lambda device=None: torch.get_rng_state(),
         "set_rng_state": lambda state, device=None: torch.set_rng_state(state),
-        "reset_peak_memory_stats": lambda device=None: peak.update(bytes=0),
+        "reset_peak_memory_stats": lambda device=None: None,
         "memory_allocated": lambda device=None: 1 << 20,
         "memory_reserved": lambda device=None: 2 << 20,
         "max_memory_allocated": lambda device=None: 3 << 20,
