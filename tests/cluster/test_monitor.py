@@ -16,6 +16,7 @@ from fakes import calls, fake_tool
 from helpers import REPO
 
 from unetbench.cluster import monitor
+from unetbench.devices.spec import comma_rows
 
 HEADER = "timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c"
 
@@ -94,9 +95,10 @@ def test_without_a_tool_it_logs_one_line_and_exits_0(tmp_path, backend):
 
 
 def test_normalise_skips_non_data_lines():
-    assert monitor.normalise("index, utilization.gpu [%]", 1.0) is None
-    assert monitor.normalise("", 1.0) is None
-    assert monitor.normalise("0, 5 %, 100 MiB, 70.1 W, 30", 2.5) == ["2.500", "0", "5", "100", "70.1", "30"]
+    rows = list(comma_rows(["index, utilization.gpu [%]", "", "0, 5 %, 100 MiB, 70.1 W, 30"]))
+    assert monitor.normalise(rows[0], 1.0) is None
+    assert monitor.normalise(rows[1], 1.0) is None
+    assert monitor.normalise(rows[2], 2.5) == ["2.500", "0", "5", "100", "70.1", "30"]
     out = io.StringIO()
     assert monitor.record(["0, 1, 2, 3, 4", "garbage"], out, clock=lambda: 10.0) == 1
     assert out.getvalue() == "10.000,0,1,2,3,4\n"

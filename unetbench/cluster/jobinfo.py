@@ -42,13 +42,36 @@ def software_line(kind: str) -> str:
     return ";".join(parts)
 
 
+def job_variables(spec, env) -> dict[str, str]:
+    """The variables that decide where and how a job of ``spec`` computes, as its training will
+    see them: the job's devices, the values set before Python, the per-job defaults (which a
+    value already in ``env`` overrides) and the ones the device names to show."""
+    defaults = {**spec.job_env(dict(env))}
+    names = [*([spec.visible_devices_var] if spec.visible_devices_var else []), *spec.env_before_python,
+             *defaults, *spec.shown_vars]
+    return {name: env.get(name, defaults.get(name, "<unset>")) for name in dict.fromkeys(names)}
+
+
+# The job's identity as the dry run shows per-job values: the names, since no job exists yet.
+PLANNED_JOB = {"SLURM_JOB_ID": "$SLURM_JOB_ID", "SLURM_NODEID": "$SLURM_NODEID", "USER": "$USER"}
+
+
+def planned_environment(spec) -> str | None:
+    """One comment line for run_benchmark.sh --dry-run: what a job of ``spec`` sets or reads
+    besides its sbatch options; None for a backend with nothing of the kind."""
+    parts = ([f"devices from {spec.visible_devices_var} (set from the allocation)"] if spec.visible_devices_var else [])
+    parts += [f"{name}={value}" for name, value in spec.env_before_python.items()]
+    parts += [f"{name}={value} (unless SETUP exports it)" for name, value in spec.job_env(PLANNED_JOB).items()]
+    parts += [f"{name} recorded" for name in spec.shown_vars]
+    return f"# {spec.name} job: " + "; ".join(parts) if parts else None
+
+
 def header(kind: str) -> list[str]:
     lines = [f"software  : {software_line(kind)}"]
     spec = BACKENDS.get(kind)
     if spec is None or spec.tool is None:
         return lines + ["devices   : CPU only"]
-    names = [*spec.env_before_python, *([spec.visible_devices_var] if spec.visible_devices_var else [])]
-    lines.append(" ".join(f"{name}={os.environ.get(name, '<unset>')}" for name in names))
+    lines.append(" ".join(f"{name}={value}" for name, value in job_variables(spec, os.environ).items()))
     tool = spec.tool
     if shutil.which(tool.name) is None:
         return lines + [f"devices   : {tool.name} not found on this node"]

@@ -7,9 +7,10 @@ Usage (the batch scripts start it in the background and stop it with SIGTERM)::
     # timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c
     # 1732440000.512,0,97,40211,612.3,64
 
-It runs the backend's device tool (each device folder's spec.py says which and how: nvidia-smi
-for CUDA, hl-smi for Gaudi) and normalises its rows to the header above (the compare step reads
-exactly this header to integrate power into energy). The
+It runs the backend's device tool (each device folder's spec.py says which, how, and how to read
+its output: nvidia-smi for CUDA, amd-smi for ROCm, xpu-smi for Intel GPUs, hl-smi for Gaudi) and
+normalises its rows to the header above (the compare step reads exactly this header to
+integrate power into energy). The
 timestamp is this host's clock in unix seconds when the row arrived: both tools print their
 own timestamps in different formats, and the host clock is the one the results use too.
 A value the tool reports as ``[N/A]`` is left empty. When neither tool is present (a CPU
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, TextIO
 
 from ..core.registry import BACKENDS
+from ..devices.spec import comma_rows
 
 log = logging.getLogger("unetbench.cluster.monitor")
 
@@ -72,21 +74,21 @@ def _number(text: str) -> str:
     return token
 
 
-def normalise(line: str, now: float) -> Optional[list[str]]:
-    """One tool output row -> one CSV row in HEADER order, or None for a line that is not data."""
-    fields = [f.strip() for f in line.strip().split(",")]
+def normalise(fields: Sequence[str], now: float) -> Optional[list[str]]:
+    """One row of a tool's five fields -> one CSV row in HEADER order, or None for no data."""
     if len(fields) != len(HEADER) - 1 or not _number(fields[0]):
         return None
-    return [f"{now:.3f}", str(int(float(fields[0])))] + [_number(f) for f in fields[1:]]
+    return [f"{now:.3f}", str(int(float(_number(fields[0]))))] + [_number(f) for f in fields[1:]]
 
 
-def record(lines: Iterable[str], out: TextIO, clock=time.time, keep: Optional[set[int]] = None) -> int:
+def record(lines: Iterable[str], out: TextIO, clock=time.time, keep: Optional[set[int]] = None,
+           rows_of=comma_rows) -> int:
     """Write normalised rows as they arrive (flushed, so a killed job keeps what it sampled);
-    with ``keep``, only the rows of those devices."""
+    with ``keep``, only the rows of those devices. ``rows_of``: the tool's reader of its output."""
     writer = csv.writer(out, lineterminator="\n")
     rows = 0
-    for line in lines:
-        row = normalise(line, clock())
+    for fields in rows_of(lines):
+        row = normalise(fields, clock())
         if row is not None and (keep is None or int(row[1]) in keep):
             writer.writerow(row)
             out.flush()
@@ -127,7 +129,7 @@ def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
             out.write(",".join(HEADER) + "\n")
             out.flush()
         assert proc.stdout is not None
-        rows = record(proc.stdout, out, keep=keep)
+        rows = record(proc.stdout, out, keep=keep, rows_of=TOOLS[tool].rows)
     code = proc.wait()
     log.info("monitor: %s ended (code %s) after %d rows", tool, code, rows)
     return 0

@@ -39,6 +39,7 @@ from ..core.settings import parse_settings
 from ..data.prepare.cli import check_args as check_prepare_args
 from ..data.prepared import SPLITS_FILE
 from . import preflight
+from .jobinfo import planned_environment
 from .shell_flags import HelpRequested
 from .site_settings import Site, SiteError
 from .submit_options import (
@@ -404,6 +405,9 @@ def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
         options = [f"--nodes={plan.nodes}", f"--ntasks-per-node={plan.devices_per_node}",
                    *plan.sbatch_options[job.backend], f"--signal=B:USR1@{plan.signal_lead_s}", "--requeue",
                    *depend_on_prepare]
+        planned = planned_environment(BACKENDS[job.backend])
+        if dry and planned:
+            print(planned)
         train_ids.append(chain.submit(job.run_name, f"submit_{job.backend}.sh", options,
                                       plan.train_args(job.backend, job)))
     # afterany: a failed backend still gets a report (which marks it failed).

@@ -201,6 +201,13 @@ class Backend(abc.ABC):
         return {"precision": self.precision, "tf32": False, "channels_last": self.channels_last,
                 "compiled": self.compiled, "fused_optimizer": self.fused_optimizer}
 
+    def device_settings(self) -> dict:
+        """The device's own facts that decide a figure beyond math_mode (its libraries' search
+        modes and layout switches, how its steps are timed, what one "device" is), as flat
+        name -> value pairs. Recorded in the results' environment and shown in the report's
+        setup table: runs of one backend that differ in one are never compared silently."""
+        return {}
+
 
 class InlineStream:
     """Runs a batch's transfer in line, on the compute queue (every device without a side stream)."""

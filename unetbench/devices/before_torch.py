@@ -1,7 +1,9 @@
 """A backend's environment, set before torch is imported (torch >= 2.5 loads the Intel Gaudi
-bridge at ``import torch``, and the bridge fixes its mode then).
+bridge at ``import torch``, and the bridge fixes its mode then; ROCm's MIOpen reads where its
+databases live when it first runs).
 
     prepare_environment("gaudi_lazy")                      # PT_HPU_LAZY_MODE=1
+    prepare_environment("rocm")                            # MIOPEN_USER_DB_PATH=/tmp/... unless the site set it
     prepare_environment_from_argv(["--backend", "gaudi_lazy", ...])   # for python3 -m unetbench.launch|bench
 
 Imports only the registry: every entry point calls it before its first torch import.
@@ -15,8 +17,13 @@ from ..core.registry import BACKENDS
 
 
 def prepare_environment(backend: str) -> None:
+    spec = BACKENDS[backend]
     # Assigned, not setdefault: a lazy-mode script must run in lazy mode whatever the shell says.
-    os.environ.update(BACKENDS[backend].env_before_python)
+    os.environ.update(spec.env_before_python)
+    # Per-job defaults, computed here in each process (every node of a job gets its own
+    # node-local path); a value the site's SETUP exported is its choice and stays.
+    for name, value in spec.job_env(dict(os.environ)).items():
+        os.environ.setdefault(name, value)
 
 
 def prepare_environment_from_argv(argv: list[str]) -> None:

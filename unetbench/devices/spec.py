@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
+
+
+def comma_rows(lines: Iterable[str]) -> Iterator[list[str]]:
+    """A tool that prints the five fields in order, comma separated, one device a line."""
+    for line in lines:
+        yield [part.strip() for part in line.strip().split(",")]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,10 @@ class DeviceTool:
     # would report a 1-device job on an 8-device node as the node.
     job_devices: Callable[[Mapping[str, str]], Optional[list[int]]] = lambda env: None
     job_devices_var: Optional[str] = None            # the variable job_devices reads, for log lines
+    # The sampled output, line by line -> rows of the five fields above (a tool that prints a
+    # header, more columns or another order brings its own reader). Lines that are no data may
+    # come through: the monitor skips rows whose first field is not a number.
+    rows: Callable[[Iterable[str]], Iterator[list[str]]] = comma_rows
 
     def driver_version(self) -> Optional[str]:
         """The driver version the tool reports; None where the tool is missing or fails."""
@@ -65,6 +75,13 @@ class BackendSpec:
     tool: Optional[DeviceTool] = None             # monitor, job header and driver; None: nothing to sample
     visible_devices_var: Optional[str] = None     # the job's devices, shown in the job header
     env_before_python: Mapping[str, str] = field(default_factory=dict)  # exported before any Python starts
+    # Defaults each training process sets before torch, from its job's environment (SLURM_JOB_ID,
+    # SLURM_NODEID, USER): per-job paths such as ROCm's MIOpen databases on node-local storage.
+    # A value the site already set wins (devices/before_torch.py).
+    job_env: Callable[[Mapping[str, str]], Mapping[str, str]] = lambda env: {}
+    # More variables that decide where or how the job computes, shown in the job header and in
+    # run_benchmark.sh --dry-run (Slurm's device variables, a device hierarchy).
+    shown_vars: Sequence[str] = ()
     in_cluster_default: bool = True               # part of run_benchmark.sh's default --backends on Slurm
     runs_anywhere: bool = False                   # needs no device: the backend of --local and --demo
     # Nsight Systems' --trace list for its jobs (run_benchmark.sh --nsys); None: nsys cannot capture it.

@@ -10,7 +10,8 @@ Usage::
 Groups are (backend, profile, world_size); only complete runs are aggregated. The spread of a
 group is the min-max range over its repeated runs (n >= 2); with one run it is unknown. Two
 groups are comparable when dataset checksum, crop, per-device batch size and epochs match, and,
-inside one profile, the precision too. Parity-vs-fast comparisons are allowed for speed but
+inside one profile, the precision too; between groups of one backend, the device settings too
+(cuDNN's autotuner, MIOpen's NHWC switch, how XPU steps were timed). Parity-vs-fast comparisons are allowed for speed but
 labelled. A speedup is never given between groups that are not comparable.
 """
 
@@ -125,6 +126,8 @@ def differences(a: Group, b: Group) -> list[str]:
     for name, va in a.values.items():
         if name == "precision" and a.profile != b.profile:
             continue  # profiles choose their own numerics; cross-profile comparisons are labelled instead
+        if name == "device_settings" and a.backend != b.backend:
+            continue  # each device has its own; they must match only between runs of one backend
         vb = b.values.get(name)
         if va != vb and name not in a.conflicts and name not in b.conflicts:
             reasons.append(f"{name} differs ({_short(name, va)} vs {_short(name, vb)})")

@@ -136,7 +136,15 @@ def comparability_values(data: dict) -> dict[str, Any]:
         "batch_size": per_device_batch(data),
         "epochs": _get(data, "settings", "epochs"),
         "precision": _get(data, "environment", "math_mode", "precision"),
+        "device_settings": device_settings_text(data),
     }
+
+
+def device_settings_text(data: dict) -> str | None:
+    """The device's own figure-deciding facts (environment.device_settings) as one short text,
+    "name=value, ..." in name order; None where the run recorded none."""
+    settings = _get(data, "environment", "device_settings") or {}
+    return ", ".join(f"{name}={value}" for name, value in sorted(settings.items())) or None
 
 
 def per_class_iou(data: dict) -> dict[str, Any]:

@@ -43,6 +43,7 @@ def environment(backend) -> dict:
         "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
         "git_commit": git_commit(),
         "math_mode": backend.math_mode(),
+        "device_settings": backend.device_settings(),
         # The folder the run itself put in place (Backend.use_compile_cache), not whatever the
         # environment held before: torch._dynamo fills in a /tmp default on import.
         "compile_cache": backend.compile_cache,

@@ -100,6 +100,10 @@ class CudaBackend(AcceleratorBackend):
     def math_mode(self):
         return {**super().math_mode(), "tf32": self.tf32}
 
+    def device_settings(self):
+        # cuDNN's autotuner picks each convolution's algorithm by timing them: on or off changes speed.
+        return {"cudnn_benchmark": torch.backends.cudnn.benchmark}
+
     def environment(self):
         return {**self.device_identity(), "driver": NVIDIA_SMI.driver_version(),
                 "cuda": torch.version.cuda, "cudnn": str(torch.backends.cudnn.version())}
