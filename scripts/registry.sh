@@ -12,6 +12,7 @@ UB_EXIT_INTERRUPTED=3
 ub_site_groups() {
   case "$1" in
     cuda) echo "CUDA" ;;
+    rocm) echo "ROCM" ;;
     gaudi_lazy) echo "GAUDI" ;;
     gaudi_eager) echo "GAUDI" ;;
     cpu) echo "CPU" ;;

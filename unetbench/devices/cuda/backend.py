@@ -42,6 +42,7 @@ class CudaBackend(AcceleratorBackend):
     compiles_per_shape = True  # cudnn.benchmark autotunes per shape; torch.compile per shape
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
+        self.check_build()
         if not torch.cuda.is_available():
             raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
                             "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
@@ -58,10 +59,22 @@ class CudaBackend(AcceleratorBackend):
         self.fused_optimizer = fast
         # Parity means true fp32: TF32 convolutions (PyTorch's default for cuDNN) would change
         # the math relative to the other devices. The fast profile computes in bf16 anyway.
-        self.tf32 = fast or self.allow_tf32
-        torch.backends.cudnn.allow_tf32 = self.tf32
-        torch.backends.cuda.matmul.allow_tf32 = self.tf32
-        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune once, during warm-up
+        tf32 = fast or self.allow_tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        # Read back, not assumed: a build may ignore the switch (ROCm's does without its variable).
+        self.tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
+        # Fixed shapes: autotune once, during warm-up. Set, never left to the default, which
+        # differs between builds and releases.
+        torch.backends.cudnn.benchmark = True
+
+    @classmethod
+    def check_build(cls) -> None:
+        """This torch must drive the device the way this class does."""
+        hip = getattr(torch.version, "hip", None)
+        if hip:
+            raise UserError(f"this torch is built for AMD GPUs (HIP {hip}), which it drives through torch.cuda too: "
+                            "run the AMD Instinct backend's script instead (python3 -m unetbench.launch --help lists them)")
 
     @property
     def device(self) -> torch.device:
