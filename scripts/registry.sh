@@ -13,6 +13,7 @@ ub_site_groups() {
   case "$1" in
     cuda) echo "CUDA" ;;
     rocm) echo "ROCM" ;;
+    xpu) echo "XPU" ;;
     gaudi_lazy) echo "GAUDI" ;;
     gaudi_eager) echo "GAUDI" ;;
     cpu) echo "CPU" ;;

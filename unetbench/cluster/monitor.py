@@ -114,8 +114,9 @@ def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
     # The time-limit warning (scancel --signal=USR1 --full reaches every process of the job) is
     # the training's to act on; ignored here and, inherited through exec, by the device tool.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    proc = subprocess.Popen(TOOLS[tool].sample(interval), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, bufsize=1)
+    # stdin never a terminal: some tools (xpu-smi 2.0) print aligned columns instead of CSV to one.
+    proc = subprocess.Popen(TOOLS[tool].sample(interval), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, bufsize=1)
     procs.append(proc)
     if stopping:
         proc.terminate()

@@ -1,0 +1,653 @@
+"""CONTRACT TESTS for the XPU backend (Intel Data Center GPUs), against stand-ins: no Intel GPU exists here.
+
+What they check is how the suite drives Intel's stack, not that a Max GPU computes: a torch.xpu
+module that records the loop's calls (with and without timing events, as torch before and
+after 2.6), a pyzes binding whose functions fill the same ctypes structures the real one's C
+calls fill, a /sys/class/drm tree with i915 hwmons, xpu-smi's dump CSV of both generations, and
+the job's variables as Slurm's AutoDetect=oneapi sets them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import sys
+import types
+from ctypes import (
+    POINTER,
+    c_char,
+    c_int32,
+    c_int64,
+    c_ubyte,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+import pytest
+import torch
+from helpers import SMALL_SETTINGS
+from torch.torch_version import TorchVersion
+
+from unetbench.cluster import jobinfo, monitor
+from unetbench.core.errors import UserError
+from unetbench.core.registry import BACKENDS
+from unetbench.core.settings import Settings
+from unetbench.devices.base import InlineStream, make_backend
+from unetbench.devices.before_torch import prepare_environment
+from unetbench.devices.energy import Absent
+from unetbench.devices.events import SyncedHostEvent, TorchEvent
+from unetbench.devices.xpu import backend as xpu_backend
+from unetbench.devices.xpu import energy, spec
+
+ZE_VARS = (spec.MASK_VAR, spec.HIERARCHY_VAR, spec.PCI_ORDER_VAR)
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No Level Zero variables from the shell; whatever a test or the code sets is undone after."""
+    for name in (*ZE_VARS, "SLURM_JOB_ID"):
+        monkeypatch.setenv(name, "")   # recorded first, so that a later os.environ.setdefault is undone too
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+# ---- xpu-smi and the job's cards ------------------------------------------------------------
+
+# xpu-smi 1.2 `dump -d -1 --metrics 1,0,3,18` (columns in the order asked for, values padded to
+# four characters, N/A where a metric is unsupported); a message line before the header.
+XPU_SMI_V1 = [
+    "0, 1, 2, 3, 4, 5",   # no header yet: not data
+    ("Timestamp, DeviceId, GPU Power (W), GPU Utilization (%), GPU Core Temperature (Celsius Degree), "
+     "GPU Memory Used (MiB)"),
+    "06:14:46.000,    0, 412.37, 97.51,  61.00, 40211.25",
+    "06:14:46.000,    1,  N/A,  N/A,  38.00,  12.00",
+    "06:14:46.000,    2, 101.20, 0.00,     , 12.00",
+    "Error: Device not found",
+]
+# xpu-smi 2.0 `dump -d -1 --metrics 0,18,1,3` with stdin not a terminal: CSV, dot names with units.
+XPU_SMI_V2 = [
+    "Timestamp, DeviceId, utilization.gpu (%), memory.used (MiB), power.draw (W), temperature.gpu (C)",
+    "06:14:47.000, 1, 88.0, 3900, 380.5, 55",
+]
+
+
+def test_xpu_smi_rows_are_read_by_column_name_in_both_generations():
+    assert list(spec.xpu_smi_rows(XPU_SMI_V1)) == [
+        ["0", "97.51", "40211.25", "412.37", "61.00"],
+        ["1", "N/A", "12.00", "N/A", "38.00"],
+        ["2", "0.00", "12.00", "101.20", ""]]
+    assert list(spec.xpu_smi_rows(XPU_SMI_V2)) == [["1", "88.0", "3900", "380.5", "55"]]
+    # 1.3 names metric 0 otherwise; 2.0 with --format csv,nounits drops the units
+    v13 = [("Timestamp, DeviceId, Average % utilization of all GPU Engines, GPU Memory Used (MiB), GPU Power (W), "
+            "GPU Core Temperature (Celsius Degree)"), "06:14:48.000, 0, 12.5, 100, 200, 40"]
+    nounits = ["Timestamp, DeviceId, power.draw, utilization.gpu, memory.used, temperature.gpu", "x, 3, 1, 2, 4, 5"]
+    assert list(spec.xpu_smi_rows(v13)) == [["0", "12.5", "100", "200", "40"]]
+    assert list(spec.xpu_smi_rows(nounits)) == [["3", "2", "4", "1", "5"]]
+
+
+def test_the_monitor_keeps_only_the_jobs_cards():
+    out = io.StringIO()
+    keep = set(spec.job_cards({"ZE_AFFINITY_MASK": "1,2"}))
+    rows = monitor.record(XPU_SMI_V1, out, clock=lambda: 7.0, keep=keep, rows_of=spec.XPU_SMI.rows)
+    assert rows == 2
+    # N/A and a blank value stay empty, never 0
+    assert out.getvalue().splitlines() == ["7.000,1,,12.00,,38.00", "7.000,2,0.00,12.00,101.20,"]
+
+
+def test_the_sample_command_uses_the_options_both_xpu_smi_generations_accept():
+    assert spec.XPU_SMI.sample(1) == ["xpu-smi", "dump", "-d", "-1", "--metrics", "0,18,1,3"]
+    assert spec.XPU_SMI.sample(5)[-2:] == ["-i", "5"]
+    assert BACKENDS["xpu"].tool is spec.XPU_SMI and BACKENDS["xpu"].dist_backend == "xccl"
+
+
+def test_the_mask_is_the_jobs_cards_only_when_it_lists_cards():
+    assert spec.job_cards({"ZE_AFFINITY_MASK": "3, 1"}) == [3, 1]
+    assert spec.job_cards({"ZE_AFFINITY_MASK": "0.1"}) is None    # stack 1 of card 0
+    assert spec.job_cards({}) is None
+    assert spec.hierarchy({}) == "FLAT" and spec.hierarchy({"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE"}) == "COMPOSITE"
+
+
+def test_a_job_with_a_card_mask_gets_whole_cards_in_pci_order():
+    assert spec.xpu_job_env({"SLURM_JOB_ID": "42", "ZE_AFFINITY_MASK": "1"}) == {
+        "ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE", "ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"}
+    assert spec.xpu_job_env({"ZE_AFFINITY_MASK": "1"}) == {}, "outside a job Level Zero's defaults apply"
+    assert spec.xpu_job_env({"SLURM_JOB_ID": "42"}) == {}, "no mask: nothing was counted in cards"
+    # the job header shows them as the training will see them
+    assert jobinfo.job_variables(BACKENDS["xpu"], {"SLURM_JOB_ID": "42", "ZE_AFFINITY_MASK": "1"}) == {
+        "ZE_AFFINITY_MASK": "1", "ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE", "ZE_ENABLE_PCI_ID_DEVICE_ORDER": "1"}
+
+
+def test_before_torch_sets_composite_unless_the_site_exported_a_hierarchy(clean_env):
+    clean_env.setenv("SLURM_JOB_ID", "42")
+    clean_env.setenv("ZE_AFFINITY_MASK", "1")
+    prepare_environment("xpu")
+    assert os.environ["ZE_FLAT_DEVICE_HIERARCHY"] == "COMPOSITE" and os.environ["ZE_ENABLE_PCI_ID_DEVICE_ORDER"] == "1"
+    clean_env.setenv("ZE_FLAT_DEVICE_HIERARCHY", "FLAT")   # the site's SETUP chose stacks
+    prepare_environment("xpu")
+    assert os.environ["ZE_FLAT_DEVICE_HIERARCHY"] == "FLAT"
+
+
+def test_the_job_header_names_the_xpu_build(monkeypatch):
+    monkeypatch.setattr(torch.version, "xpu", "20250101", raising=False)
+    assert spec.xpu_software() == "xpu 20250101"
+    monkeypatch.setattr(torch.version, "xpu", None, raising=False)
+    assert spec.xpu_software() is None
+
+
+# ---- the backend over a stand-in torch.xpu ---------------------------------------------------
+
+class StandinXpu:
+    """torch.xpu as PyTorch's XPU build answers it on a node of ``devices`` devices; records the
+    loop's calls. ``timing``: whether Event.elapsed_time works (torch >= 2.6)."""
+
+    def __init__(self, monkeypatch, timing: bool = True, devices: int = 2, peak_reserved: bool = True):
+        self.calls: list[str] = []
+        self.timing = timing
+        self.props = types.SimpleNamespace(name="Intel(R) Data Center GPU Max 1550", driver_version="1.3.29735")
+        module = types.ModuleType("torch.xpu")
+        # What the loop does not ask (torch._dynamo's _is_compiled, say) is the real module's
+        # answer; what an older build lacks stays missing.
+        real, missing = torch.xpu, set() if peak_reserved else {"max_memory_reserved"}
+
+        def fallback(name):
+            if name in missing:
+                raise AttributeError(f"module 'torch.xpu' has no attribute {name!r}")
+            return getattr(real, name)
+        module.__getattr__ = fallback
+        functions = {
+            "is_available": lambda: True, "device_count": lambda: devices,
+            "set_device": lambda device: self.calls.append(f"set_device {device}"),
+            "synchronize": self._count("synchronize"), "Event": self._event, "Stream": self._stream,
+            "memory_allocated": lambda d=None: 1 << 20, "memory_reserved": lambda d=None: 2 << 20,
+            "max_memory_allocated": lambda d=None: 3 << 20,
+            "reset_peak_memory_stats": self._count("reset_peak_memory_stats"),
+            "get_rng_state": lambda d=None: torch.get_rng_state(), "set_rng_state": lambda s, d=None: None,
+            "get_device_name": lambda d=None: self.props.name, "get_device_properties": lambda d=None: self.props,
+        }
+        if peak_reserved:
+            functions["max_memory_reserved"] = lambda d=None: 4 << 20
+        for name, value in functions.items():
+            setattr(module, name, value)
+        self.module = module
+        monkeypatch.setattr(torch, "xpu", module, raising=False)
+        monkeypatch.setattr(torch.version, "xpu", "20250101", raising=False)
+        # oneDNN's TF32 switch is process-wide: a stand-in keeps the real one untouched
+        self.mkldnn = types.SimpleNamespace(allow_tf32=None, is_available=lambda: False)
+        monkeypatch.setattr(torch.backends, "mkldnn", self.mkldnn)
+
+    def _count(self, name):
+        return lambda *a, **k: self.calls.append(name)
+
+    def _stream(self, device=None):
+        self.calls.append("Stream")
+        return types.SimpleNamespace(device=device)
+
+    def _event(self, enable_timing=False):
+        calls, timing = self.calls, self.timing
+
+        class Event:
+            def record(self):
+                calls.append("event.record")
+
+            def elapsed_time(self, later):
+                if not timing:
+                    raise NotImplementedError("elapsed_time is not supported by XPUEvent.")
+                return 1.5
+        return Event()
+
+
+@pytest.fixture
+def xpu(clean_env):
+    return StandinXpu(clean_env)
+
+
+@pytest.fixture
+def old_xpu(clean_env):
+    """torch 2.5's XPU build: no elapsed_time, no max_memory_reserved, no fused Adam or record_stream kernels."""
+    clean_env.setattr(torch, "__version__", TorchVersion("2.5.1+xpu"))
+    return StandinXpu(clean_env, timing=False, peak_reserved=False)
+
+
+def test_without_timing_events_each_record_synchronises_and_the_results_say_so(old_xpu):
+    backend = make_backend("xpu", "parity")
+    start, end = backend.new_event(), backend.new_event()
+    assert isinstance(start, SyncedHostEvent)
+    before = old_xpu.calls.count("synchronize")
+    start.record()
+    end.record()
+    assert old_xpu.calls.count("synchronize") - before == 2
+    assert "event.record" not in old_xpu.calls[-2:]
+    assert backend.device_settings()["event_timing"] == "synchronize + host clock"
+
+
+def test_with_timing_events_steps_are_timed_on_the_device_without_a_wait(xpu):
+    backend = make_backend("xpu", "parity")
+    event = backend.new_event()
+    assert isinstance(event, TorchEvent)
+    before = list(xpu.calls)
+    event.record()
+    assert xpu.calls[len(before):] == ["event.record"]
+    assert backend.device_settings()["event_timing"] == "torch.xpu.Event"
+
+
+def test_memory_without_a_peak_reserved_figure_reports_none(old_xpu):
+    memory = make_backend("xpu", "parity").memory_bytes()
+    assert memory == {"allocated": 1 << 20, "reserved": 2 << 20, "peak_allocated": 3 << 20, "peak_reserved": None,
+                      "source": "torch.xpu caching allocator"}
+
+
+def test_each_rank_takes_its_own_device_and_no_more_ranks_than_devices(xpu):
+    backend = make_backend("xpu", "parity", local_rank=1)
+    assert "set_device 1" in xpu.calls and backend.device == torch.device("xpu", 1)
+    assert backend.ddp_kwargs() == {"device_ids": [1]}
+    with pytest.raises(UserError, match="local rank 2 has no Intel GPU of its own: only 2 visible"):
+        make_backend("xpu", "parity", local_rank=2)
+
+
+def test_a_torch_without_xpu_is_a_user_error_naming_the_fix(xpu, monkeypatch):
+    monkeypatch.setattr(xpu.module, "is_available", lambda: False)
+    with pytest.raises(UserError, match="download.pytorch.org/whl/xpu.*XPU_SETUP.*ZE_AFFINITY_MASK"):
+        make_backend("xpu", "parity")
+    monkeypatch.delattr(torch, "xpu")
+    with pytest.raises(UserError, match="PyTorch's XPU build"):
+        make_backend("xpu", "parity")
+
+
+def test_the_fast_profile_on_torch_2_6_compiles_statically_and_fuses_adam(xpu, monkeypatch):
+    monkeypatch.setattr(torch, "__version__", TorchVersion("2.6.0+xpu"))
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(kw) or model)
+    backend = make_backend("xpu", "fast", compile_mode="max-autotune")
+    assert (backend.precision, backend.channels_last, backend.compiled, backend.fused_optimizer) == ("bf16", True, True, True)
+    model = torch.nn.Linear(2, 2)
+    backend.compile_model(model)
+    assert compiled == [{"mode": "max-autotune", "dynamic": False}]
+    assert backend.make_optimizer(model.parameters(), lr=1e-4).defaults["fused"] is True
+    assert isinstance(backend.side_stream(), xpu_backend.XpuSideStream) and "Stream" in xpu.calls
+
+
+def test_before_torch_2_6_adam_is_not_fused_and_batches_are_copied_in_line(old_xpu):
+    backend = make_backend("xpu", "fast")
+    assert backend.compiled and not backend.fused_optimizer and not backend.math_mode()["fused_optimizer"]
+    assert backend.make_optimizer(torch.nn.Linear(2, 2).parameters(), lr=1e-4).defaults["fused"] is None
+    assert isinstance(backend.side_stream(), InlineStream)
+    assert backend.math_mode()["tf32"] is False, "before torch 2.7 XPU convolutions ignore oneDNN's TF32 switch"
+
+
+def test_parity_is_strict_fp32_and_tf32_is_what_onednn_reports(xpu, monkeypatch):
+    xpu.mkldnn.allow_tf32 = True   # left on by something earlier in the process
+    backend = make_backend("xpu", "parity")
+    assert xpu.mkldnn.allow_tf32 is False and backend.math_mode()["tf32"] is False
+    assert make_backend("xpu", "parity", allow_tf32=True).math_mode()["tf32"] is True and xpu.mkldnn.allow_tf32
+    monkeypatch.delattr(xpu.mkldnn, "allow_tf32")   # a torch without oneDNN's switch: strict fp32 only
+    assert make_backend("xpu", "parity", allow_tf32=True).math_mode()["tf32"] is False
+
+
+def test_device_settings_say_what_one_device_is(xpu, monkeypatch):
+    monkeypatch.setenv("ZE_FLAT_DEVICE_HIERARCHY", "COMPOSITE")
+    monkeypatch.setenv("ZE_AFFINITY_MASK", "1")
+    settings = make_backend("xpu", "parity").device_settings()
+    assert settings == {"event_timing": "torch.xpu.Event", "device_hierarchy": "COMPOSITE", "device_unit": "card",
+                        "affinity_mask": "1"}
+    monkeypatch.delenv("ZE_FLAT_DEVICE_HIERARCHY")
+    assert make_backend("xpu", "parity").device_settings()["device_unit"] == "stack"
+
+
+def test_the_environment_records_driver_and_xpu_build_and_the_profiler_traces_xpu(xpu):
+    backend = make_backend("xpu", "parity")
+    assert backend.environment() == {"device_name": "Intel(R) Data Center GPU Max 1550", "device_count": 2,
+                                     "driver": "1.3.29735", "xpu": "20250101"}
+    assert backend.profiler_activities() == [torch.profiler.ProfilerActivity.XPU]
+
+
+def test_software_check_asks_only_whether_torch_was_built_for_xpu(monkeypatch):
+    monkeypatch.setattr(torch.version, "xpu", None, raising=False)
+    monkeypatch.setattr(torch._C, "_has_xpu", False, raising=False)
+    ok, message = xpu_backend.XpuBackend.software_check()
+    assert not ok and "XPU_SETUP" in message
+    monkeypatch.setattr(torch.version, "xpu", "20250101", raising=False)
+    assert xpu_backend.XpuBackend.software_check() == (True, "torch built with XPU support (20250101)")
+
+
+def test_two_training_steps_run_through_the_loop_with_synchronised_host_timing(old_xpu, tiny_splits, tmp_path,
+                                                                              monkeypatch):
+    from unetbench.training.trainer import Trainer
+    backend = make_backend("xpu", "parity")
+    # The stand-in computes on the CPU: no device tensors, so no side stream or pinned batches either.
+    monkeypatch.setattr(type(backend), "device", property(lambda self: torch.device("cpu")))
+    monkeypatch.setattr(backend, "loader_pinning", False)
+    monkeypatch.setattr(backend, "pin_memory", False)
+    monkeypatch.setattr(type(backend), "energy_meter", lambda self: Absent("stand-in"))
+    settings = Settings(splits=str(tiny_splits), out=str(tmp_path), epochs=1, max_steps_per_epoch=3, **SMALL_SETTINGS)
+    trainer = Trainer(settings, backend)
+    old_xpu.calls.clear()
+    assert trainer.run() == 0
+    results = trainer.results("completed")
+    assert results["environment"]["device_settings"]["event_timing"] == "synchronize + host clock"
+    assert results["environment"]["xpu"] == "20250101"
+    assert results["memory"]["peak_reserved_gb"] is None
+    assert "event.record" not in old_xpu.calls   # the device's events cannot time: never asked
+    # every measured step's events waited for the device: more waits than steps
+    assert old_xpu.calls.count("synchronize") > results["timing"]["measured_steps"] >= 1
+
+
+# ---- distributed ---------------------------------------------------------------------------
+
+class RecordingDist:
+    def __init__(self):
+        self.backends: list[str] = []
+
+    def init(self, comm_backend, timeout_s=None):
+        self.backends.append(comm_backend)
+
+
+def test_distributed_takes_xccl_then_intels_ccl_bindings_else_says_what_to_install(xpu, monkeypatch):
+    backend = make_backend("xpu", "parity")
+    dist = RecordingDist()
+    monkeypatch.setattr(torch.distributed, "is_xccl_available", lambda: True, raising=False)
+    backend.init_distributed(dist)
+    monkeypatch.setattr(torch.distributed, "is_xccl_available", lambda: False, raising=False)
+    monkeypatch.setattr(torch.distributed, "is_backend_available", lambda name: name == "xccl", raising=False)
+    backend.init_distributed(dist)
+    monkeypatch.setattr(torch.distributed, "is_backend_available", lambda name: False, raising=False)
+    monkeypatch.setitem(sys.modules, "oneccl_bindings_for_pytorch", types.ModuleType("oneccl_bindings_for_pytorch"))
+    backend.init_distributed(dist)
+    assert dist.backends == ["xccl", "xccl", "ccl"]
+    monkeypatch.setitem(sys.modules, "oneccl_bindings_for_pytorch", None)   # import fails
+    with pytest.raises(UserError, match="torch >= 2.8.*oneccl_bind_pt"):
+        backend.init_distributed(dist)
+    assert dist.backends == ["xccl", "xccl", "ccl"]
+
+
+# ---- energy: Level Zero Sysman through a stand-in pyzes --------------------------------------
+
+def pyzes_structures(zes: types.ModuleType) -> None:
+    """The ctypes structures and handles of pyzes (level-zero bindings/sysman/python/source/pyzes.py),
+    field for field, so the code under test allocates what it would allocate for the real binding."""
+    class ze_device_uuid_t(ctypes.Structure):
+        _fields_ = [("id", c_ubyte * 16)]
+
+    class ze_device_properties_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("type", c_int32), ("vendorId", c_uint32),
+                    ("deviceId", c_uint32), ("flags", c_uint32), ("subdeviceId", c_uint32),
+                    ("coreClockRate", c_uint32), ("maxMemAllocSize", c_uint64), ("maxHardwareContexts", c_uint32),
+                    ("maxCommandQueuePriority", c_uint32), ("numThreadsPerEU", c_uint32),
+                    ("physicalEUSimdWidth", c_uint32), ("numEUsPerSubslice", c_uint32),
+                    ("numSubslicesPerSlice", c_uint32), ("numSlices", c_uint32), ("timerResolution", c_uint64),
+                    ("timestampValidBits", c_uint32), ("kernelTimestampValidBits", c_uint32),
+                    ("uuid", ze_device_uuid_t), ("name", c_char * 256)]
+
+    class zes_device_properties_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("core", ze_device_properties_t),
+                    ("numSubdevices", c_uint32), ("serialNumber", c_char * 64), ("boardNumber", c_char * 64),
+                    ("brandName", c_char * 64), ("modelName", c_char * 64), ("vendorName", c_char * 64),
+                    ("driverVersion", c_char * 64)]
+
+    class zes_pci_address_t(ctypes.Structure):
+        _fields_ = [("domain", c_uint32), ("bus", c_uint32), ("device", c_uint32), ("function", c_uint32)]
+
+    class zes_pci_speed_t(ctypes.Structure):
+        _fields_ = [("gen", c_int32), ("width", c_int32), ("maxBandwidth", c_int64)]
+
+    class zes_pci_properties_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("address", zes_pci_address_t),
+                    ("maxSpeed", zes_pci_speed_t), ("haveBandwidthCounters", c_uint8),
+                    ("havePacketCounters", c_uint8), ("haveReplayCounters", c_uint8)]
+
+    class zes_power_properties_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("onSubdevice", c_uint8), ("subdeviceId", c_uint32),
+                    ("canControl", c_uint8), ("isEnergyThresholdSupported", c_uint8), ("defaultLimit", c_int32),
+                    ("minLimit", c_int32), ("maxLimit", c_int32)]
+
+    class zes_power_limit_ext_desc_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("level", c_int32), ("source", c_int32),
+                    ("limitUnit", c_int32), ("enabledStateLocked", c_uint8), ("enabled", c_uint8),
+                    ("intervalValueLocked", c_uint8), ("interval", c_int32), ("limitValueLocked", c_uint8),
+                    ("limit", c_int32)]
+
+    class zes_power_ext_properties_t(ctypes.Structure):
+        _fields_ = [("stype", c_int32), ("pNext", c_void_p), ("domain", c_int32),
+                    ("defaultLimit", POINTER(zes_power_limit_ext_desc_t))]
+
+    class zes_power_energy_counter_t(ctypes.Structure):
+        _fields_ = [("energy", c_uint64), ("timestamp", c_uint64)]
+
+    for kind in ("driver", "device", "pwr"):
+        setattr(zes, f"zes_{kind}_handle_t", type(f"zes_{kind}_handle_t", (c_void_p,), {}))
+    for struct in (ze_device_properties_t, zes_device_properties_t, zes_pci_address_t, zes_pci_properties_t,
+                   zes_power_properties_t, zes_power_ext_properties_t, zes_power_energy_counter_t):
+        setattr(zes, struct.__name__, struct)
+    zes.ZE_RESULT_SUCCESS, zes.ZE_RESULT_ERROR_UNSUPPORTED_FEATURE = 0, 0x78000003
+    zes.ZES_STRUCTURE_TYPE_DEVICE_PROPERTIES, zes.ZES_STRUCTURE_TYPE_PCI_PROPERTIES = 0x1, 0x2
+    zes.ZES_STRUCTURE_TYPE_POWER_PROPERTIES, zes.ZES_STRUCTURE_TYPE_POWER_EXT_PROPERTIES = 0xD, 0x28
+
+
+# zes_power_domain_t
+CARD, PACKAGE, STACK, MEMORY = 1, 2, 3, 4
+
+
+class StandinPyzes:
+    """pyzes over a node of two Max 1550s (two stacks each) that Sysman lists out of PCI order.
+    Each card has a device-level MEMORY domain (listed first: never the card's), a device-level
+    PACKAGE domain and, with ``stack_domains``, one STACK domain per stack. ``uj`` holds every
+    domain's counter in µJ by (PCI bus, domain index); tests move them."""
+
+    BUSES = (0x9A, 0x3A)   # zesDeviceGet's order; PCI order is 0x3a (card 0), then 0x9a (card 1)
+
+    def __init__(self, stack_domains: bool = True):
+        self.domains = [(False, 0, MEMORY), (False, 0, PACKAGE)]
+        if stack_domains:
+            self.domains += [(True, 0, STACK), (True, 1, STACK)]
+        self.uj = {(bus, i): 1_000_000 * (i + 1) for bus in self.BUSES for i in range(len(self.domains))}
+        zes = types.ModuleType("pyzes")
+        pyzes_structures(zes)
+        for name in ("zesInit", "zesDriverGet", "zesDeviceGet", "zesDeviceGetProperties", "zesDevicePciGetProperties",
+                     "zesDeviceEnumPowerDomains", "zesPowerGetProperties", "zesPowerGetEnergyCounter"):
+            setattr(zes, name, getattr(self, name))
+        self.zes = zes
+
+    @staticmethod
+    def _fill(pCount, handles, values, kind):
+        """The C idiom: with no array, say how many; with one, fill up to *pCount of them."""
+        count = pCount._obj
+        if handles is None:
+            count.value = len(values)
+            return 0
+        for i, value in enumerate(values[:count.value]):
+            handles[i] = kind(value)
+        return 0
+
+    def zesInit(self, flags):
+        return 0
+
+    def zesDriverGet(self, pCount, phDrivers):
+        return self._fill(pCount, phDrivers, [7], self.zes.zes_driver_handle_t)
+
+    def zesDeviceGet(self, hDriver, pCount, phDevices):
+        assert hDriver.value == 7
+        return self._fill(pCount, phDevices, list(self.BUSES), self.zes.zes_device_handle_t)
+
+    def zesDeviceGetProperties(self, hDevice, pProperties):
+        props = pProperties._obj
+        assert props.stype == self.zes.ZES_STRUCTURE_TYPE_DEVICE_PROPERTIES
+        props.core.type, props.core.flags, props.numSubdevices = 1, 0, 2   # a discrete GPU of two stacks
+        return 0
+
+    def zesDevicePciGetProperties(self, hDevice, pProperties):
+        props = pProperties._obj
+        assert props.stype == self.zes.ZES_STRUCTURE_TYPE_PCI_PROPERTIES
+        props.address.domain, props.address.bus, props.address.device, props.address.function = 0, hDevice.value, 0, 0
+        return 0
+
+    def zesDeviceEnumPowerDomains(self, hDevice, pCount, phPower):
+        handles = [hDevice.value * 100 + i for i in range(len(self.domains))]
+        return self._fill(pCount, phPower, handles, self.zes.zes_pwr_handle_t)
+
+    def zesPowerGetProperties(self, hPower, pProperties):
+        props = pProperties._obj
+        assert props.stype == self.zes.ZES_STRUCTURE_TYPE_POWER_PROPERTIES
+        props.onSubdevice, props.subdeviceId, domain = self.domains[hPower.value % 100]
+        if props.pNext:   # the extension structure chained to it, as the driver fills it
+            ext = ctypes.cast(props.pNext, POINTER(self.zes.zes_power_ext_properties_t)).contents
+            assert ext.stype == self.zes.ZES_STRUCTURE_TYPE_POWER_EXT_PROPERTIES
+            ext.domain = domain
+        return 0
+
+    def zesPowerGetEnergyCounter(self, hPower, pEnergy):
+        pEnergy._obj.energy = self.uj[(hPower.value // 100, hPower.value % 100)]
+        return 0
+
+    def add(self, bus: int, domain: int, uj: int) -> None:
+        self.uj[(bus, domain)] += uj
+
+
+def _every_domain_works(node: StandinPyzes) -> None:
+    """Every counter of the node moves, each by its own amount (µJ): only one of them is this rank's."""
+    for bus, domain in node.uj:
+        node.add(bus, domain, 1_000_000 * (bus % 7 + 1) + 250_000 * domain)
+
+
+def test_composite_meters_the_jobs_card_by_its_package_domain_pyzes_standin(tmp_path):
+    node = StandinPyzes()
+    env = {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE", "ZE_AFFINITY_MASK": "1"}
+    meter = energy.xpu_meter(0, env, pyzes=node.zes, sysfs=tmp_path, start_polling=False)
+    assert meter.devices == ["Intel GPU 0000:9a:00.0"]   # card 1 in PCI order, listed first by Sysman
+    assert meter.source == "sysman:power_energy_counter" and meter.resolution["counter"] == "package domain"
+    before = meter.read()
+    _every_domain_works(node)
+    assert meter.read() - before == pytest.approx(1e-6 * (1_000_000 * (0x9A % 7 + 1) + 250_000 * 1))
+    # Level Zero lists the masked cards in PCI order, not in the mask's: rank 0 of "1,0" has card 0
+    env["ZE_AFFINITY_MASK"] = "1,0"
+    assert energy.xpu_meter(0, env, pyzes=node.zes, sysfs=tmp_path, start_polling=False).devices == [
+        "Intel GPU 0000:3a:00.0"]
+
+
+def test_flat_meters_a_stack_by_its_own_domain_pyzes_standin(tmp_path):
+    node = StandinPyzes()
+    meter = energy.xpu_meter(1, {}, pyzes=node.zes, sysfs=tmp_path, start_polling=False)   # FLAT, no mask
+    assert meter.devices == ["Intel GPU 0000:3a:00.0 stack 1"]   # device 1: card 0's second stack
+    assert meter.resolution["counter"] == "stack domain of sub-device 1"
+    before = meter.read()
+    node.add(0x3A, 3, 2_500_000)
+    node.add(0x3A, 1, 9_000_000)   # the card's package: not this rank's alone
+    assert meter.read() - before == pytest.approx(2.5)
+    masked = energy.xpu_meter(0, {"ZE_AFFINITY_MASK": "2"}, pyzes=node.zes, sysfs=tmp_path, start_polling=False)
+    assert masked.devices == ["Intel GPU 0000:9a:00.0 stack 0"]   # flat device 2: card 1's first stack
+
+
+def test_flat_without_stack_domains_is_absent_never_the_shared_card_pyzes_standin(tmp_path):
+    meter = energy.xpu_meter(1, {}, pyzes=StandinPyzes(stack_domains=False).zes, sysfs=tmp_path)
+    assert isinstance(meter, Absent) and "shared by its 2 stacks" in meter.absent
+
+
+def test_the_sysman_counter_wraps_at_64_bits_pyzes_standin(tmp_path):
+    node = StandinPyzes()
+    node.uj[(0x3A, 1)] = 2**64 - 1_000_000
+    meter = energy.xpu_meter(0, {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE"}, pyzes=node.zes, sysfs=tmp_path,
+                             start_polling=False)
+    before = meter.read()
+    node.uj[(0x3A, 1)] = 500_000
+    assert meter.read() - before == pytest.approx(1.5)
+
+
+def test_a_stack_mask_and_too_many_ranks_are_absent_with_the_reason_pyzes_standin(tmp_path):
+    node = StandinPyzes()
+    stacked = energy.xpu_meter(0, {"ZE_AFFINITY_MASK": "0.1"}, pyzes=node.zes, sysfs=tmp_path)
+    assert isinstance(stacked, Absent) and "names sub-devices" in stacked.absent
+    beyond = energy.xpu_meter(2, {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE"}, pyzes=node.zes, sysfs=tmp_path)
+    assert isinstance(beyond, Absent) and "no device for local rank 2" in beyond.absent
+
+
+# ---- energy: the kernel's hwmon in a temporary /sys/class/drm --------------------------------
+
+def _hwmon(device, index: int, name: str, uj: int | None):
+    folder = device / "hwmon" / f"hwmon{index}"
+    folder.mkdir(parents=True)
+    (folder / "name").write_text(name + "\n")
+    if uj is not None:
+        (folder / "energy1_input").write_text(f"{uj}\n")
+    return folder
+
+
+def _card(root, card: str, bdf: str, driver: str, monitors=()):
+    """/sys/class/drm/<card>/device -> the PCI device <bdf>, bound to <driver>, with hwmons (name, µJ)."""
+    device = root / "devices" / bdf
+    (root / "drivers" / driver).mkdir(parents=True, exist_ok=True)
+    device.mkdir(parents=True)
+    (device / "driver").symlink_to(root / "drivers" / driver)
+    (root / "drm" / card).mkdir(parents=True)
+    (root / "drm" / card / "device").symlink_to(device)
+    return {name: _hwmon(device, i, name, uj) for i, (name, uj) in enumerate(monitors)}
+
+
+@pytest.fixture
+def drm(tmp_path, monkeypatch):
+    """Two Max 1550s on i915 (card0 is the higher PCI address), the BMC's display chip and a connector."""
+    monkeypatch.setitem(sys.modules, "pyzes", None)   # no Sysman: the hwmon source is the one left
+    stacks = [("i915", 5_000_000), ("i915_gt0", 2_000_000), ("i915_gt1", 3_000_000)]
+    cards = {"0000:9a:00.0": _card(tmp_path, "card0", "0000:9a:00.0", "i915", stacks),
+             "0000:3a:00.0": _card(tmp_path, "card1", "0000:3a:00.0", "i915", stacks)}
+    _card(tmp_path, "card2", "0000:02:00.0", "ast")
+    (tmp_path / "drm" / "card0-DP-1").mkdir()
+    return tmp_path / "drm", cards
+
+
+def _add(monitor, uj: int) -> None:
+    file = monitor / "energy1_input"
+    file.write_text(f"{int(file.read_text()) + uj}\n")
+
+
+def test_composite_meters_the_jobs_card_by_its_i915_hwmon_sysfs_tree(drm):
+    root, cards = drm
+    meter = energy.xpu_meter(0, {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE", "ZE_AFFINITY_MASK": "1"}, sysfs=root,
+                             start_polling=False)
+    assert meter.devices == ["Intel GPU 0000:9a:00.0"] and meter.source == "hwmon:i915:energy1_input"
+    before = meter.read()
+    _add(cards["0000:9a:00.0"]["i915"], 7_000_000)
+    _add(cards["0000:3a:00.0"]["i915"], 1_000_000)   # the other card
+    assert meter.read() - before == pytest.approx(7.0)
+    assert [card.bdf for card in energy.hwmon_cards(root)] == ["0000:3a:00.0", "0000:9a:00.0"]   # not the BMC's
+    assert energy.hwmon_cards(root)[0].whole.meter_options["poll_s"] == energy.HWMON_POLL_S == 60.0
+
+
+def test_flat_meters_a_stack_by_its_i915_gt_hwmon_sysfs_tree(drm):
+    root, cards = drm
+    meter = energy.xpu_meter(1, {}, sysfs=root, start_polling=False)
+    assert meter.devices == ["Intel GPU 0000:3a:00.0 stack 1"] and meter.source == "hwmon:i915_gt1:energy1_input"
+    before = meter.read()
+    _add(cards["0000:3a:00.0"]["i915_gt1"], 1_250_000)
+    _add(cards["0000:3a:00.0"]["i915_gt0"], 4_000_000)
+    assert meter.read() - before == pytest.approx(1.25)
+
+
+def test_a_reloaded_driver_restarts_the_hwmon_sum_and_is_not_a_wrap_sysfs_tree(drm):
+    root, cards = drm
+    meter = energy.xpu_meter(0, {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE"}, sysfs=root, start_polling=False)
+    before = meter.read()
+    (cards["0000:3a:00.0"]["i915"] / "energy1_input").write_text("300000\n")   # smaller: the sum began again
+    assert meter.read() - before == pytest.approx(0.3)
+
+
+def test_an_xe_card_with_two_tiles_in_flat_mode_is_absent_sysfs_tree(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyzes", None)
+    monitors = _card(tmp_path, "card0", "0000:3a:00.0", "xe", [("xe", 1_000_000)])
+    device = monitors["xe"].parent.parent
+    (device / "tile0").mkdir()
+    (device / "tile1").mkdir()
+    meter = energy.xpu_meter(0, {}, sysfs=tmp_path / "drm")
+    assert isinstance(meter, Absent) and "shared by its 2 stacks" in meter.absent
+    whole = energy.xpu_meter(0, {"ZE_FLAT_DEVICE_HIERARCHY": "COMPOSITE"}, sysfs=tmp_path / "drm", start_polling=False)
+    assert whole.source == "hwmon:xe:energy1_input"
+
+
+def test_without_pyzes_or_hwmon_the_meter_is_absent_and_names_both_fixes(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyzes", None)
+    meter = energy.xpu_meter(0, {}, sysfs=tmp_path)
+    assert isinstance(meter, Absent)
+    assert "pip install pyzes" in meter.absent and "6.2" in meter.absent and "xpu-smi" in meter.absent
+    _card(tmp_path, "card0", "0000:3a:00.0", "i915", [("i915", None)])   # hwmon without an energy file
+    no_counter = energy.xpu_meter(0, {}, sysfs=tmp_path / "drm")
+    assert isinstance(no_counter, Absent) and "has no energy counter in hwmon" in no_counter.absent
