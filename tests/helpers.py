@@ -62,10 +62,12 @@ def run(cmd, env=None, timeout=300, cwd=REPO) -> subprocess.CompletedProcess:
 
 def write_site(path: Path, partition: str = "debug", drop=(), **overrides) -> Path:
     """A complete site.env for the test cluster (no account, no QOS, one CPU per job)."""
+    from unetbench.core.registry import BACKENDS
     values = {}
-    for group in ("CUDA", "GAUDI", "CPU"):
+    groups = {spec.site_group: spec.needs_device for spec in BACKENDS.values()}   # every device's group
+    for group, needs_device in groups.items():
         values.update({f"{group}_PARTITION": partition, f"{group}_ACCOUNT": "", f"{group}_QOS": "",
-                       f"{group}_GRES": "gpu:1" if group != "CPU" else "", f"{group}_CPUS": "1",
+                       f"{group}_GRES": "gpu:1" if needs_device else "", f"{group}_CPUS": "1",
                        f"{group}_MEM": "3000M", f"{group}_TIME": "00:30:00", f"{group}_SETUP": ""})
     values.update({"COMPARE_MEM": "2000M", "PREPARE_MEM": "2000M"})
     values.update({k: str(v) for k, v in overrides.items()})

@@ -6,6 +6,7 @@ tests check exactly what would be submitted; tests/cluster/test_slurm_cluster.py
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -68,6 +69,32 @@ def test_incomplete_site_env_names_the_variable(bench, stub, tmp_path, problem, 
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert calls(stub) == []
+
+
+def test_dry_run_shows_each_accelerators_request_and_job_environment(bench, stub, tmp_path):
+    site = write_site(tmp_path / "site.env", CUDA_GRES="gpu:h100:1", ROCM_GRES="gpu:mi250:1", ROCM_PARTITION="amd",
+                      XPU_GRES="gpu:max1550:1", XPU_PARTITION="pvc", GAUDI_GRES="hpu:1", GAUDI_PARTITION="gaudi")
+    proc = bench(["--backends", "cuda,rocm,xpu,gaudi_lazy,gaudi_eager", "--site", site, "--synthetic",
+                  "--devices-per-node", "2", "--dry-run", "--skip-verify"], stub["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert calls(stub) == []
+    lines = proc.stdout.splitlines()
+    sbatch = {Path(next(a for a in cmd if a.endswith(".sh"))).stem.removeprefix("submit_"): cmd
+              for cmd in (shlex.split(line) for line in lines if line.startswith("sbatch "))}
+    wanted = {"cuda": ("debug", "gpu:h100:2"), "rocm": ("amd", "gpu:mi250:2"), "xpu": ("pvc", "gpu:max1550:2"),
+              "gaudi_lazy": ("gaudi", "hpu:2"), "gaudi_eager": ("gaudi", "hpu:2")}
+    for backend, (partition, gres) in wanted.items():
+        assert {f"--partition={partition}", f"--gres={gres}", "--ntasks-per-node=2"} <= set(sbatch[backend]), backend
+    # what each job sets or reads besides its sbatch options, one comment line before its sbatch line
+    planned = {line.split()[1]: line for line in lines if re.match(r"# \S+ job: ", line)}
+    assert "ROCR_VISIBLE_DEVICES" in planned["rocm"]
+    assert "MIOPEN_USER_DB_PATH=/tmp/$USER-unetbench-miopen-$SLURM_JOB_ID (unless SETUP exports it)" in planned["rocm"]
+    assert "ZE_AFFINITY_MASK" in planned["xpu"] and "ZE_FLAT_DEVICE_HIERARCHY=COMPOSITE" in planned["xpu"]
+    assert "PT_HPU_LAZY_MODE=1" in planned["gaudi_lazy"] and "PT_HPU_LAZY_MODE=0" in planned["gaudi_eager"]
+    assert "CUDA_VISIBLE_DEVICES" in planned["cuda"]
+    for backend in wanted:   # each comment comes right before its job's sbatch line
+        at = lines.index(planned[backend])
+        assert f"submit_{backend}.sh" in lines[at + 1]
 
 
 def test_the_example_site_env_is_reported_as_incomplete(bench, stub):

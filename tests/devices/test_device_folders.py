@@ -22,6 +22,9 @@ from unetbench.devices.catalog import device_packages
 PACKAGE = REPO / "unetbench"
 DEVICES = PACKAGE / "devices"
 HOST_WORD = "cpu"
+# A Slurm job with every device variable set, so that each spec's per-job defaults show their names.
+A_JOB = {"SLURM_JOB_ID": "1", "SLURM_NODEID": "0", "USER": "u", **{spec.visible_devices_var: "0" for spec in
+                                                                   BACKENDS.values() if spec.visible_devices_var}}
 
 
 def device_words() -> dict[str, set[str]]:
@@ -32,6 +35,8 @@ def device_words() -> dict[str, set[str]]:
         own = words.setdefault(folder, set())
         own.add(spec.name)
         own.update(spec.env_before_python)
+        own.update(spec.shown_vars)
+        own.update(spec.job_env(A_JOB))
         if spec.visible_devices_var:
             own.add(spec.visible_devices_var)
         if spec.tool is not None:

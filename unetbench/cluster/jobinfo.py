@@ -61,7 +61,9 @@ def planned_environment(spec) -> str | None:
     besides its sbatch options; None for a backend with nothing of the kind."""
     parts = ([f"devices from {spec.visible_devices_var} (set from the allocation)"] if spec.visible_devices_var else [])
     parts += [f"{name}={value}" for name, value in spec.env_before_python.items()]
-    parts += [f"{name}={value} (unless SETUP exports it)" for name, value in spec.job_env(PLANNED_JOB).items()]
+    # A job as Slurm starts it: its device variable set from the allocation.
+    job = {**PLANNED_JOB, **({spec.visible_devices_var: f"${spec.visible_devices_var}"} if spec.visible_devices_var else {})}
+    parts += [f"{name}={value} (unless SETUP exports it)" for name, value in spec.job_env(job).items()]
     parts += [f"{name} recorded" for name in spec.shown_vars]
     return f"# {spec.name} job: " + "; ".join(parts) if parts else None
 
