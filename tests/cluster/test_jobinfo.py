@@ -34,3 +34,19 @@ def test_header_names_the_backend_variables_and_a_missing_tool(monkeypatch):
     assert "PT_HPU_LAZY_MODE=1 HABANA_VISIBLE_MODULES=<unset>" in lines
     assert "devices   : hl-smi not found on this node" in lines
     assert header("compare")[-1] == "devices   : CPU only"
+
+
+def test_header_shows_the_per_job_defaults_a_training_will_set_and_the_sites_own(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    for name in ("MIOPEN_USER_DB_PATH", "MIOPEN_CUSTOM_CACHE_DIR", "HIP_VISIBLE_DEVICES", "ZE_FLAT_DEVICE_HIERARCHY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("USER", "ada")
+    monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "3")
+    rocm = header("rocm")[1]
+    assert rocm.startswith("ROCR_VISIBLE_DEVICES=3 MIOPEN_USER_DB_PATH=/tmp/ada-unetbench-miopen-77 ")
+    assert "HIP_VISIBLE_DEVICES=<unset>" in rocm
+    monkeypatch.setenv("MIOPEN_USER_DB_PATH", "/local/miopen")    # the site's SETUP chose
+    assert "MIOPEN_USER_DB_PATH=/local/miopen " in header("rocm")[1]
+    monkeypatch.setenv("ZE_AFFINITY_MASK", "1")
+    assert header("xpu")[1] == "ZE_AFFINITY_MASK=1 ZE_FLAT_DEVICE_HIERARCHY=COMPOSITE ZE_ENABLE_PCI_ID_DEVICE_ORDER=1"

@@ -63,8 +63,10 @@ def planned_environment(spec) -> str | None:
     parts += [f"{name}={value}" for name, value in spec.env_before_python.items()]
     # A job as Slurm starts it: its device variable set from the allocation.
     job = {**PLANNED_JOB, **({spec.visible_devices_var: f"${spec.visible_devices_var}"} if spec.visible_devices_var else {})}
-    parts += [f"{name}={value} (unless SETUP exports it)" for name, value in spec.job_env(job).items()]
-    parts += [f"{name} recorded" for name in spec.shown_vars]
+    defaults = spec.job_env(job)
+    parts += [f"{name}={value} (unless SETUP exports it)" for name, value in defaults.items()]
+    shown = [name for name in spec.shown_vars if name not in defaults]
+    parts += [f"the job log shows {', '.join(shown)}"] if shown else []
     return f"# {spec.name} job: " + "; ".join(parts) if parts else None
 
 
