@@ -219,6 +219,28 @@ class InlineStream:
         pass
 
 
+class SideStream:
+    """A second stream of a device's torch module (``torch.cuda``, ``torch.xpu``): the copy and
+    augmentation of batch i+1 overlap the kernels of step i instead of queueing in front of them."""
+
+    def __init__(self, module, device: torch.device):
+        self.module = module
+        self.device = device
+        self.stream = module.Stream(device)
+
+    def run(self, fn):
+        with self.module.stream(self.stream):
+            return fn()
+
+    def hand_over(self, *tensors) -> None:
+        # The compute stream must wait for the copy, and the allocator must not recycle the
+        # tensors' memory while the compute stream still reads them.
+        current = self.module.current_stream(self.device)
+        current.wait_stream(self.stream)
+        for t in tensors:
+            t.record_stream(current)
+
+
 class AcceleratorBackend(Backend):
     """A device with a torch module of its own (``torch.cuda``, ``torch.hpu``, ...): synchronise,
     events, random-number state, peak memory and device identity are the same calls on each,

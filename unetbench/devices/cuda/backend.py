@@ -9,29 +9,9 @@ from __future__ import annotations
 import torch
 
 from ...core.errors import UserError
-from ..base import AcceleratorBackend, check_local_rank
+from ..base import AcceleratorBackend, SideStream, check_local_rank
 from .energy import nvml_meter
 from .spec import NVIDIA_SMI, SPECS
-
-
-class CudaSideStream:
-    """A second CUDA stream: the host-to-device copy and augmentation of batch i+1 overlap
-    the kernels of step i instead of queueing in front of them."""
-
-    def __init__(self, device: torch.device):
-        self.stream = torch.cuda.Stream(device)
-
-    def run(self, fn):
-        with torch.cuda.stream(self.stream):
-            return fn()
-
-    def hand_over(self, *tensors) -> None:
-        # The compute stream must wait for the copy, and the allocator must not recycle the
-        # tensors' memory while the compute stream still reads them.
-        current = torch.cuda.current_stream(self.stream.device)
-        current.wait_stream(self.stream)
-        for t in tensors:
-            t.record_stream(current)
 
 
 class CudaBackend(AcceleratorBackend):
@@ -81,7 +61,7 @@ class CudaBackend(AcceleratorBackend):
         return self._device
 
     def side_stream(self):
-        return CudaSideStream(self.device)
+        return SideStream(torch.cuda, self.device)
 
     def ddp_kwargs(self):
         return {"device_ids": [self.device.index]}

@@ -29,7 +29,7 @@ import torch
 from torch.torch_version import TorchVersion
 
 from ...core.errors import UserError
-from ..base import AcceleratorBackend, InlineStream, check_local_rank
+from ..base import AcceleratorBackend, InlineStream, SideStream, check_local_rank
 from ..events import SyncedHostEvent, TorchEvent
 from .energy import xpu_meter
 from .spec import COMPOSITE, MASK_VAR, SPECS, XPU_SMI, hierarchy
@@ -86,27 +86,6 @@ def xccl_available() -> bool:
     return bool(available is not None and available("xccl"))
 
 
-class XpuSideStream:
-    """A second XPU stream: the copy and augmentation of batch i+1 overlap the kernels of step i."""
-
-    def __init__(self, module, device: torch.device):
-        self.module = module
-        self.stream = module.Stream(device)
-        self.device = device
-
-    def run(self, fn):
-        with self.module.stream(self.stream):
-            return fn()
-
-    def hand_over(self, *tensors) -> None:
-        # The compute stream waits for the copy, and the allocator must not reuse the tensors'
-        # memory while the compute stream still reads them.
-        current = self.module.current_stream(self.device)
-        current.wait_stream(self.stream)
-        for t in tensors:
-            t.record_stream(current)
-
-
 class XpuBackend(AcceleratorBackend):
     spec, = SPECS
     device_type = "xpu"
@@ -145,7 +124,7 @@ class XpuBackend(AcceleratorBackend):
 
     def side_stream(self):
         # Before torch 2.6 record_stream has no XPU kernel: the batch is then copied in line.
-        return XpuSideStream(self.module, self.device) if torch_at_least(RECORD_STREAM_SINCE) else InlineStream()
+        return SideStream(self.module, self.device) if torch_at_least(RECORD_STREAM_SINCE) else InlineStream()
 
     def ddp_kwargs(self):
         return {"device_ids": [self.local_rank]}
