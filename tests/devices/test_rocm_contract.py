@@ -153,7 +153,6 @@ def test_the_environment_names_the_gpu_its_arch_and_address(hip, monkeypatch):
     assert env["hip"] == "6.4.43482" and env["rocr_visible_devices"] == "2"
 
 
-@pytest.mark.slow
 def test_the_loop_synchronises_at_boundaries_and_times_steps_with_hip_events(hip, tiny_splits, tmp_path, monkeypatch):
     backend = make_backend("rocm", "parity")
     assert isinstance(backend.new_event(), TorchEvent)

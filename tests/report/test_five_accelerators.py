@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from helpers import run_script
 from results_fixtures import make_result, write_result
 
@@ -60,6 +61,7 @@ def test_the_matrix_has_every_backend_in_registry_order_with_speedups_against_cu
     assert differences(groups["rocm"], groups["cuda"]) == []
 
 
+@pytest.mark.slow
 def test_the_report_shows_each_devices_settings_in_the_setup_table(tmp_path):
     results = write_all(tmp_path / "results")
     proc = run_script(["compare_results.py", results, "--markdown", tmp_path / "r.md", "--html", tmp_path / "r.html"])
