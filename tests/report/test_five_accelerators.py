@@ -85,3 +85,15 @@ def test_runs_of_one_backend_that_differ_in_a_device_setting_are_never_pooled_si
     assert "device_settings" in rocm.conflicts
     assert any("Warning: the runs of rocm/parity differ in device_settings" in s for s in comp.statements)
     assert comp.speedups["rocm/parity"]["speedup"] is None
+
+
+def test_a_run_from_before_device_settings_were_recorded_is_unknown_not_different(tmp_path):
+    old = device_result("cuda", "unet", "carla-vd", 1.0, seed=0)
+    del old["environment"]["device_settings"]
+    write_result(tmp_path, old)
+    write_result(tmp_path, device_result("cuda", "unet", "carla-vd", 1.0, seed=1))
+    write_result(tmp_path, device_result("rocm", "unet", "carla-vd", 1.0))
+    comp = build_comparison(load_runs([tmp_path]))
+    cuda = next(g for g in comp.groups if g.backend == "cuda")
+    assert cuda.conflicts == {} and cuda.values["device_settings"] == "cudnn_benchmark=True"
+    assert not any("Warning" in s for s in comp.statements)

@@ -11,8 +11,9 @@ Groups are (backend, profile, world_size); only complete runs are aggregated. Th
 group is the min-max range over its repeated runs (n >= 2); with one run it is unknown. Two
 groups are comparable when dataset checksum, crop, per-device batch size and epochs match, and,
 inside one profile, the precision too; between groups of one backend, the device settings too
-(cuDNN's autotuner, MIOpen's NHWC switch, how XPU steps were timed). Parity-vs-fast comparisons are allowed for speed but
-labelled. A speedup is never given between groups that are not comparable.
+(cuDNN's autotuner, MIOpen's NHWC switch, how XPU steps were timed), where both recorded them.
+Parity-vs-fast comparisons are allowed for speed but labelled. A speedup is never given between
+groups that are not comparable.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def make_groups(runs: list[RunRecord]) -> list[Group]:
         g.stats = {name: _stat([f[name] for f in g.figures]) for name in METRICS}
         per_run = [comparability_values(r.data) for r in g.runs]
         for name in per_run[0]:
-            seen = sorted({str(v) for v in (pr[name] for pr in per_run)})
-            g.values[name] = per_run[0][name]
+            seen = sorted({str(v) for v in (pr[name] for pr in per_run) if not _unrecorded(name, v)})
+            g.values[name] = next((pr[name] for pr in per_run if not _unrecorded(name, pr[name])), per_run[0][name])
             if len(seen) > 1:
                 g.conflicts[name] = seen
         ious = [per_class_iou(r.data) for r in g.runs]
@@ -113,6 +114,11 @@ def make_groups(runs: list[RunRecord]) -> list[Group]:
         g.class_iou = {n: _stat([d.get(n) for d in ious]) for n in names}
         groups.append(g)
     return groups
+
+
+def _unrecorded(name: str, value: Any) -> bool:
+    """Device settings a run did not record (results from before they were): unknown, not different."""
+    return name == "device_settings" and value is None
 
 
 def _short(name: str, value: Any) -> str:
@@ -126,9 +132,9 @@ def differences(a: Group, b: Group) -> list[str]:
     for name, va in a.values.items():
         if name == "precision" and a.profile != b.profile:
             continue  # profiles choose their own numerics; cross-profile comparisons are labelled instead
-        if name == "device_settings" and a.backend != b.backend:
-            continue  # each device has its own; they must match only between runs of one backend
         vb = b.values.get(name)
+        if name == "device_settings" and (a.backend != b.backend or _unrecorded(name, va) or _unrecorded(name, vb)):
+            continue  # each device has its own; they must match only between runs of one backend that recorded them
         if va != vb and name not in a.conflicts and name not in b.conflicts:
             reasons.append(f"{name} differs ({_short(name, va)} vs {_short(name, vb)})")
     return reasons
