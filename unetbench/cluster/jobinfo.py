@@ -46,7 +46,7 @@ def job_variables(spec, env) -> dict[str, str]:
     """The variables that decide where and how a job of ``spec`` computes, as its training will
     see them: the job's devices, the values set before Python, the per-job defaults (which a
     value already in ``env`` overrides) and the ones the device names to show."""
-    defaults = {**spec.job_env(dict(env))}
+    defaults = spec.job_env(dict(env))
     names = [*spec.env_before_python, *([spec.visible_devices_var] if spec.visible_devices_var else []),
              *defaults, *spec.shown_vars]
     return {name: env.get(name, defaults.get(name, "<unset>")) for name in dict.fromkeys(names)}

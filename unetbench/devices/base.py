@@ -271,12 +271,16 @@ class AcceleratorBackend(Backend):
             set_state(state.cpu())
 
     def reset_peak_memory(self):
-        self.module.reset_peak_memory_stats()
+        reset = getattr(self.module, "reset_peak_memory_stats", None)   # torch.xpu has it from 2.5
+        if reset is not None:
+            reset()
 
     def memory_bytes(self) -> dict:
-        return {"allocated": self.module.memory_allocated(), "reserved": self.module.memory_reserved(),
-                "peak_allocated": self.module.max_memory_allocated(),
-                "peak_reserved": self.module.max_memory_reserved(),
+        def stat(name):   # None where this device module lacks the figure (torch.xpu before 2.5)
+            read = getattr(self.module, name, None)
+            return read() if read is not None else None
+        return {"allocated": stat("memory_allocated"), "reserved": stat("memory_reserved"),
+                "peak_allocated": stat("max_memory_allocated"), "peak_reserved": stat("max_memory_reserved"),
                 "source": f"torch.{self.device_type} caching allocator"}
 
     def device_identity(self) -> dict:

@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 
+def id_list(text: str) -> list[int] | None:
+    """A device variable's ids ("2,3" or "2 3" -> [2, 3]); None when it is empty or holds
+    anything else (GPU-<uuid>, a stack "0.1"): the job's devices cannot then be told by index."""
+    parts = text.replace(",", " ").split()
+    return [int(part) for part in parts] if parts and all(part.isdigit() for part in parts) else None
+
+
 def comma_rows(lines: Iterable[str]) -> Iterator[list[str]]:
     """A tool that prints the five fields in order, comma separated, one device a line."""
     for line in lines:

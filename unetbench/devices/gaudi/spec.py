@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Mapping
 
-from ..spec import BackendSpec, DeviceTool, SbatchDefaults
+from ..spec import BackendSpec, DeviceTool, SbatchDefaults, id_list
 
 VISIBLE_MODULES_VAR = "HABANA_VISIBLE_MODULES"   # the job's cards (Slurm's GRES plugin or the site sets it)
 MODE_VAR = "PT_HPU_LAZY_MODE"                    # the bridge's execution mode, read once when it loads
@@ -18,8 +18,7 @@ BRIDGE_PACKAGE = "habana-torch-plugin"           # the bridge's distribution: it
 def visible_modules(env: Mapping[str, str]) -> list[int] | None:
     """The module ids of the job's cards, in the order ranks take them ("2,3" or "2 3"); None
     when the variable is unset or not a list of ids (every card of the node is then the job's)."""
-    ids = [part for part in env.get(VISIBLE_MODULES_VAR, "").replace(" ", ",").split(",") if part.strip()]
-    return [int(part) for part in ids] if ids and all(part.strip().isdigit() for part in ids) else None
+    return id_list(env.get(VISIBLE_MODULES_VAR, ""))
 
 
 def bridge_version() -> str | None:

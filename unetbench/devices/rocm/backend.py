@@ -53,9 +53,6 @@ class RocmBackend(CudaBackend):
     def energy_meter(self):
         return rocm_meter(pci_address(torch.cuda.get_device_properties(self.device)))
 
-    def profiler_activities(self):
-        return [torch.profiler.ProfilerActivity.CUDA]   # kineto's ROCm tracer answers to the CUDA activity
-
     def environment(self):
         props = torch.cuda.get_device_properties(self.device)
         return {**self.device_identity(), "driver": AMD_SMI.driver_version(),

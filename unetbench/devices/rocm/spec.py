@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 from typing import Iterable, Iterator, Mapping
 
-from ..spec import BackendSpec, DeviceTool, SbatchDefaults
+from ..spec import BackendSpec, DeviceTool, SbatchDefaults, id_list
 
 VISIBLE_VAR = "ROCR_VISIBLE_DEVICES"   # the job's GPUs, as Slurm (amd_gpu_env) or the site sets them
 HIP_VAR = "HIP_VISIBLE_DEVICES"        # a further choice among those (relative indices)
@@ -35,16 +35,11 @@ TF32_VAR = "HIPBLASLT_ALLOW_TF32"      # without it, torch's TF32 switch is igno
 FIND_MODE_VAR = "MIOPEN_FIND_MODE"
 
 
-def _ids(text: str) -> list[int] | None:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    return [int(p) for p in parts] if parts and all(p.isdigit() for p in parts) else None
-
-
 def job_gpus(env: Mapping[str, str]) -> list[int] | None:
     """The node's indices of the job's GPUs, in the order ranks take them; None where they
     cannot be told (unset, or given as GPU-<uuid>): every GPU of the node is then the job's."""
-    rocr = _ids(env.get(VISIBLE_VAR, ""))
-    chosen = _ids(env.get(HIP_VAR, ""))
+    rocr = id_list(env.get(VISIBLE_VAR, ""))
+    chosen = id_list(env.get(HIP_VAR, ""))
     if rocr is None or chosen is None:
         return rocr
     return [rocr[i] for i in chosen if i < len(rocr)]

@@ -139,19 +139,6 @@ class XpuBackend(AcceleratorBackend):
     def make_optimizer(self, params, lr):
         return torch.optim.Adam(params, lr=lr, fused=True if self.fused_optimizer else None)
 
-    def reset_peak_memory(self):
-        reset = getattr(self.module, "reset_peak_memory_stats", None)   # torch >= 2.5
-        if reset is not None:
-            reset()
-
-    def memory_bytes(self) -> dict:
-        def stat(name):
-            read = getattr(self.module, name, None)
-            return read() if read is not None else None
-        return {"allocated": stat("memory_allocated"), "reserved": stat("memory_reserved"),
-                "peak_allocated": stat("max_memory_allocated"), "peak_reserved": stat("max_memory_reserved"),
-                "source": f"torch.{self.device_type} caching allocator"}
-
     def energy_meter(self):
         return xpu_meter(self.local_rank)
 

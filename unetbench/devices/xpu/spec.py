@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from ..spec import BackendSpec, DeviceTool, SbatchDefaults
+from ..spec import BackendSpec, DeviceTool, SbatchDefaults, id_list
 
 MASK_VAR = "ZE_AFFINITY_MASK"                    # the job's devices (Slurm's intel_gpu_env or the site)
 HIERARCHY_VAR = "ZE_FLAT_DEVICE_HIERARCHY"       # FLAT (default), COMPOSITE or COMBINED
@@ -40,8 +40,7 @@ COMPOSITE = "COMPOSITE"
 def job_cards(env: Mapping[str, str]) -> list[int] | None:
     """ZE_AFFINITY_MASK as the card indices Slurm gave the job ("1,3" -> [1, 3]); None when the
     variable is unset or not a plain list of integers (a site's "0.1" names stack 1 of card 0)."""
-    parts = [part.strip() for part in env.get(MASK_VAR, "").split(",") if part.strip()]
-    return [int(part) for part in parts] if parts and all(part.isdigit() for part in parts) else None
+    return id_list(env.get(MASK_VAR, ""))
 
 
 def hierarchy(env: Mapping[str, str]) -> str:
