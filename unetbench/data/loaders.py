@@ -13,6 +13,8 @@ and random horizontal flips happen on the device, where they cost microseconds.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -91,19 +93,33 @@ class ShardSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
+class WorkerLoader(DataLoader):
+    """A DataLoader whose workers are started inside ``worker_start()``, a context manager."""
+
+    def __init__(self, *args, worker_start=contextlib.nullcontext, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.worker_start = worker_start
+
+    def __iter__(self):
+        # Persistent workers are forked by the first iter(); later ones only reset them.
+        with self.worker_start():
+            return super().__iter__()
+
+
 def make_loader(dataset: SplitArrays, batch_size: int, sampler, workers: int, pin_memory: bool | str,
-                drop_last: bool, seed: int, worker_init_fn=None) -> DataLoader:
+                drop_last: bool, seed: int, worker_init_fn=None, worker_start=contextlib.nullcontext) -> DataLoader:
     """``pin_memory``: False, True (pinned for the default accelerator) or the name of the
     device to pin for (Gaudi: "hpu", as Intel's loaders do). ``worker_init_fn``: run in each
-    worker as it starts (the trainer's makes the workers leave stop signals to the run)."""
+    worker as it starts; ``worker_start``: the context the workers are forked in (the trainer's
+    pair holds the stop signals from the fork until each worker ignores them)."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     device = pin_memory if isinstance(pin_memory, str) else ""
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+    return WorkerLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                       pin_memory=bool(pin_memory), pin_memory_device=device, drop_last=drop_last,
                       collate_fn=_collate_batch, persistent_workers=workers > 0,
                       prefetch_factor=4 if workers > 0 else None,
-                      generator=generator, worker_init_fn=worker_init_fn)
+                      generator=generator, worker_init_fn=worker_init_fn, worker_start=worker_start)
 
 
 class DeviceTransform:

@@ -5,6 +5,7 @@ the time limit itself, preemption; Ctrl-C at a terminal).
     Trainer(..., stop=stop).run()    # after each step: if stop.requested: save, results "interrupted", exit 3
     stop.restore()                   # the run is over: the handlers found at install are back
     DataLoader(..., worker_init_fn=ignore_stop_signals)   # workers leave the signals to the run
+    with stop_signals_held(): iter(loader)                # ... from the instant they are forked
     end_workers_at_exit(loader)      # ... so they are shut down in order when the process exits
 
 Who installs: the training command, first thing, before the imports that take seconds (torch,
@@ -17,12 +18,17 @@ tests): a signal then acts as it would without this suite.
 Why workers ignore them: scancel, the time limit and preemption signal the job's whole process
 group, loader workers included. A worker that died of SIGTERM would make the main process
 fail ("DataLoader worker ... exited unexpectedly") before it could checkpoint; the main process
-alone decides when to stop, and its workers end with it.
+alone decides when to stop, and its workers end with it. A worker is forked with torch's
+own SIGTERM handler, which kills it, and ignores the signals only once ``worker_init_fn`` runs:
+a signal in between (a preemption while an evaluation loader starts its workers) would kill it
+all the same. So the main process starts its workers with the stop signals blocked; each worker
+inherits the block, ignores the signals, then unblocks them, which discards any that came.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import weakref
 
@@ -31,6 +37,19 @@ def ignore_stop_signals(_worker_id: int = 0) -> None:
     """A DataLoader ``worker_init_fn``: the stop signals are the main process's business."""
     for sig in StopRequest.SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    # Held since the fork (stop_signals_held): one that came meanwhile is pending, and now ignored.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, StopRequest.SIGNALS)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Block the stop signals while loader workers are forked (they inherit the block); a signal
+    to this process meanwhile is delivered, to its handler, when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, StopRequest.SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def end_workers_at_exit(loader):

@@ -67,6 +67,7 @@ from .stop_signals import (
     end_workers_at_exit,
     ignore_stop_signals,
     nothing_to_save,
+    stop_signals_held,
 )
 from .time_to_target import TimeToTarget
 from .timing import StepTimer, TimingTotals
@@ -263,7 +264,8 @@ class Trainer:
         # Workers ignore the stop signals (this process checkpoints first), so they are shut
         # down in order at exit rather than by multiprocessing's SIGTERM (stop_signals.py).
         loader = make_loader(self.data[split], self.s.batch_size, sampler, workers, self.backend.loader_pinning,
-                             drop_last=drop_last, seed=self.s.seed, worker_init_fn=ignore_stop_signals)
+                             drop_last=drop_last, seed=self.s.seed, worker_init_fn=ignore_stop_signals,
+                             worker_start=stop_signals_held)
         return end_workers_at_exit(loader)
 
     # -- checkpoint -------------------------------------------------------------------------
