@@ -152,6 +152,8 @@ def test_fast_lazy_training_unit_gets_hpu_graphs_before_ddp_and_intels_ddp_and_l
     _, train, evals = trainer._loaders()
     assert (train.pin_memory, train.pin_memory_device) == (True, "hpu")
     assert evals["val"].pin_memory_device == "hpu"
+    # and the pinned batches are copied as Intel's training scripts copy them: without blocking
+    assert trainer.transform.non_blocking is True
 
     parity, calls = _backend(bridge, "gaudi_lazy", "parity")
     assert parity.ddp_kwargs() == {} and parity.loader_pinning is False

@@ -160,7 +160,6 @@ def test_the_loop_synchronises_at_boundaries_and_times_steps_with_hip_events(hip
     monkeypatch.setattr(type(backend), "device", property(lambda self: torch.device("cpu")))
     monkeypatch.setattr(type(backend), "side_stream", lambda self: InlineStream())
     monkeypatch.setattr(backend, "loader_pinning", False)
-    monkeypatch.setattr(backend, "pin_memory", False)
     # and torch's own optimizers must not take the host for a GPU once the backend is made
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(type(backend), "energy_meter", lambda self: Absent("stand-in"))

@@ -305,7 +305,6 @@ def test_two_training_steps_run_through_the_loop_with_synchronised_host_timing(o
     # The stand-in computes on the CPU: no device tensors, so no side stream or pinned batches either.
     monkeypatch.setattr(type(backend), "device", property(lambda self: torch.device("cpu")))
     monkeypatch.setattr(backend, "loader_pinning", False)
-    monkeypatch.setattr(backend, "pin_memory", False)
     monkeypatch.setattr(type(backend), "energy_meter", lambda self: Absent("stand-in"))
     settings = Settings(splits=str(tiny_splits), out=str(tmp_path), epochs=1, max_steps_per_epoch=3, **SMALL_SETTINGS)
     trainer = Trainer(settings, backend)

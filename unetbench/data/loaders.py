@@ -3,7 +3,7 @@
     splits = load_splits("data/dataset_splits.json")    # unetbench.data.prepared
     train = SplitArrays(splits, "train")             # memory-mapped uint8 arrays
     loader = make_loader(train, batch_size=16, ...)  # yields uint8 (images, labels) batches
-    transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
+    transform = DeviceTransform(backend.device, backend.memory_format, pinned=backend.loader_pinning)
     for x, y, wait_s in feed(iter(loader), range(len(loader)), transform, backend.side_stream(), clock):
         ...                                          # normalised and flipped on the device
 
@@ -125,10 +125,17 @@ def make_loader(dataset: SplitArrays, batch_size: int, sampler, workers: int, pi
 class DeviceTransform:
     """uint8 NHWC on the host -> normalised float NCHW on the device, flips on the device."""
 
-    def __init__(self, device: torch.device, memory_format: torch.memory_format, non_blocking: bool):
+    def __init__(self, device: torch.device, memory_format: torch.memory_format, pinned: bool | str):
+        """``pinned``: what the loaders pin their batches for (Backend.loader_pinning): False,
+        True (the default accelerator) or a device name (Gaudi: "hpu")."""
         self.device = device
         self.memory_format = memory_format
-        self.non_blocking = non_blocking
+        # A copy from pinned memory can overlap the device's work; Intel's Gaudi training
+        # scripts copy their hpu-pinned batches with non_blocking=True as CUDA's do.
+        self.non_blocking = bool(pinned)
+        # The flip draws are made here, not by the loader: they are pinned by torch.rand, which
+        # pins for the default accelerator only, so elsewhere they are copied from pageable memory.
+        self.pin_draws = pinned is True
         self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
         self.inv_std = (1.0 / torch.tensor(STD, device=device)).view(1, 3, 1, 1)
 
@@ -143,13 +150,13 @@ class DeviceTransform:
         y = labels.long()
         if flip_key is not None:
             # B coin flips from a host generator (a few bytes; the same flips on every backend),
-            # applied on the device per sample. The draws go into pinned memory whenever the copy
-            # is non_blocking: from pageable memory a "non_blocking" copy may block the host
-            # until the device has caught up, the very stall the side stream is there to avoid.
-            # (The caching host allocator keeps the pinned block until the copy has completed.)
+            # applied on the device per sample. The draws go into pinned memory where batches do:
+            # from pageable memory a "non_blocking" copy may block the host until the device has
+            # caught up, the very stall the side stream is there to avoid. (The caching host
+            # allocator keeps the pinned block until the copy has completed.)
             draws = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(flip_key),
-                               pin_memory=self.non_blocking)
-            flip = draws.to(self.device, non_blocking=self.non_blocking) < 0.5
+                               pin_memory=self.pin_draws)
+            flip = draws.to(self.device, non_blocking=self.pin_draws) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             y = torch.where(flip.view(-1, 1, 1), y.flip(2), y)
         return x, y

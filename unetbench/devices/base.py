@@ -57,9 +57,9 @@ class Backend(abc.ABC):
         # intermediate base, nor a subclass made elsewhere (a test's, say) with the same spec.
         if "spec" in cls.__dict__ and cls.__module__ == f"{cls.spec.package}.backend":
             Backend.registered[cls.spec.name] = cls
-    pin_memory = False       # pinned host buffers make non_blocking copies asynchronous
     # What the loaders pin their batches for: False, True (the default accelerator) or a device
-    # name (DataLoader's pin_memory_device).
+    # name (DataLoader's pin_memory_device). Pinned batches are copied to the device with
+    # non_blocking=True (DeviceTransform): the copy then overlaps the previous step's work.
     loader_pinning: bool | str = False
     # True where the first batch of a new shape costs compilation or autotuning (graph
     # compilers, cuDNN benchmark mode): evaluation's shapes are then warmed up before training,

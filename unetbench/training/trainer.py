@@ -131,7 +131,7 @@ class Trainer:
         self.eval_model: nn.Module = self.model   # the compiled evaluation unit once build_units() ran
 
         # Feeding, timing and evaluating the device.
-        self.transform = DeviceTransform(backend.device, backend.memory_format, non_blocking=backend.pin_memory)
+        self.transform = DeviceTransform(backend.device, backend.memory_format, pinned=backend.loader_pinning)
         self.stream = backend.side_stream()
         self.timer = StepTimer(self._aligned_sync, backend.new_event, settings.warmup_steps, clock=clock)
         self.health = LossHealth(backend.device, settings.nonfinite_patience)  # NaN/inf loss, read per epoch

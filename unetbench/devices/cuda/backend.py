@@ -17,7 +17,6 @@ from .spec import NVIDIA_SMI, SPECS
 class CudaBackend(AcceleratorBackend):
     spec, = SPECS
     device_type = "cuda"
-    pin_memory = True
     loader_pinning = True
     compiles_per_shape = True  # cudnn.benchmark autotunes per shape; torch.compile per shape
 

@@ -89,7 +89,6 @@ def xccl_available() -> bool:
 class XpuBackend(AcceleratorBackend):
     spec, = SPECS
     device_type = "xpu"
-    pin_memory = True
     loader_pinning = True      # pin for the current accelerator (pin_memory_device is deprecated)
     compiles_per_shape = True  # torch.compile per shape in the fast profile
 
