@@ -17,6 +17,7 @@ import torch
 from helpers import SMALL_SETTINGS
 from torch import nn
 
+from unetbench.core.errors import UserError
 from unetbench.core.settings import Settings
 from unetbench.data.loaders import DeviceTransform, flip_key
 from unetbench.devices.base import InlineStream
@@ -192,6 +193,9 @@ def test_stop_agreement_makes_no_device_round_trip(tiny_splits, tmp_path, monkey
 
 def test_host_agreements_get_a_gloo_group_beside_the_device_backend(monkeypatch):
     calls = []
+    monkeypatch.setenv("MASTER_ADDR", "node1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setattr(torch.distributed, "TCPStore", lambda *a, **kw: "store")
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
     monkeypatch.setattr(torch.distributed, "new_group", lambda backend=None, **kw: calls.append(("group", backend))
                         or f"{backend} group")
@@ -203,6 +207,35 @@ def test_host_agreements_get_a_gloo_group_beside_the_device_backend(monkeypatch)
     gloo = DistContext(rank=0, world_size=2)
     gloo.init("gloo", timeout_s=5)
     assert calls == [("init", "gloo")] and gloo.host_group is None  # the default group is on the host already
+
+
+def test_joining_is_bounded_short_and_each_collective_long_enough_for_a_cold_compilation(monkeypatch):
+    """The first DDP backward waits for the slowest rank's compilation (max-autotune, a cold
+    cache: many minutes); a timeout that bounds joining the group must not bound that wait."""
+    from unetbench.training import distributed
+    timeouts = {}
+    monkeypatch.setenv("MASTER_ADDR", "node1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.delenv("UNETBENCH_COLLECTIVE_TIMEOUT", raising=False)
+    monkeypatch.setattr(torch.distributed, "TCPStore", lambda host, port, world, is_master, timeout, **kw:
+                        timeouts.update(store=timeout.total_seconds(), at=(host, port, world, is_master)) or "store")
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, store, timeout, **kw:
+                        timeouts.update(group=timeout.total_seconds(), store_used=store))
+    monkeypatch.setattr(torch.distributed, "new_group", lambda backend=None, timeout=None, **kw:
+                        timeouts.update(host_group=timeout.total_seconds()))
+    monkeypatch.setattr(torch.distributed, "barrier", lambda *a, **kw: None)
+    DistContext(rank=1, world_size=2).init("nccl", timeout_s=30)
+    assert timeouts == {"store": 30, "at": ("node1", 29500, 2, False), "store_used": "store",
+                        "group": distributed.DEFAULT_COLLECTIVE_TIMEOUT_S,
+                        "host_group": distributed.DEFAULT_COLLECTIVE_TIMEOUT_S}
+    assert distributed.DEFAULT_COLLECTIVE_TIMEOUT_S >= 3600 > distributed.DEFAULT_TIMEOUT_S
+
+    monkeypatch.setenv("UNETBENCH_COLLECTIVE_TIMEOUT", "900")
+    DistContext(rank=0, world_size=2).init("gloo", timeout_s=30)
+    assert timeouts["group"] == 900 and timeouts["at"][3] is True
+    monkeypatch.setenv("UNETBENCH_COLLECTIVE_TIMEOUT", "soon")
+    with pytest.raises(UserError, match="UNETBENCH_COLLECTIVE_TIMEOUT='soon' must be a number of seconds"):
+        DistContext(rank=0, world_size=2).init("gloo", timeout_s=30)
 
 
 def test_ddp_does_not_broadcast_buffers_every_forward(tiny_splits, tmp_path, monkeypatch):

@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 from helpers import REPO, SMALL_TRAINING, read_results
@@ -78,14 +77,12 @@ def test_mismatched_dataset_between_ranks_fails_on_every_rank(tiny_splits, tmp_p
 
 @pytest.mark.slow
 def test_world_size_larger_than_the_launch_times_out_with_a_message(tiny_splits, tmp_path):
-    start = time.monotonic()
     proc = _srun_style(0, [*TRAIN, "--splits", tiny_splits, "--out", tmp_path], job_id=4444, tasks=3,
                        extra_env={"UNETBENCH_DIST_TIMEOUT": "8"})
     # only one of three processes is started: rank 0 must give up, not hang
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
     assert "did not form within 8 s" in err and "3 processes were expected" in err
-    assert time.monotonic() - start < 90
     assert not (tmp_path / "results_cpu.json").exists()
 
 

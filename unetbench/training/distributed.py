@@ -25,7 +25,12 @@ from . import rankenv
 from .rankenv import first_host  # noqa: F401  (part of this module's interface)
 from .rankenv import int_env as _int
 
-DEFAULT_TIMEOUT_S = 300
+# Two limits, because one does not fit both. Forming the group must fail fast: a launch with the
+# wrong number of processes would otherwise hang until Slurm's time limit. A collective must
+# wait much longer: the first DDP backward waits for the slowest rank's compilation, and with
+# max-autotune or a cold compile cache that takes many minutes (the NCCL watchdog would abort).
+DEFAULT_TIMEOUT_S = 300              # UNETBENCH_DIST_TIMEOUT: every rank has joined the group
+DEFAULT_COLLECTIVE_TIMEOUT_S = 7200  # UNETBENCH_COLLECTIVE_TIMEOUT: one collective, once joined
 
 
 @dataclass
@@ -73,20 +78,30 @@ class DistContext:
 
     # -- process group --------------------------------------------------------------------
     def init(self, comm_backend: str, timeout_s: float | None = None) -> None:
+        """Form the process group: every rank must join within ``timeout_s`` (default
+        UNETBENCH_DIST_TIMEOUT or 300 s); after that each collective may take up to
+        UNETBENCH_COLLECTIVE_TIMEOUT (default 2 h) seconds."""
         if self.world_size == 1:
             return
-        timeout_s = timeout_s or float(os.environ.get("UNETBENCH_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
+        timeout_s = timeout_s or _seconds_env("UNETBENCH_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)
+        collective = datetime.timedelta(seconds=_seconds_env("UNETBENCH_COLLECTIVE_TIMEOUT",
+                                                             DEFAULT_COLLECTIVE_TIMEOUT_S))
         self.comm_backend = comm_backend
         try:
-            torch.distributed.init_process_group(comm_backend, init_method="env://", rank=self.rank,
-                                                 world_size=self.world_size,
-                                                 timeout=datetime.timedelta(seconds=timeout_s))
+            # The rendezvous store bounds the joining: rank 0 waits for every other rank to
+            # connect, the others to reach rank 0, each within timeout_s. The group's own
+            # timeout, the one every later collective gets, is the long one.
+            store = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                                               self.world_size, is_master=self.rank == 0,
+                                               timeout=datetime.timedelta(seconds=timeout_s),
+                                               wait_for_workers=True)
+            torch.distributed.init_process_group(comm_backend, store=store, rank=self.rank,
+                                                 world_size=self.world_size, timeout=collective)
             if comm_backend != "gloo":
                 # Host-side agreements (any_rank) go through gloo on CPU tensors: on the device's
                 # own backend (nccl, hccl) they would need a device tensor and a read back.
-                self.host_group = torch.distributed.new_group(backend="gloo",
-                                                              timeout=datetime.timedelta(seconds=timeout_s))
-            # The first collective proves every rank arrived; gloo's init alone may not.
+                self.host_group = torch.distributed.new_group(backend="gloo", timeout=collective)
+            # The first collective proves every rank's group works; joining the store alone may not.
             self.barrier()
         except Exception as err:  # timeouts and refused connections come as several types
             raise UserError(f"rank {self.rank}: the process group did not form within {timeout_s:.0f} s "
@@ -187,3 +202,16 @@ def no_buffer_broadcast_per_forward() -> dict:
     from torch.nn.parallel import DistributedDataParallel
     accepted = inspect.signature(DistributedDataParallel.__init__).parameters
     return {"forward_sync_buffers" if "forward_sync_buffers" in accepted else "broadcast_buffers": False}
+
+
+def _seconds_env(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UserError(f"{name}={text!r} must be a number of seconds above 0; unset it for the default ({default:.0f})")
+    return value
