@@ -122,3 +122,20 @@ def test_every_table_has_a_heading_for_each_cell(tmp_path):
     comp = compare(tmp_path, [make_result("cuda", samples_per_s=200.0), make_result("gaudi_lazy", samples_per_s=100.0)])
     for table in build_tables(comp):
         assert all(len(row) == len(table.headers) for row in table.rows), (table.key, table.headers, table.rows)
+
+
+def test_parity_figures_are_labelled_fp32_without_tf32_and_tf32_runs_are_not_compared_with_them(tmp_path):
+    tf32 = make_result("cuda", "parity", seed=1, samples_per_s=180.0)
+    tf32["environment"]["math_mode"]["tf32"] = True   # --allow-tf32
+    comp = compare(tmp_path, [make_result("cuda", "parity", seed=0, samples_per_s=100.0), tf32,
+                              make_result("gaudi_lazy", "parity", samples_per_s=90.0)])
+    tables = {t.key: t for t in build_tables(comp)}
+    for key in ("performance", "quality", "memory"):
+        table = tables[key]
+        math = {row[0]: row[table.headers.index("math")] for row in table.rows}
+        assert math["gaudi_lazy/parity"] == "FP32, no TF32", key
+        assert any("FP32, no TF32" in note and "--allow-tf32" in note for note in table.notes), key
+    setup = tables["setup"]
+    mixed = setup.rows[0][setup.headers.index("math")]
+    assert mixed.startswith("mixed: ") and set(mixed[7:].split("/")) == {"FP32, no TF32", "FP32 with TF32"}
+    assert any("differ in precision" in line for line in comp.statements)

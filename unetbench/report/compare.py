@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import UserError
+from ..core.math_label import math_label
 from ..core.registry import BACKENDS, PROFILES, first_backend
 from .energy import run_energy
 from .fields import METRICS, comparability_values, per_class_iou, run_figures
@@ -68,6 +69,12 @@ class Group:
     def label(self) -> str:
         return (f"{self.backend}/{self.profile}" + (f" x{self.world_size}" if self.world_size > 1 else "")
                 + (f" [{self.workload}]" if self.workload else ""))
+
+    @property
+    def math(self) -> str | None:
+        """The arithmetic of the group's runs in words ("FP32, no TF32"); the setup table flags
+        a group whose runs differ in it."""
+        return math_label(self.runs[0].data["environment"].get("math_mode"))
 
     @property
     def nodes(self) -> Any:

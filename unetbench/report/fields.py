@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..core.math_label import math_label
 from .energy_cost import energy_figures
 from .load import RunRecord
 
@@ -135,7 +136,7 @@ def comparability_values(data: dict) -> dict[str, Any]:
         "crop": "x".join(map(str, crop)) if crop else None,
         "batch_size": per_device_batch(data),
         "epochs": _get(data, "settings", "epochs"),
-        "precision": _get(data, "environment", "math_mode", "precision"),
+        "precision": math_label(_get(data, "environment", "math_mode")),   # with TF32 or not
         "device_settings": device_settings_text(data),
     }
 

@@ -51,7 +51,7 @@ def _bar_axes(ax: Any, groups: list[Group]) -> None:
     ax.set_xlim(-0.7 - pad, len(groups) - 0.3 + pad)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # room for the value labels above the bars
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([g.label for g in groups], rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+    ax.set_xticklabels([g.label + (f"\n{g.math}" if g.math else "") for g in groups], rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
 
 
 def throughput(plt: Any, comp: Comparison, path: Path) -> Path:
@@ -98,7 +98,8 @@ def curves(plt: Any, comp: Comparison, path: Path, against: str) -> Path:
         for ax, key in ((ax_loss, "train_loss"), (ax_miou, "val_miou")):
             values = [[h[key] for h in rows if h[key] is not None] for rows in per_epoch]
             ys = [statistics.median(v) if v else float("nan") for v in values]
-            ax.plot(xs, ys, style, color=color(g), marker=marker, ms=5, label=g.label + (f" (median of {len(g.runs)})" if len(g.runs) > 1 else ""))
+            ax.plot(xs, ys, style, color=color(g), marker=marker, ms=5, label=g.label + (f" ({g.math})" if g.math else "")
+                    + (f" (median of {len(g.runs)})" if len(g.runs) > 1 else ""))
             if len(g.runs) > 1:  # band = min-max over the repeated runs
                 ax.fill_between(xs, [min(v) if v else float("nan") for v in values],
                                 [max(v) if v else float("nan") for v in values], color=color(g), alpha=0.2)

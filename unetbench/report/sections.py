@@ -12,12 +12,14 @@ A figure with repeated runs reads "median [min-max]"; a speedup that cannot be g
 
 from __future__ import annotations
 
+from ..core.math_label import math_label
 from .compare import SPREAD, Comparison, Group
 from .fields import METRICS
 from .noise import WITHIN_NOISE
 from .tables import Table, fmt
 from .timetotarget import noise_table, time_to_target_table
 
+NO_TF32 = math_label({"precision": "fp32", "tf32": False})
 _STATE_ORDER = ["complete", "interrupted", "failed", "running", "corrupt", "schema-mismatch", "invalid", "unreadable", "missing"]
 
 
@@ -33,9 +35,15 @@ def cell(group: Group, metric: str, spread: bool = False) -> str:
 
 
 def _metric_table(comp: Comparison, key: str, title: str, metrics: list[str], spread: tuple = ()) -> Table:
-    headers = ["group", "n"] + [METRICS[m].label for m in metrics]
-    rows = [[g.label, str(len(g.runs))] + [cell(g, m, m in spread) for m in metrics] for g in comp.groups]
+    # The math beside every figure: parity's "FP32, no TF32" is slower than the TF32 that
+    # published GPU figures use by default, and must never be read as comparable with them.
+    headers = ["group", "n", "math"] + [METRICS[m].label for m in metrics]
+    rows = [[g.label, str(len(g.runs)), g.math or "-"] + [cell(g, m, m in spread) for m in metrics]
+            for g in comp.groups]
     notes = [f"n = complete runs; figures are medians; [a-b] = {SPREAD}."] if any(len(g.runs) > 1 for g in comp.groups) else []
+    if any(g.math == NO_TF32 for g in comp.groups):
+        notes.append(f"{NO_TF32}: the parity profile's true FP32; published FP32 GPU figures use TF32, "
+                     "comparable only with runs made with --allow-tf32.")
     return Table(title, headers, rows, notes, key)
 
 
@@ -51,7 +59,7 @@ def runs_table(comp: Comparison) -> Table:
 
 # Column headings of the fields that must match (report/fields.py: comparability_values).
 SETUP_HEADINGS = {"model": "model", "dataset": "dataset sha256", "crop": "crop", "batch_size": "batch/device",
-                  "epochs": "epochs", "precision": "precision", "device_settings": "device settings"}
+                  "epochs": "epochs", "precision": "math", "device_settings": "device settings"}
 
 
 def setup_table(comp: Comparison) -> Table:

@@ -41,6 +41,7 @@ import torch  # noqa: E402
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import UserError, run_cli
+from ..core.math_label import math_label
 from ..core.parsing import (
     argparse_type,
     check_crop_for_models,
@@ -308,7 +309,8 @@ def print_report(r: dict) -> None:
     env = r["end_to_end"]["environment"]
     c, e = r["compute_only"], r["end_to_end"]
     software = [f"torch {env['torch']}"] + [f"{name} {value}" for name, value in e["device_software"].items()]
-    print(f"\n{env['device_name']} | {', '.join(software)} | {r['backend']}/{r['profile']} {env['math_mode']}")
+    print(f"\n{env['device_name']} | {', '.join(software)} | {r['backend']}/{r['profile']}: "
+          f"{math_label(env['math_mode'])}, math mode {env['math_mode']}")
     print(f"{r['model_title']} width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
           f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
     rows = [("", "compute only", "end to end"),
