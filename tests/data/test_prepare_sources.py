@@ -209,3 +209,28 @@ def test_kaggle_credentials_sources(monkeypatch, kaggle_env, tmp_path):
 def test_kaggle_bad_slug(kaggle_env, tmp_path):
     with pytest.raises(UserError, match="OWNER/NAME"):
         prepare(tmp_path / "out", kaggle_dataset="not-a-slug", cache_dir=tmp_path / "c", progress=False)
+
+
+def test_a_forked_worker_reads_the_zip_through_a_file_of_its_own(tmp_path):
+    """The parent reads a mask before the pool forks; a worker that kept the parent's open
+    archive would share its file offset, and concurrent reads interleave (Bad CRC-32)."""
+    import os
+    import zipfile
+    members = {name: np.random.default_rng(i).bytes(1 << 20) for i, name in enumerate(["a.png", "b.png"])}
+    with zipfile.ZipFile(tmp_path / "src.zip", "w") as archive:   # larger than any read buffer
+        for name, data in members.items():
+            archive.writestr(name, data)
+    reader = sources.open_source(tmp_path / "src.zip")
+    assert reader.read("a.png") == members["a.png"]   # the parent's archive is open now
+    parent_fd = sources._OPEN_ZIPS[reader.root].fp.fileno()
+    offset = os.lseek(parent_fd, 0, os.SEEK_CUR)
+    pid = os.fork()
+    if pid == 0:  # the worker: read, and report through the exit status only
+        ok = False
+        try:
+            ok = reader.read("b.png") == members["b.png"]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.lseek(parent_fd, 0, os.SEEK_CUR) == offset, "the worker moved the parent's file offset: one shared file"

@@ -36,6 +36,11 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 
 _scandir = os.scandir  # tests swap this to simulate an unreadable folder (root ignores chmod)
 _OPEN_ZIPS: Dict[str, zipfile.ZipFile] = {}
+# One open archive per process. A forked worker inherits its parent's, and with it the same
+# open file and file offset: two processes seeking and reading it at once interleave and read
+# garbage ("Bad CRC-32" on a valid zip). So a child forgets the inherited handles and opens
+# its own; the inherited file is closed with the child's references, never the parent's.
+os.register_at_fork(after_in_child=_OPEN_ZIPS.clear)
 
 
 @dataclass(frozen=True)
