@@ -340,3 +340,15 @@ def test_site_settings_are_printed_by_the_site_module(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["--partition=debug", "--gres=gpu:a100:4", "--cpus-per-task=1", "--mem=64G",
                                    "--time=00:30:00"]
+
+
+def test_a_cluster_run_without_sbatch_is_refused_not_run_on_the_login_node(bench, tmp_path):
+    site = write_site(tmp_path / "site.env")
+    bare = tmp_path / "bin"   # the python, and no Slurm commands: a Slurm module not loaded
+    bare.mkdir()
+    (bare / "python3").symlink_to(sys.executable)
+    env = {**script_env(), "PATH": str(bare)}
+    proc = bench(["--backends", "cpu", "--site", site, "--synthetic", "--skip-verify", "--run-dir", tmp_path / "run"], env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "sbatch not found on PATH" in proc.stderr and "module load slurm" in proc.stderr and "--local" in proc.stderr
+    assert not (tmp_path / "run").exists(), "nothing ran here instead"

@@ -153,7 +153,10 @@ def make_plan(o: Options) -> Plan:
     site_path = _absolute(o.site) if o.site else ROOT / "site.env"
     local, prepare_job = o.local, o.prepare_job
     if not local and not shutil.which("sbatch"):
-        note("notice: sbatch not found on this machine; running locally (--local) instead of submitting")
+        if not o.demo:   # a cluster run asked for: never quietly trained on the login node instead
+            raise UserError("sbatch not found on PATH: submitting to Slurm needs its commands on this machine; "
+                            "load them (e.g. `module load slurm`) or add --local to run every job here")
+        note("notice: sbatch not found on this machine; the demo runs locally (--local)")
         local = True
     if not local and o.demo and not site_path.is_file():
         note(f"notice: --demo without {site_path}; running locally (--local)")
