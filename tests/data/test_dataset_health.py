@@ -93,3 +93,16 @@ def test_a_truncated_array_is_not_up_to_date(tmp_path):
     path = out / "test_images.npy"
     path.write_bytes(path.read_bytes()[:-100])
     assert not is_up_to_date(out, fingerprint)
+
+
+def test_a_binary_file_given_as_the_split_file_is_named_not_a_traceback(data):
+    with pytest.raises(UserError, match=r"train_images\.npy is not a text file .*dataset_splits\.json"):
+        load_splits(data / "train_images.npy")
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"fingerprint": "F", "splits": [1]}', '{"fingerprint": "F", "splits": {"train": 3}}',
+                                     "\x89PNG\x00\xff"])
+def test_a_split_file_of_another_shape_is_simply_not_up_to_date(tmp_path, content):
+    from unetbench.data.prepare.fingerprint import is_up_to_date
+    (tmp_path / "dataset_splits.json").write_bytes(content.encode("latin-1"))
+    assert is_up_to_date(tmp_path, "F") is False

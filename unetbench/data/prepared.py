@@ -89,6 +89,9 @@ def load_splits(path: str | Path) -> Splits:
         raise UserError(f"cannot read dataset split file {path}: {err.strerror}") from None
     try:
         meta = json.loads(raw)
+    except UnicodeDecodeError:   # not text at all: an array, an image, an archive
+        raise UserError(f"dataset split file {path} is not a text file (binary data, e.g. one of the dataset's "
+                        f".npy arrays); pass the {SPLITS_FILE} of a prepared dataset folder") from None
     except json.JSONDecodeError as err:
         raise UserError(f"dataset split file {path} is not valid JSON ({err}); {hint} with --force") from None
     if isinstance(meta, dict) and "schema_version" in meta and "status" in meta:

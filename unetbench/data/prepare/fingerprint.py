@@ -40,16 +40,18 @@ def is_up_to_date(out: Path, fp: str) -> bool:
     splits_file = Path(out) / SPLITS_FILE
     try:
         meta = json.loads(splits_file.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError):   # ValueError: not JSON, or not text (UnicodeDecodeError)
         return False
-    if meta.get("fingerprint") != fp:
+    if not isinstance(meta, dict) or meta.get("fingerprint") != fp:
         return False
-    for split in meta.get("splits", {}).values():
-        for key in ("images", "labels"):
-            path = Path(out) / split[key]["file"]
-            if not path.is_file():
-                log.info("%s is missing; preparing again", path)
-                return False
+    try:
+        files = [Path(out) / split[key]["file"] for split in meta["splits"].values() for key in ("images", "labels")]
+    except (KeyError, TypeError, AttributeError):   # fields of another shape: not one we wrote
+        return False
+    for path in files:
+        if not path.is_file():
+            log.info("%s is missing; preparing again", path)
+            return False
     try:   # a truncated or changed array is not up to date (sizes always, checksums when changed)
         from ..array_stamps import verify_changed_arrays
         from ..prepared import load_splits
