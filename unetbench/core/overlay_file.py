@@ -24,6 +24,8 @@ The file, OUT/overlays_<run>.npz (compressed, uint8 images and labels):
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -67,6 +69,11 @@ def write_overlay_file(path: Path, *, images: np.ndarray, labels: np.ndarray, pr
 
 
 def load_overlays(path: str | Path) -> dict:
-    """The arrays of an overlays file, as write_overlay_file saved them."""
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
+    """The arrays of an overlays file, as write_overlay_file saved them. A truncated or
+    corrupt file raises ValueError naming it (numpy passes on zipfile's and zlib's own errors)."""
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{path} is not a complete overlays file ({err}); the run that wrote it may have "
+                         "been cut off: run it again to redraw its overlays") from None

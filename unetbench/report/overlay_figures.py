@@ -33,7 +33,10 @@ def _load(comp: Comparison) -> list[tuple[str, dict]]:
         for r in g.runs:
             entry = (r.data or {}).get("overlays") or {}
             path = r.path.parent / entry["file"] if entry.get("file") else None
-            if path is None or not path.is_file():
+            if path is None:
+                continue
+            if not path.is_file():
+                log.warning("overlays %s, named in %s, is missing; left out", path, r.path)
                 continue
             try:
                 found.append((g.label, load_overlays(path)))
