@@ -106,3 +106,31 @@ def test_a_split_file_of_another_shape_is_simply_not_up_to_date(tmp_path, conten
     from unetbench.data.prepare.fingerprint import is_up_to_date
     (tmp_path / "dataset_splits.json").write_bytes(content.encode("latin-1"))
     assert is_up_to_date(tmp_path, "F") is False
+
+
+def test_labels_beyond_the_classes_are_refused_before_training_when_the_classes_were_edited(data):
+    meta = json.loads((data / "dataset_splits.json").read_text())
+    meta["num_classes"] -= 1
+    meta["classes"] = meta["classes"][:-1]
+    (data / "dataset_splits.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=r"splits\.train\.class_pixel_counts must be a list of \d+ pixel counts"):
+        load_splits(data / "dataset_splits.json")
+
+
+def test_labels_beyond_the_classes_in_arrays_written_by_hand_are_found_once(data):
+    meta = json.loads((data / "dataset_splits.json").read_text())
+    for split in meta["splits"].values():   # a dataset made by hand: no checksums, no class counts
+        for kind in ("images", "labels"):
+            split[kind].pop("sha256")
+        split.pop("class_pixel_counts")
+    (data / "dataset_splits.json").write_text(json.dumps(meta))
+    labels = np.load(data / "val_labels.npy")
+    labels[3, 0, 0] = meta["num_classes"] + 2
+    np.save(data / "val_labels.npy", labels)
+    splits = load_splits(data / "dataset_splits.json")
+    with pytest.raises(UserError, match=rf"val_labels\.npy: sample 3 has label value\(s\) \[{meta['num_classes'] + 2}\]"):
+        verify_changed_arrays(splits)
+    labels[3, 0, 0] = 0
+    np.save(data / "val_labels.npy", labels)
+    assert "val_labels.npy" in verify_changed_arrays(splits)   # read once ...
+    assert verify_changed_arrays(splits) == []                  # ... then trusted while unchanged

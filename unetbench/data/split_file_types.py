@@ -57,3 +57,24 @@ def check_split_fields(meta: dict, path: Path, splits, fix: str) -> None:
                 raise bad(f"splits.{name}.{kind}.shape", "a list of whole numbers", shape)
             if entry.get("sha256") is not None and not isinstance(entry["sha256"], str):
                 raise bad(f"splits.{name}.{kind}.sha256", "a hex digest", entry["sha256"])
+        _check_class_counts(split, name, n, bad)
+
+
+def _check_class_counts(split: dict, name: str, n: int, bad) -> None:
+    """prepare_dataset.py counts each class's label pixels: a count per class, and the counts plus
+    the ignored pixels make every label pixel. A file whose classes were edited afterwards
+    (num_classes lowered, labels left as they were) fails here, not at the training's first batch."""
+    counts = split.get("class_pixel_counts")
+    if counts is None:
+        return
+    if not isinstance(counts, list) or len(counts) != n or not all(_whole(c) and c >= 0 for c in counts):
+        raise bad(f"splits.{name}.class_pixel_counts", f"a list of {n} pixel counts (num_classes)",
+                  counts if not isinstance(counts, list) else f"{len(counts)} counts")
+    shape, ignored = (split.get("labels") or {}).get("shape"), split.get("ignored_pixels", 0)
+    if shape and _whole(ignored):
+        pixels = 1
+        for side in shape:
+            pixels *= side
+        if sum(counts) + ignored != pixels:
+            raise bad(f"splits.{name}.class_pixel_counts", f"counts that with ignored_pixels make all {pixels} "
+                      "label pixels (labels outside the classes?)", f"{sum(counts) + ignored}")
