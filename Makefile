@@ -20,7 +20,10 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast scaffold venv lint clean-demo
 
+# Checked before pip: with an older Python (RHEL/Rocky/Alma 9's python3 is 3.9) pip only says
+# ResolutionImpossible for torch. The minimum is pyproject.toml's requires-python, read from there.
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) scripts/check_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
