@@ -45,10 +45,26 @@ UB_LAUNCHER=()      # (srun ...) when the job has several tasks
 
 _ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+# The training is started shielded (UB_SHIELD): the stop signals ignored until Python has
+# installed its handlers, so an early one cannot kill it. The stop is written to
+# UNETBENCH_STOP_FILE before each forwarded signal: the training reads it at install (a signal
+# it ignored) and at every step (a signal that nsys, between us and it, did not forward).
+# File first, signal second: a process then either has its handlers when the signal comes, or
+# installs them after the file exists (unetbench/training/stop_signals.py).
+UB_SHIELD=(bash -c 'trap "" USR1 TERM; exec "$@"' unetbench-shield)
+
+_ub_request_stop() {
+  [ -n "${UNETBENCH_STOP_FILE:-}" ] || return 0
+  if ! { printf '%s\n' "$1" >"$UNETBENCH_STOP_FILE.$$" && mv -f "$UNETBENCH_STOP_FILE.$$" "$UNETBENCH_STOP_FILE"; }; then
+    _ub_log "could not write $UNETBENCH_STOP_FILE; the signal alone is forwarded"
+  fi
+}
+
 _ub_forward() {
   local sig=$1
   _ub_signals+=("$sig")
   _ub_pending=1
+  _ub_request_stop "$sig"
   if [ -n "$_ub_child" ] && [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
     _ub_log "received SIG$sig; forwarding it to pid $_ub_child (srun) as SIGUSR1, which srun passes to every task"
     kill -s USR1 "$_ub_child" 2>/dev/null || true
@@ -239,7 +255,13 @@ train_job() {
   if [ "${UNETBENCH_NSYS:-0}" = 1 ] && [ -n "$(ub_nsys_trace "$backend")" ]; then
     _ub_nsys "$out" "$run" "$backend"
   fi
-  job_run "${UB_LAUNCHER[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
+  # Per attempt: a stop written for an earlier run of this job must not stop this one.
+  export UNETBENCH_STOP_FILE="$out/.stop_${run}_${SLURM_JOB_ID:-$$}"
+  rm -f "$UNETBENCH_STOP_FILE"
+  if [ "${#_ub_signals[@]}" -gt 0 ]; then _ub_request_stop "${_ub_signals[0]}"; fi  # came during set-up
+  job_run "${UB_LAUNCHER[@]}" "${UB_SHIELD[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
+  rm -f "$UNETBENCH_STOP_FILE"
+  unset UNETBENCH_STOP_FILE
   _ub_stop_monitor
   _ub_log "training exited with status $UB_RC"
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import weakref
 
@@ -78,16 +79,36 @@ def _shut_down_workers() -> None:
             shutdown()
 
 
+# The batch job names a file here and writes the signal's name into it before forwarding the
+# signal itself (scripts/lib_job.sh). The file reaches the training where the signal cannot: a
+# process between them that does not forward it (nsys profile), or a signal that came before
+# the handlers were installed (the job starts the training with the stop signals ignored, so
+# that one cannot kill it: it is then read from the file at install).
+STOP_FILE_VAR = "UNETBENCH_STOP_FILE"
+
+
 class StopRequest:
     SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self):
+    def __init__(self, stop_file: str | None = None):
         self.signal_name: str | None = None
         self._previous: dict = {}
+        self.stop_file = stop_file
 
     @property
     def requested(self) -> bool:
+        if self.signal_name is None and self.stop_file:
+            self._read_stop_file()   # one failed open() while nothing was asked: microseconds a step
         return self.signal_name is not None
+
+    def _read_stop_file(self) -> None:
+        try:
+            with open(self.stop_file) as fh:
+                name = fh.read().strip()
+        except OSError:
+            return
+        if name in {sig.name[3:] for sig in self.SIGNALS}:
+            self.signal_name = f"SIG{name}"
 
     def _handle(self, signum, _frame) -> None:
         # Only set a flag: the loop finishes its current step and checkpoints in order.
@@ -96,9 +117,10 @@ class StopRequest:
     @classmethod
     def install(cls) -> "StopRequest":
         """A request that any stop signal from now on sets; the handlers it replaces are kept for restore()."""
-        request = cls()
+        request = cls(os.environ.pop(STOP_FILE_VAR, None) or None)   # popped: not for child processes
         for sig in cls.SIGNALS:
             request._previous[sig] = signal.signal(sig, request._handle)
+        request.requested  # noqa: B018  (a signal written before the handlers existed counts now)
         return request
 
     def restore(self) -> None:
