@@ -41,9 +41,14 @@ _ub_child=""        # pid of the foreground work (training, prepare, compare)
 _ub_monitor=""      # pid of the device monitor
 _ub_signals=()      # signals received, in order
 _ub_pending=0       # set by a trap while we wait
+_ub_early=""        # what becomes of a signal that comes before the work starts (train_job says)
 UB_LAUNCHER=()      # (srun ...) when the job has several tasks
 
-_ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# The job's log is this shell's stdout as the job started: kept on a descriptor of its own, so a
+# trap that runs while a command's output goes to a file (the resolved training flags) still
+# writes its line to the log, not into that file.
+exec {_ub_log_fd}>&1
+_ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&"$_ub_log_fd"; }
 
 # The training is started shielded (UB_SHIELD): the stop signals ignored until Python has
 # installed its handlers, so an early one cannot kill it. The stop is written to
@@ -72,7 +77,7 @@ _ub_forward() {
     _ub_log "received SIG$sig; forwarding it to pid $_ub_child"
     kill -s "$sig" "$_ub_child" 2>/dev/null || true
   else
-    _ub_log "received SIG$sig before the work started"
+    _ub_log "received SIG$sig before the work started${_ub_early:+; $_ub_early}"
   fi
 }
 
@@ -122,9 +127,12 @@ job_setup() {
   }
 }
 
-# _ub_py ARGS...: Python with the checkout importable.
+# _ub_py ARGS...: Python with the checkout importable, for the set-up helpers. Shielded: a stop
+# signal sent to every process of the job (scancel --signal=USR1 without --batch, scancel) must
+# not kill a helper, which the job would take for bad input (exit 2); the shell's trap keeps it,
+# and the training acts on it once it starts.
 _ub_py() {
-  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" "$@"
+  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${UB_SHIELD[@]}" "$UB_PYTHON" "$@"
 }
 
 # job_header KIND: who, where, what devices, which software - the first thing in every log.
@@ -145,8 +153,9 @@ job_run() {
   _ub_log "running: $*"
   "$@" &
   _ub_child=$!
-  # A signal that arrived during set-up is delivered now.
-  if _ub_has USR1 "${_ub_signals[@]}"; then kill -s USR1 "$_ub_child" 2>/dev/null || true; fi
+  # A signal that arrived during set-up is not sent now: it would reach the child before it
+  # has started (a training: before its shield ignores the signal, killing it). train_job
+  # wrote it to the stop file, which the training reads as it installs its handlers.
   while :; do
     _ub_pending=0
     UB_RC=0
@@ -216,6 +225,7 @@ _ub_nsys() {
 train_job() {
   local backend=$1 out run last entry restarts max_requeues var resolved
   shift
+  _ub_early="the training stops as it starts, and the job acts on it as on any stop"
   # Set before any Python starts: the Gaudi bridge reads PT_HPU_LAZY_MODE at import.
   for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
   _ub_install_traps
@@ -267,15 +277,20 @@ train_job() {
 
   if [ "$UB_RC" = "$UB_EXIT_INTERRUPTED" ]; then
     max_requeues=${UNETBENCH_MAX_REQUEUES:-10}
+    # Stopped before its first step, a run has nothing to save: say so, not "checkpoint saved".
+    local saved="checkpoint saved" resume="Checkpoint: $last; resubmit to continue."
+    if [ ! -f "$last" ]; then
+      saved="nothing saved (stopped before the first training step)"
+      resume="Nothing was saved yet; resubmit to start it again."
+    fi
     if [ -z "${SLURM_JOB_ID:-}" ]; then
-      _ub_log "interrupted; checkpoint saved. Run again (it passes --auto-resume) to continue."
+      _ub_log "interrupted; $saved. Run again (it passes --auto-resume) to continue."
     elif _ub_has TERM "${_ub_signals[@]}"; then
-      _ub_log "interrupted by SIGTERM (scancel, time limit or preemption): not requeueing." \
-        "Checkpoint: $last; resubmit to continue."
+      _ub_log "interrupted by SIGTERM (scancel, time limit or preemption): not requeueing. $resume"
     elif [ "$restarts" -ge "$max_requeues" ]; then
       _ub_log "interrupted; already restarted $restarts times (UNETBENCH_MAX_REQUEUES=$max_requeues): not requeueing"
     else
-      _ub_log "interrupted; checkpoint saved; requeueing job $SLURM_JOB_ID to resume (restart $((restarts + 1)))"
+      _ub_log "interrupted; $saved; requeueing job $SLURM_JOB_ID to resume (restart $((restarts + 1)))"
       if scontrol requeue "$SLURM_JOB_ID"; then
         # Slurm now ends this run of the job; the requeued one starts after the scheduler's delay.
         exit "$UB_EXIT_INTERRUPTED"

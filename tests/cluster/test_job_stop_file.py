@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, SMALL_TRAINING, script_env
 
 from unetbench.training.stop_signals import STOP_FILE_VAR, StopRequest
 
@@ -115,3 +115,26 @@ def test_a_stop_written_before_install_counts_at_install_and_later_writes_at_the
     assert not later.requested
     stop_file.write_text("USR1\n")
     assert later.requested and later.signal_name == "SIGUSR1"
+
+
+def test_a_stop_sent_to_every_process_during_set_up_is_kept_for_the_training(tiny_splits, tmp_path, jobs):
+    """scancel --signal=USR1 (no --batch) signals every process of the job: a set-up helper
+    killed by it made the job exit 2, the bad-input code. Now the training acts on it."""
+    python = tmp_path / "python"   # the site's python; while the job resolves its flags, the stop comes
+    python.write_text(f'#!/bin/bash\ncase " $* " in *" train-args "*) kill -s USR1 0 ;; esac\n'
+                      f'exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    out = tmp_path / "results"
+    with open(tmp_path / "job.log", "w") as fh:
+        proc = subprocess.Popen(["bash", str(REPO / "submit_cpu.sh"), "--splits", str(tiny_splits), "--out", str(out),
+                                 "--epochs", "1", *SMALL_TRAINING], stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                env=script_env(UNETBENCH_SITE="none", UNETBENCH_PYTHON=str(python)),
+                                start_new_session=True)   # its own process group: `kill 0` stays inside
+    jobs.append(proc)
+    code = proc.wait(timeout=120)
+    log = (tmp_path / "job.log").read_text()
+    assert code == 3, log
+    assert "received SIGUSR1" in log and "training exited with status 3" in log
+    # nothing was trained, so nothing was saved: the job says so rather than "checkpoint saved"
+    assert "interrupted; nothing saved (stopped before the first training step)" in log
+    assert not (out / "last_cpu.pth").exists()
