@@ -12,4 +12,4 @@ from unetbench.core.errors import run_cli
 from unetbench.report.cli import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, stop_cleanly=True)

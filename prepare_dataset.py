@@ -16,4 +16,4 @@ from unetbench.core.errors import run_cli
 from unetbench.data.prepare.cli import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, stop_cleanly=True)

@@ -30,14 +30,22 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
-    """Run ``main`` and turn expected failures into a message and an exit code."""
+def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, *,
+            stop_cleanly: bool = False) -> None:
+    """Run ``main`` and turn expected failures into a message and an exit code.
+    ``stop_cleanly``: SIGTERM ends it as Ctrl-C does, cleanup included (core/interrupts.py);
+    for tools with no stop handling of their own (the training has its own)."""
+    if stop_cleanly:
+        from .interrupts import stop_cleanly_on_signals
+        stop_cleanly_on_signals()
     try:
         code = main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         code = err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        name = getattr(err, "signal_name", "SIGINT")
+        print(f"stopped by {name}: what it was writing was removed, earlier outputs are as they were; "
+              "run it again to finish", file=sys.stderr)
         code = 130
     sys.exit(code)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 from ...core.errors import UserError
+from ...core.interrupts import remove_left_by_dead
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -55,6 +56,8 @@ def extract_tars(archives: Sequence[Path], cache_root: Path) -> Path:
     partial = target.parent / f".{target.name}.partial-{os.getpid()}"
     try:
         partial.mkdir(parents=True, exist_ok=True)
+        # A run killed outright (SIGKILL, a node crash) cleans up nothing: the next one does.
+        remove_left_by_dead(target.parent, f".{target.name}.partial-*")
     except OSError as err:
         raise UserError(f"cannot create {partial.parent} to extract the archives into ({err.strerror}); "
                         "use --cache-dir DIR or extract them yourself and pass the folder") from None

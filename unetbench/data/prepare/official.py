@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from ...core.errors import UserError
+from ...core.interrupts import remove_left_by_dead
 from ...core.registry import DatasetSpec
 
 log = logging.getLogger("unetbench.data.prepare")
@@ -69,11 +70,14 @@ def fetch_official(spec: DatasetSpec, cache_dir: Path) -> Path:
             log.info("using cached download %s", target)
             continue
         partial = folder / f".{target.name}.partial-{os.getpid()}"
+        remove_left_by_dead(folder, f".{target.name}.partial-*")   # what a killed download left
         log.info("downloading %s into %s", url, folder)
         try:
             download(url, partial)
-        except OSError as err:   # URLError, timeouts, DNS, HTTP errors, disk: all OSError
+        except BaseException as err:   # Ctrl-C, SIGTERM (core/interrupts.py) and every failure
             partial.unlink(missing_ok=True)
+            if not isinstance(err, OSError):   # URLError, timeouts, DNS, HTTP errors, disk: OSError
+                raise
             raise UserError(f"cannot download {url} ({getattr(err, 'reason', None) or err}); without internet "
                             f"{manual_help(spec, folder)}") from None
         if i < len(spec.sha256) and sha256_of(partial) != spec.sha256[i]:

@@ -14,12 +14,12 @@ the parent, never pixels. Workers open each array once per process (``np.load(mm
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...core.interrupts import ignore_stop_signals_in_worker
 from .pair_error import PairError, UnreadableImage
 from .synthetic import render_scene
 
@@ -50,10 +50,10 @@ _OPEN: Dict[str, np.ndarray] = {}
 
 
 def _init_worker(job: Job) -> None:
-    # Forked workers inherit the parent's Python signal handlers; a caller that catches SIGTERM
-    # (a training run in the same process) would make Pool.terminate() wait forever.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    # Forked workers inherit the parent's Python signal handlers (a training's in the same
+    # process, or the command's that raise): the parent alone decides; a worker leaves on
+    # Pool.terminate()'s SIGTERM by exiting, releasing the task queue's lock (core/interrupts.py).
+    ignore_stop_signals_in_worker()
     _init(job)
 
 

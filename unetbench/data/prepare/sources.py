@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ...core.errors import UserError
 from ...core.import_errors import import_failure
+from ...core.interrupts import remove_left_by_dead
 from ...core.registry import DATASETS, DEFAULT_DATASET
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ def fetch_kaggle(slug: str, cache_dir=None) -> Path:
     partial = folder / f".download-{os.getpid()}"
     try:
         partial.mkdir(parents=True, exist_ok=True)
+        remove_left_by_dead(folder, ".download-*")   # what a killed download left
     except OSError as err:
         raise UserError(f"cannot create the download cache {folder}: {err.strerror}; use --cache-dir") from None
     try:

@@ -27,6 +27,7 @@ from typing import Tuple
 import numpy as np
 
 from ...core.errors import UserError
+from ...core.interrupts import remove_left_by_dead
 from ..prepared import sha256_file
 
 log = logging.getLogger(__name__)
@@ -134,14 +135,8 @@ class Staging:
         return self
 
     def _remove_stale(self) -> None:
-        for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):
-            try:
-                pid = int(stale.name.rsplit("-", 2)[1])
-            except (IndexError, ValueError):
-                continue
-            if pid != os.getpid() and not _pid_alive(pid):
-                log.info("removing %s left by an interrupted run", stale)
-                shutil.rmtree(stale, ignore_errors=True)
+        for stale in remove_left_by_dead(self.out.parent, f".{self.out.name}.tmp-*"):
+            log.info("removed %s, left by an interrupted run", stale)
 
     def publish(self) -> None:
         old = None
@@ -161,13 +156,3 @@ class Staging:
     def __exit__(self, *exc) -> None:
         if not self.published:
             shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
