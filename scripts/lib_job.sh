@@ -296,8 +296,8 @@ selfcheck_job() {
   job_setup "$backend"
   job_header "$backend"
   _ub_launcher
-  # -m needs the checkout importable in the single-process case too (srun's tasks get it from UB_LAUNCHER).
-  export PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+  # -m needs the checkout importable; srun's tasks get it from UB_LAUNCHER, a single process here.
+  if [ "${#UB_LAUNCHER[@]}" -eq 0 ]; then export PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}"; fi
   job_run "${UB_LAUNCHER[@]}" "$UB_PYTHON" -m unetbench.cluster.selfcheck --backend "$backend" "$@"
   _ub_log "self-check exited with status $UB_RC"
   exit "$UB_RC"

@@ -25,6 +25,10 @@ from ..devices.before_torch import prepare_environment
 
 DIST_TIMEOUT_S = "60"   # a self-check's ranks start together: a minute is plenty, five would waste the job
 DEFAULT_PROFILE = "fast"  # it makes every call parity makes and more: compilation, autocast, fused optimizers
+# The verdict, the command's last line, read back by selfcheck_jobs.py: "selfcheck <backend>: ...",
+# naming the first failing call after FIRST_FAILURE.
+VERDICT = "selfcheck "
+FIRST_FAILURE = "first failing call: "
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[FAIL] import torch: {type(err).__name__}: {err.__cause__ or err} (python {platform.python_version()} "
               f"at {sys.executable}: install the torch the device's software names, or activate the right "
               "environment in the SETUP of site.env)", flush=True)
-        print(f"selfcheck {args.backend}: FAILED; first failing call: import torch")
+        print(f"{VERDICT}{args.backend}: FAILED; {FIRST_FAILURE}import torch")
         return 1
     return run_checks(args.backend, args.profile, DistContext.from_environment(),
                       out=lambda line: print(line, flush=True))

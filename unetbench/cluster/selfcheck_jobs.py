@@ -30,11 +30,11 @@ from typing import Optional
 
 from ..core.errors import UserError
 from ..core.registry import BACKENDS
+from .selfcheck import FIRST_FAILURE, VERDICT
 from .site_settings import Site, SiteError
 
 SELF_CHECK_TIME = "00:15:00"   # two minutes of checks, plus SETUP, imports and a first compile on a slow node
 JOB_SCRIPT = "scripts/selfcheck.sh"
-VERDICT = "selfcheck "           # the command's last line starts so (unetbench/devices/selfcheck.py)
 
 
 @dataclass
@@ -74,6 +74,10 @@ def run_here(plan: SelfCheckPlan, backend: str, log: Path) -> int:
     env = {**os.environ, "PYTHONPATH": f"{plan.root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
     # Not srun's tasks (a --local run inside an allocation): the ranks are ours.
     env = {k: v for k, v in env.items() if not k.startswith("SLURM_")}
+    if plan.devices > 1:
+        # As torchrun and the batch job do: each rank's thread pool its share of the cores, or
+        # the ranks' threads fight over them and a step takes ten times longer.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // plan.devices)))
     procs = []
     with open(log, "w", encoding="utf-8") as out:
         for rank in range(plan.devices):
@@ -164,9 +168,10 @@ def run_on_device(plan: SelfCheckPlan, report) -> None:
     for backend, (code, log, sbatch_words, job) in outcome.items():
         where = f"job {job}" if job else "here" if plan.local else "no job"
         text = log.read_text(errors="replace") if log else ""
-        print(f"\n---- self-check {backend} ({where}{f', log {log}' if log else ''}) ----")
-        print(text.rstrip() or "(no output)", flush=True)
-        print("----")
+        if log:
+            print(f"\n---- self-check {backend} ({where}, log {log}) ----")
+            print(text.rstrip() or "(no output)", flush=True)
+            print("----")
         verdict = _verdict(text)
         if code == 0 and verdict:
             report.ok(f"on-device {backend}: {verdict[len(VERDICT):].split(': ', 1)[-1]} ({where})")
@@ -174,5 +179,8 @@ def run_on_device(plan: SelfCheckPlan, report) -> None:
             report.fail(f"on-device {backend}: sbatch refused the job (status {code}): "
                         f"{sbatch_words.splitlines()[-1] if sbatch_words else 'no message'}")
         else:
-            last = verdict or next((line for line in reversed(text.splitlines()) if line.strip()), "no output")
+            # The verdict's words after "first failing call:", else the log's last line (a job
+            # that died before the checks: SETUP failed, python missing, out of memory).
+            last = verdict.split(FIRST_FAILURE, 1)[-1] if verdict else next(
+                (line for line in reversed(text.splitlines()) if line.strip()), "no output")
             report.fail(f"on-device {backend}: {last} (exit status {code}; {where}, log {log})")

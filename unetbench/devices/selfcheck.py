@@ -24,6 +24,7 @@ import math
 import platform
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 
 from ..cluster.monitor import normalise
+from ..cluster.selfcheck import FIRST_FAILURE, VERDICT
 from ..core.errors import UserError
 from ..core.registry import BACKENDS, DEFAULT_MODEL, MODELS, resolve
 from ..models.unit import EvalForward, TrainForward
@@ -143,8 +145,11 @@ class SelfCheck:
         parts = [f"python {platform.python_version()}", f"torch {torch.__version__}"]
         if self.spec.software is not None:
             parts.append(call("the device software's version", self.spec.software) or "device software unknown")
-        if self.spec.tool is not None:
-            parts.append(f"driver {self.spec.tool.driver_version() or f'unknown ({self.spec.tool.name} gave none)'}")
+        tool = self.spec.tool
+        if tool is not None:
+            found = shutil.which(tool.name) is not None
+            parts.append(f"driver {(tool.driver_version() if found else None) or 'unknown'}"
+                         + ("" if found else f" ({tool.name} not found)"))
         return ", ".join(parts)
 
     def device(self) -> str:
@@ -311,18 +316,30 @@ class SelfCheck:
             return Warned(f"{tool.name} not found on PATH: the monitor will sample no utilisation, memory or "
                           f"power (load the device's tools in the SETUP of site.env)")
         argv = tool.sample(1)
+        rows, seen = [], []
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=MONITOR_WAIT_S,
-                                  stdin=subprocess.DEVNULL)
-            output = proc.stdout
-        except subprocess.TimeoutExpired as err:  # a sampler runs until stopped: what it printed so far
-            output = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+            # stdin never a terminal, as the monitor runs it (some tools print columns to one).
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True, bufsize=1)
         except OSError as err:
             raise CallFailed(" ".join(argv), err) from err
-        rows = [row for fields in tool.rows(output.splitlines()) if (row := normalise(fields, time.time()))]
+        # A sampler prints until stopped: the first data row is enough, or the wait runs out.
+        watchdog = threading.Timer(MONITOR_WAIT_S, proc.kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                seen.append(line)
+                rows = [row for fields in tool.rows(seen) if (row := normalise(fields, time.time()))]
+                if rows:
+                    break
+        finally:
+            watchdog.cancel()
+            proc.kill()
+            proc.wait()
         if not rows:
             raise CallFailed(" ".join(argv), f"no sample row within {MONITOR_WAIT_S} s "
-                             f"(first output: {output.strip().splitlines()[:1] or 'none'})")
+                             f"(first output: {seen[0].strip() if seen else 'none'!r})")
         _, index, util, mem, power, temp = rows[0]
         return f"{tool.name}: device {index}: {util or '?'} %, {mem or '?'} MiB, {power or '?'} W, {temp or '?'} C"
 
@@ -341,9 +358,9 @@ def run_checks(backend_name: str, profile: str, dist: DistContext, out: Callable
     passed = sum(1 for s in checklist.state.values() if s in ("OK", "WARN"))
     where = f" (rank {dist.rank})" if dist.world_size > 1 else ""
     if checklist.first_failure:
-        out(f"selfcheck {backend_name}{where}: FAILED; first failing call: {checklist.first_failure}")
+        out(f"{VERDICT}{backend_name}{where}: FAILED; {FIRST_FAILURE}{checklist.first_failure}")
         return 1
     if dist.is_main:
         warned = sum(1 for s in checklist.state.values() if s == "WARN")
-        out(f"selfcheck {backend_name}: all {passed} checks passed" + (f" ({warned} with a warning)" if warned else ""))
+        out(f"{VERDICT}{backend_name}: all {passed} checks passed" + (f" ({warned} with a warning)" if warned else ""))
     return 0
