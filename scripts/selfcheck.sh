@@ -10,6 +10,8 @@
 #SBATCH --job-name=unetbench_selfcheck
 #SBATCH --output=%x_%j.out
 #SBATCH --time=00:15:00
+# (the self-check's time limit: two minutes of checks, plus SETUP, imports and a first compile
+# on a slow node; verify_enhanced.sh leaves the site's training limit out so that this one applies)
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=1
 set -euo pipefail
