@@ -21,7 +21,7 @@ def _names(lines):
 
 
 def test_every_device_call_is_checked_in_order_on_the_cpu_without_a_dataset():
-    from unetbench.devices.selfcheck import run_checks
+    from unetbench.cluster.selfcheck_calls import run_checks
     from unetbench.training.distributed import DistContext
     lines = []
     assert run_checks("cpu", "fast", DistContext.single(), out=lines.append) == 0
@@ -36,7 +36,7 @@ def test_every_device_call_is_checked_in_order_on_the_cpu_without_a_dataset():
 
 def test_the_first_failing_call_is_named_and_the_checks_that_need_it_are_skipped(monkeypatch):
     from unetbench.devices.cpu.backend import CpuBackend
-    from unetbench.devices.selfcheck import run_checks
+    from unetbench.cluster.selfcheck_calls import run_checks
     from unetbench.training.distributed import DistContext
 
     def broken(self):

@@ -1,4 +1,4 @@
-"""CONTRACT TESTS of the on-device self-check (unetbench/devices/selfcheck.py) against STAND-INS:
+"""CONTRACT TESTS of the on-device self-check (unetbench/cluster/selfcheck_calls.py) against STAND-INS:
 no Gaudi card and no NVIDIA GPU exist here.
 
 - Gaudi: the stand-in bridge (tests/devices/standin_habana, tensors on the CPU) and its hl-smi,
@@ -69,7 +69,7 @@ def gaudi_standin(monkeypatch):
 
 
 def test_a_gaudi_whose_energy_counter_fails_is_named_and_fails_the_check_standin(gaudi_standin, monkeypatch):
-    from unetbench.devices.selfcheck import run_checks
+    from unetbench.cluster.selfcheck_calls import run_checks
     # Two answers: one when the meter probes the counter, one when it opens; the self-check's read fails.
     monkeypatch.setitem(sys.modules, "pyhlml", standin_hlml(answers=2))
     lines = []
@@ -87,7 +87,7 @@ def test_a_gaudi_whose_energy_counter_fails_is_named_and_fails_the_check_standin
 
 
 def test_a_gaudi_whose_energy_counter_works_passes_every_check_standin(gaudi_standin, monkeypatch):
-    from unetbench.devices.selfcheck import run_checks
+    from unetbench.cluster.selfcheck_calls import run_checks
     monkeypatch.setitem(sys.modules, "pyhlml", standin_hlml(answers=10**6))
     lines = []
     assert run_checks("gaudi_lazy", "parity", DistContext.single(), out=lines.append) == 0, "\n".join(lines)
@@ -110,7 +110,7 @@ def old_driver(tmp_path, monkeypatch):
 
 
 def test_a_driver_too_old_for_torchs_cuda_is_named_with_the_cuda_needed_and_the_fix_standin(old_driver):
-    from unetbench.devices.selfcheck import run_checks
+    from unetbench.cluster.selfcheck_calls import run_checks
     lines = []
     assert run_checks("cuda", "fast", DistContext.single(), out=lines.append) == 1
     by_name = dict(zip(_names(lines), lines))

@@ -11,7 +11,7 @@ when nothing failed, 1 when a check failed, 2 for a bad flag. The dataset check 
 module's own (unetbench/data/prepared.py); the site.env check is unetbench/cluster/site_settings.py's; each backend
 checks its own software (Backend.software_check). --on-device runs every device call of the
 benchmark on the devices themselves (unetbench/cluster/selfcheck_jobs.py submits it, the checks
-are unetbench/devices/selfcheck.py); it needs no dataset, so the dataset check is skipped then
+are unetbench/cluster/selfcheck_calls.py); it needs no dataset, so the dataset check is skipped then
 unless --data names one.
 """
 

@@ -5,7 +5,7 @@
     srun --ntasks=2 python3 -m unetbench.training.rankenv -- python3 -m unetbench.cluster.selfcheck --backend cpu
 
 Normally started by ``./verify_enhanced.sh --on-device`` (a job per backend through
-scripts/selfcheck.sh, or here with ``--local``). The checks are unetbench/devices/selfcheck.py's;
+scripts/selfcheck.sh, or here with ``--local``). The checks are selfcheck_calls.py's;
 this module sets the backend's environment before torch is imported (the Gaudi bridge fixes its
 mode at ``import torch``), reads the ranks from the launcher, and exits 0 when every check passed,
 1 when one failed, 2 for a bad flag.
@@ -22,13 +22,10 @@ from typing import Sequence
 from ..core.errors import run_cli
 from ..core.registry import BACKENDS, PROFILES
 from ..devices.before_torch import prepare_environment
+from .selfcheck_verdict import failed
 
 DIST_TIMEOUT_S = "60"   # a self-check's ranks start together: a minute is plenty, five would waste the job
 DEFAULT_PROFILE = "fast"  # it makes every call parity makes and more: compilation, autocast, fused optimizers
-# The verdict, the command's last line, read back by selfcheck_jobs.py: "selfcheck <backend>: ...",
-# naming the first failing call after FIRST_FAILURE.
-VERDICT = "selfcheck "
-FIRST_FAILURE = "first failing call: "
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,13 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_environment(args.backend)
     os.environ.setdefault("UNETBENCH_DIST_TIMEOUT", DIST_TIMEOUT_S)
     try:
-        from ..devices.selfcheck import run_checks   # imports torch, with the environment above
+        from .selfcheck_calls import run_checks   # imports torch, with the environment above
         from ..training.distributed import DistContext
     except Exception as err:  # torch >= 2.5 loads device extensions at import: their failure is the finding
         print(f"[FAIL] import torch: {type(err).__name__}: {err.__cause__ or err} (python {platform.python_version()} "
               f"at {sys.executable}: install the torch the device's software names, or activate the right "
               "environment in the SETUP of site.env)", flush=True)
-        print(f"{VERDICT}{args.backend}: FAILED; {FIRST_FAILURE}import torch")
+        print(failed(args.backend, "import torch"))
         return 1
     return run_checks(args.backend, args.profile, DistContext.from_environment(),
                       out=lambda line: print(line, flush=True))

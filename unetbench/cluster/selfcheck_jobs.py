@@ -30,7 +30,7 @@ from typing import Optional
 
 from ..core.errors import UserError
 from ..core.registry import BACKENDS
-from .selfcheck import FIRST_FAILURE, VERDICT
+from .selfcheck_verdict import read_verdict
 from .site_settings import Site, SiteError
 
 JOB_SCRIPT = "scripts/selfcheck.sh"   # its #SBATCH --time is the self-check's time limit
@@ -142,11 +142,6 @@ def run_jobs(plan: SelfCheckPlan, log_dir: Path) -> dict:
     return outcome
 
 
-def _verdict(text: str) -> Optional[str]:
-    lines = [line for line in text.splitlines() if line.startswith(VERDICT)]
-    return lines[-1] if lines else None
-
-
 def run_on_device(plan: SelfCheckPlan, report) -> None:
     """Run the self-check of every backend (jobs, or here with plan.local), print each log, and add
     one line per backend to ``report`` (preflight.Report: ok / fail)."""
@@ -171,15 +166,15 @@ def run_on_device(plan: SelfCheckPlan, report) -> None:
             print(f"\n---- self-check {backend} ({where}, log {log}) ----")
             print(text.rstrip() or "(no output)", flush=True)
             print("----")
-        verdict = _verdict(text)
-        if code == 0 and verdict:
-            report.ok(f"on-device {backend}: {verdict[len(VERDICT):].split(': ', 1)[-1]} ({where})")
+        verdict = read_verdict(text)
+        if code == 0 and verdict and verdict[0]:
+            report.ok(f"on-device {backend}: {verdict[1]} ({where})")
         elif log is None:
             report.fail(f"on-device {backend}: sbatch refused the job (status {code}): "
                         f"{sbatch_words.splitlines()[-1] if sbatch_words else 'no message'}")
         else:
-            # The verdict's words after "first failing call:", else the log's last line (a job
-            # that died before the checks: SETUP failed, python missing, out of memory).
-            last = verdict.split(FIRST_FAILURE, 1)[-1] if verdict else next(
+            # The first failing call, else the log's last line (a job that died before the
+            # checks: SETUP failed, python missing, out of memory).
+            last = verdict[1] if verdict else next(
                 (line for line in reversed(text.splitlines()) if line.strip()), "no output")
             report.fail(f"on-device {backend}: {last} (exit status {code}; {where}, log {log})")

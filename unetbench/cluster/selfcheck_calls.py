@@ -1,4 +1,4 @@
-"""The on-device self-check: every device call the benchmark makes, in order, in one process, in seconds.
+"""The on-device self-check's checks: every device call the benchmark makes, in order, in one process, in seconds.
 
     python3 -m unetbench.cluster.selfcheck --backend cuda     # the command (sets the device's environment first)
     ./verify_enhanced.sh --on-device --backends cuda          # the same as a short job per backend
@@ -32,14 +32,14 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..cluster.monitor import normalise
-from ..cluster.selfcheck import FIRST_FAILURE, VERDICT
 from ..core.errors import UserError
 from ..core.registry import BACKENDS, DEFAULT_MODEL, MODELS, resolve
+from ..devices.base import make_backend
 from ..models.unit import EvalForward, TrainForward
 from ..training.distributed import DistContext, no_buffer_broadcast_per_forward
 from ..training.metrics import ConfusionMatrix
-from .base import make_backend
+from .monitor import normalise
+from .selfcheck_verdict import failed, passed
 
 # A model and batch small enough for seconds on a CPU, large enough to run every layer.
 WIDTH, BATCH, CROP, CLASSES = 8, 2, (32, 32), 4
@@ -355,12 +355,10 @@ def run_checks(backend_name: str, profile: str, dist: DistContext, out: Callable
         if check.backend is not None and dist.world_size > 1 and checklist.state.get("process group") == "OK":
             check.train_unit = None   # DDP holds the group; released before it is destroyed
             dist.close(clean=checklist.first_failure is None)
-    passed = sum(1 for s in checklist.state.values() if s in ("OK", "WARN"))
-    where = f" (rank {dist.rank})" if dist.world_size > 1 else ""
+    states = list(checklist.state.values())
     if checklist.first_failure:
-        out(f"{VERDICT}{backend_name}{where}: FAILED; {FIRST_FAILURE}{checklist.first_failure}")
+        out(failed(backend_name, checklist.first_failure, dist.rank if dist.world_size > 1 else None))
         return 1
     if dist.is_main:
-        warned = sum(1 for s in checklist.state.values() if s == "WARN")
-        out(f"{VERDICT}{backend_name}: all {passed} checks passed" + (f" ({warned} with a warning)" if warned else ""))
+        out(passed(backend_name, sum(s in ("OK", "WARN") for s in states), states.count("WARN")))
     return 0
