@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from fakes import fake_tool
+from helpers import run_main
 
 from unetbench.training.distributed import DistContext
 
@@ -68,12 +69,14 @@ def gaudi_standin(monkeypatch):
         del torch.hpu
 
 
-def test_a_gaudi_whose_energy_counter_fails_is_named_and_fails_the_check_standin(gaudi_standin, monkeypatch):
-    from unetbench.cluster.selfcheck_calls import run_checks
+def test_a_gaudi_whose_energy_counter_fails_is_named_and_fails_the_check_standin(gaudi_standin, monkeypatch, capsys):
+    from unetbench.cluster import selfcheck
     # Two answers: one when the meter probes the counter, one when it opens; the self-check's read fails.
     monkeypatch.setitem(sys.modules, "pyhlml", standin_hlml(answers=2))
-    lines = []
-    assert run_checks("gaudi_lazy", "parity", DistContext.single(), out=lines.append) == 1
+    monkeypatch.setenv("UNETBENCH_DIST_TIMEOUT", "60")   # the command sets it when unset: undone after the test
+    code, out, _ = run_main(selfcheck.main, ["--backend", "gaudi_lazy", "--profile", "parity"], capsys)
+    assert code == 1
+    lines = out.splitlines()
     by_name = dict(zip(_names(lines), lines))
     assert by_name["energy"] == ("[FAIL] energy: meter.read(): HlmlError: HLML_ERROR_UNKNOWN: the device "
                                  "stopped answering")
