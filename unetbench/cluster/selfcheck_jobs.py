@@ -169,6 +169,9 @@ def run_on_device(plan: SelfCheckPlan, report) -> None:
         verdict = read_verdict(text)
         if code == 0 and verdict and verdict[0]:
             report.ok(f"on-device {backend}: {verdict[1]} ({where})")
+        elif log is None and job:
+            report.fail(f"on-device {backend}: job {job} ended with status {code} but left no log in {log_dir} "
+                        "(the results folder must be reachable from the compute node: --results-dir)")
         elif log is None:
             report.fail(f"on-device {backend}: sbatch refused the job (status {code}): "
                         f"{sbatch_words.splitlines()[-1] if sbatch_words else 'no message'}")
