@@ -4,7 +4,7 @@
 #   ./verify_enhanced.sh                         # everything, all backends, data/ and site.env
 #   ./verify_enhanced.sh --backends cpu --local  # no Slurm, no site.env
 #   ./verify_enhanced.sh --full                  # also checksum the dataset arrays
-#   ./verify_enhanced.sh --backends cuda --device cuda   # plus a 3-step smoke training on the GPU
+#   ./verify_enhanced.sh --on-device --backends cuda     # plus a 2-minute self-check job on the GPU
 #
 # One line per check: [ OK ], [WARN], [SKIP] or [FAIL]; exit 0 when nothing failed, 1 when a
 # check failed, 2 for a bad flag. The program is unetbench/cluster/preflight.py; this wrapper only

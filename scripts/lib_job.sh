@@ -8,6 +8,7 @@
 #   train_job cuda "$@"        # header, environment, device monitor, training, requeue
 #   prepare_job "$@"           # prepare_dataset.py as a CPU job
 #   compare_job "$@"           # compare_results.py as a CPU job
+#   selfcheck_job cuda "$@"    # the on-device self-check (scripts/selfcheck.sh, verify_enhanced.sh --on-device)
 #
 # Environment (all optional): UNETBENCH_ROOT (the checkout; default: this file's parent),
 # UNETBENCH_SITE (site.env to source for <GROUP>_SETUP; "none" to use the current environment;
@@ -318,5 +319,23 @@ compare_job() {
   job_header compare
   job_run "$UB_PYTHON" "$UNETBENCH_ROOT/compare_results.py" "$@"
   _ub_log "compare_results.py exited with status $UB_RC"
+  exit "$UB_RC"
+}
+
+# selfcheck_job BACKEND [self-check flags...]: every device call of the benchmark, in minutes
+# (python3 -m unetbench.cluster.selfcheck), on each of the job's devices; no monitor, no requeue.
+selfcheck_job() {
+  local backend=$1 var
+  shift
+  # As train_job: the Gaudi bridge reads PT_HPU_LAZY_MODE when torch loads it.
+  for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
+  _ub_install_traps
+  job_setup "$backend"
+  job_header "$backend"
+  _ub_launcher
+  # -m needs the checkout importable; srun's tasks get it from UB_LAUNCHER, a single process here.
+  if [ "${#UB_LAUNCHER[@]}" -eq 0 ]; then export PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}"; fi
+  job_run "${UB_LAUNCHER[@]}" "$UB_PYTHON" -m unetbench.cluster.selfcheck --backend "$backend" "$@"
+  _ub_log "self-check exited with status $UB_RC"
   exit "$UB_RC"
 }

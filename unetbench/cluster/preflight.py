@@ -3,12 +3,16 @@
     ./verify_enhanced.sh                         # everything, all backends, data/ and site.env
     ./verify_enhanced.sh --backends cpu --local  # no Slurm, no site.env
     ./verify_enhanced.sh --full                  # also checksum the dataset arrays
-    ./verify_enhanced.sh --backends cuda --device cuda   # plus a 3-step smoke training on the GPU
+    ./verify_enhanced.sh --on-device --backends cuda,gaudi_lazy   # plus a short self-check job per backend
+    ./verify_enhanced.sh --on-device --backends cpu --local       # ... run here instead
 
 One line per check: [ OK ], [WARN] (worth knowing, not fatal), [SKIP] or [FAIL]. Exit status 0
 when nothing failed, 1 when a check failed, 2 for a bad flag. The dataset check is the data
 module's own (unetbench/data/prepared.py); the site.env check is unetbench/cluster/site_settings.py's; each backend
-checks its own software (Backend.software_check).
+checks its own software (Backend.software_check). --on-device runs every device call of the
+benchmark on the devices themselves (unetbench/cluster/selfcheck_jobs.py submits it, the checks
+are unetbench/cluster/selfcheck_calls.py); it needs no dataset, so the dataset check is skipped then
+unless --data names one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -24,8 +27,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import UserError, run_cli
+from ..core.parsing import positive_int
 from ..core.paths import REPO_ROOT
-from ..core.registry import BACKENDS, JOBS
+from ..core.registry import BACKENDS, JOBS, PROFILES
+from .selfcheck_jobs import JOB_SCRIPT, SelfCheckPlan, run_on_device
 from .shell_flags import FlagReader, HelpRequested
 from .site_settings import Site, SiteError
 
@@ -34,21 +39,23 @@ PROG = "./verify_enhanced.sh"
 PACKAGES = {"numpy": "numpy", "torch": "torch", "yaml": "pyyaml", "PIL": "pillow", "matplotlib": "matplotlib",
             "tqdm": "tqdm", "unetbench": "unetbench"}
 SLURM_TOOLS = ("sbatch", "squeue", "scontrol", "scancel")
-SMOKE_STEPS = 3
 MIN_PYTHON = (3, 9)     # as pyproject.toml's requires-python
 
 
 def usage() -> str:
     return f"""usage: {PROG} [--backends LIST] [--site FILE] [--local] [--data DIR | --no-data]
-                            [--full] [--results-dir DIR] [--device BACKEND]
+                            [--full] [--results-dir DIR] [--on-device [--devices N] [--profile P]]
   --backends LIST   comma-separated, from: {' '.join(BACKENDS)} (default: all)
   --site FILE       site settings to check (default: site.env beside this script)
-  --local           no Slurm: skip the site.env and sbatch/squeue checks
+  --local           no Slurm: skip the site.env and sbatch/squeue checks (--on-device: run here)
   --data DIR        prepared dataset folder (default: data/)
   --no-data         skip the dataset check (run_benchmark.sh prepares it next)
   --full            verify the dataset arrays' sha256 checksums, not only their sizes
   --results-dir DIR folder the results go under (default: runs/); must be writable
-  --device BACKEND  run a {SMOKE_STEPS}-step smoke training on that backend's device"""
+  --on-device       run the self-check on each backend's devices: one short job per backend
+                    (every device call the benchmark makes, in minutes; no dataset needed)
+  --devices N       ranks per self-check job (default 1; more checks the process group too)
+  --profile P       the profile whose calls the self-check makes: parity or fast (default fast)"""
 
 
 @dataclass
@@ -72,7 +79,7 @@ class Report:
 def check_files(report: Report, backends: list) -> None:
     executables = ["run_benchmark.sh", "verify_enhanced.sh", *(f"submit_{j}.sh" for j in JOBS),
                    *(f"submit_{b}.sh" for b in backends)]
-    readables = ["scripts/lib_job.sh", "scripts/registry.sh", *(JOBS[j].entry for j in JOBS),
+    readables = ["scripts/lib_job.sh", "scripts/registry.sh", JOB_SCRIPT, *(JOBS[j].entry for j in JOBS),
                  *(f"unet_{b}.py" for b in backends)]
     missing = []
     for name in executables:
@@ -157,33 +164,11 @@ def check_results_dir(report: Report, folder: Path) -> None:
         report.ok(f"results folder {folder} writable")
 
 
-def check_smoke(report: Report, backend: str, data: Path) -> None:
-    from ..data.prepared import SPLITS_FILE
-    splits = data / SPLITS_FILE
-    if not splits.is_file():
-        report.fail(f"smoke {backend}: no dataset at {splits}")
-        return
-    with tempfile.TemporaryDirectory(prefix="unetbench_smoke_") as tmp:
-        cmd = [sys.executable, str(ROOT / f"unet_{backend}.py"), "--splits", str(splits), "--out", tmp,
-               "--run-name", "smoke", "--epochs", "1", "--max-steps-per-epoch", str(SMOKE_STEPS),
-               "--warmup-steps", "1"]
-        # The entry script sets up the device's environment itself; the backend's variables are
-        # added here too so that a direct child process sees them before importing torch.
-        env = {**os.environ, **BACKENDS[backend].env_before_python}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        results = Path(tmp) / "results_smoke.json"
-        if proc.returncode == 0 and results.is_file() and '"status": "completed"' in results.read_text():
-            report.ok(f"smoke {backend}: {SMOKE_STEPS} training steps completed")
-        else:
-            lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-            report.fail(f"smoke {backend}: {lines[-1] if lines else f'exit status {proc.returncode}'}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     reader = FlagReader(PROG, "see --help")
-    for name in ("--backends", "--site", "--data", "--results-dir", "--device"):
+    for name in ("--backends", "--site", "--data", "--results-dir", "--device", "--devices", "--profile"):
         reader.value(name, name[2:].replace("-", "_"))
-    for name in ("--local", "--no-data", "--full"):
+    for name in ("--local", "--no-data", "--full", "--on-device"):
         reader.switch(name, name[2:].replace("-", "_"))
     try:
         values, rest = reader.read(list(sys.argv[1:] if argv is None else argv))
@@ -192,31 +177,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if rest:
         raise UserError("unknown option '--' (see --help)")
+    if "device" in values:
+        raise UserError(f"--device was replaced by --on-device, which checks every device call in a short job: "
+                        f"{PROG} --on-device --backends {values['device']} (add --local to run it here)")
     backends = values.get("backends", ",".join(BACKENDS)).split(",")
-    device = values.get("device")
-    for name in backends + ([device] if device else []):
+    for name in backends:
         if name not in BACKENDS:
             raise UserError(f"unknown backend '{name}'; valid backends: {' '.join(BACKENDS)}")
+    on_device = bool(values.get("on_device"))
+    if not on_device and ("devices" in values or "profile" in values):
+        raise UserError("--devices and --profile belong to --on-device (the self-check); add --on-device")
+    devices = positive_int(values.get("devices", "1"), "--devices")
+    profile = values.get("profile")
+    if profile is not None and profile not in PROFILES:
+        raise UserError(f"--profile must be one of: {' '.join(PROFILES)}, not '{profile}'")
     data = Path(values.get("data", ROOT / "data"))
+    site_path = Path(values.get("site", ROOT / "site.env"))
+    results_dir = Path(values.get("results_dir", ROOT / "runs"))
 
     report = Report()
     check_files(report, backends)
-    torch_ok = check_python(report, backends)
+    check_python(report, backends)
     if values.get("no_data"):
         report.skip("dataset (prepared next)")
+    elif on_device and "data" not in values:
+        report.skip("dataset (the self-check needs none; --data DIR checks one)")
     else:
         check_dataset(report, data, bool(values.get("full")))
     if values.get("local"):
         report.skip("site.env (local run)")
         report.skip("sbatch/squeue (local run)")
     else:
-        check_site(report, Path(values.get("site", ROOT / "site.env")), backends)
-    check_results_dir(report, Path(values.get("results_dir", ROOT / "runs")))
-    if device:
-        if torch_ok:
-            check_smoke(report, device, data)
+        check_site(report, site_path, backends)
+    check_results_dir(report, results_dir)
+    if on_device:
+        if report.failures:
+            # A job would fail on what failed here, after its wait in the queue.
+            report.skip("on-device self-check: fix the checks marked FAIL above first")
         else:
-            report.fail(f"smoke {device}: needs the packages above")
+            run_on_device(SelfCheckPlan(backends=backends, local=bool(values.get("local")), root=ROOT,
+                                        log_root=results_dir, site_path=site_path, devices=devices,
+                                        profile=profile), report)
     if report.failures:
         print(f"verify: {report.failures} check(s) failed")
         return 1

@@ -10,8 +10,19 @@ import torch
 
 from ...core.errors import UserError
 from ..base import AcceleratorBackend, SideStream, check_local_rank
+from .driver import driver_problem
 from .energy import nvml_meter
 from .spec import NVIDIA_SMI, SPECS
+
+
+def no_device_message() -> str:
+    """Why torch sees no GPU: a driver too old for this torch's CUDA (named, with the fix) when
+    nvidia-smi says so, else no GPU granted to this job."""
+    problem = driver_problem(torch.version.cuda, NVIDIA_SMI.driver_version())
+    if problem:
+        return f"no CUDA device usable (torch.cuda.is_available() is False): {problem} (torch {torch.__version__})"
+    return ("no CUDA device visible on this node (torch.cuda.is_available() is False); "
+            "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
 
 
 class CudaBackend(AcceleratorBackend):
@@ -23,8 +34,7 @@ class CudaBackend(AcceleratorBackend):
     def __init__(self, profile: str, local_rank: int = 0, **options):
         self.check_build()
         if not torch.cuda.is_available():
-            raise UserError("no CUDA device visible on this node (torch.cuda.is_available() is False); "
-                            "run on a GPU node, or check CUDA_VISIBLE_DEVICES and the job's --gres")
+            raise UserError(no_device_message())
         check_local_rank(local_rank, torch.cuda.device_count(), "GPU")
         super().__init__(profile, local_rank, **options)
         # This rank's GPU becomes the current device: every call without a device argument
