@@ -51,7 +51,11 @@ def test_site_price_is_optional_and_checked(tmp_path):
     assert site.price_per_hour("cuda") == 2.5 and site.price_per_hour("gaudi_lazy") is None
     assert not [p for p in site.problems(["cuda"]) if "PRICE" in p]
     bad = Site.load(write_site(tmp_path / "bad.env", GAUDI_PRICE_PER_HOUR="two euros"))
-    assert any("GAUDI_PRICE_PER_HOUR must be a number" in p for p in bad.problems(["gaudi_eager"]))
+    assert any("GAUDI_PRICE_PER_HOUR must be the price of one device-hour, a number 0 or more" in p
+               for p in bad.problems(["gaudi_eager"]))
+    negative = Site.load(write_site(tmp_path / "neg.env", CUDA_PRICE_PER_HOUR="-2"))
+    assert any("CUDA_PRICE_PER_HOUR must be the price of one device-hour, a number 0 or more (e.g. 2.50), got '-2'" in p
+               for p in negative.problems(["cuda"]))
     res = make_result("gaudi_eager")
     with pytest.raises(UserError, match="GAUDI_PRICE_PER_HOUR"):
         apply_prices([load_run(write_result(tmp_path / "r", res))], tmp_path / "bad.env")
@@ -80,5 +84,5 @@ def test_bad_price_stops_the_report_with_one_line(tmp_path):
     write_result(results, make_result("cuda"))
     site = write_site(tmp_path / "site.env", CUDA_PRICE_PER_HOUR="cheap")
     proc = run(["python3", REPO / "compare_results.py", results, "--site", site])
-    assert proc.returncode == 2 and "CUDA_PRICE_PER_HOUR must be a number" in proc.stderr
+    assert proc.returncode == 2 and "CUDA_PRICE_PER_HOUR must be the price of one device-hour, a number 0 or more" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -151,7 +151,7 @@ class Site:
                     found.append(format_problem(name, key, value))
             price = self.scalars.get(f"{group}_{PRICE}", "")
             if price and _price(price) is None:
-                found.append(f"{group}_{PRICE} must be a number, the price of one device-hour (e.g. 2.50), "
+                found.append(f"{group}_{PRICE} must be the price of one device-hour, a number 0 or more (e.g. 2.50), "
                              f"got {price!r}; leave it empty for no cost columns")
         return list(dict.fromkeys(found))   # a group's values serve several kinds: each problem once
 

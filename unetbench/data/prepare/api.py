@@ -396,6 +396,14 @@ def _check_free_space(out: Path, needed: int) -> None:
     except OSError:
         return
     if needed > free:
-        raise UserError(f"not enough space for {out}: the arrays need {needed / 2**30:.2f} GiB and "
-                        f"{probe} has {free / 2**30:.2f} GiB free; free space, choose another --out, "
+        raise UserError(f"not enough space for {out}: the arrays need {_size(needed)} and "
+                        f"{probe} has {_size(free)} free; free space, choose another --out, "
                         "or use a smaller --crop / --num-images")
+
+
+def _size(n: int) -> str:
+    """Bytes in the unit that shows them (a tiny dataset on a full disk: "needs 1.2 MiB, has 40 KiB")."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} bytes"
