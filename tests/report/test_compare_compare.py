@@ -139,3 +139,14 @@ def test_parity_figures_are_labelled_fp32_without_tf32_and_tf32_runs_are_not_com
     mixed = setup.rows[0][setup.headers.index("math")]
     assert mixed.startswith("mixed: ") and set(mixed[7:].split("/")) == {"FP32, no TF32", "FP32 with TF32"}
     assert any("differ in precision" in line for line in comp.statements)
+
+
+def test_a_figure_missing_from_some_runs_says_over_how_many_runs_it_is(tmp_path):
+    runs = [make_result("cuda", seed=s, samples_per_s=v) for s, v in enumerate([100.0, 120.0, 110.0])]
+    runs[1]["memory"]["peak_allocated_gb"] = None      # one run recorded no peak memory
+    comp = compare(tmp_path, runs)
+    memory = next(t for t in build_tables(comp) if t.key == "memory")
+    row = memory.rows[0]
+    assert any("(2 of 3 runs)" in str(value) for value in row), row
+    performance = next(t for t in build_tables(comp) if t.key == "performance")
+    assert not any("of 3 runs" in str(value) for value in performance.rows[0])

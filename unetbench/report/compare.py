@@ -19,6 +19,7 @@ groups that are not comparable.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +83,9 @@ class Group:
 
 
 def _stat(values: list) -> Stat:
-    nums = [v for v in values if v is not None]
+    # A run without a figure (None, or NaN in a hand-edited file) is left out of the median; the
+    # table says so beside it ("2 of 3 runs": report/sections.py), never silently.
+    nums = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not nums:
         return Stat(None, n=0)
     return Stat(statistics.median(nums), min(nums), max(nums), len(nums))

@@ -31,6 +31,8 @@ def cell(group: Group, metric: str, spread: bool = False) -> str:
     text = fmt(float(stat.median), digits)
     if spread and stat.n >= 2:
         text += f" [{stat.lo:.{digits}f}-{stat.hi:.{digits}f}]"
+    if stat.n < len(group.runs):   # some runs have no value for it: say over how many it is
+        text += f" ({stat.n} of {len(group.runs)} runs)"
     return text
 
 
