@@ -89,7 +89,8 @@ def test_image_without_mask_and_mask_without_image(tmp_path, src, capsys):
     fail(base(src, tmp_path / "d"), capsys, "seg/0005.png", "mask without image")
 
 
-def test_skip_bad_skips_and_reports(tmp_path, src, capsys):
+def test_skip_bad_skips_and_reports(tmp_path, capsys):
+    src = write_index(tmp_path / "src", n=12)   # enough pairs that every split keeps some
     (src / "rgb" / "0001.png").write_bytes(b"not an image")
     (src / "seg" / "0004.png").unlink()
     Image.new("L", (80, 60), 40).save(src / "seg" / "0002.png")  # id 40 >= 13 classes
@@ -99,7 +100,7 @@ def test_skip_bad_skips_and_reports(tmp_path, src, capsys):
     meta = json.loads((out / "dataset_splits.json").read_text())
     reasons = {(s["image"] or s["mask"]): s["reason"] for s in meta["source"]["skipped"]}
     assert set(reasons) == {"rgb/0001.png", "rgb/0004.png", "rgb/0002.png"}
-    assert meta["source"]["pairs_used"] == 3 and meta["source"]["pairs_skipped"] == 3
+    assert meta["source"]["pairs_used"] == 9 and meta["source"]["pairs_skipped"] == 3
     total = 0
     for split in meta["splits"].values():  # holes compacted: shapes, counts and checksums agree
         for key in ("images", "labels"):
@@ -109,7 +110,7 @@ def test_skip_bad_skips_and_reports(tmp_path, src, capsys):
         labels = np.load(out / split["labels"]["file"])
         assert split["class_pixel_counts"] == np.bincount(labels.ravel(), minlength=13).tolist()
         total += split["count"]
-    assert total == 3
+    assert total == 9
 
 
 def test_no_pairs_found(tmp_path, capsys):
@@ -361,3 +362,14 @@ def test_no_import_cycles_in_the_prepare_package():
         return seen
 
     assert [name for name in sorted(graph) if name in reachable(name)] == []
+
+
+def test_skip_bad_that_skips_every_pair_writes_nothing_and_fails(tmp_path, src, capsys):
+    out = tmp_path / "d"
+    for mask in (src / "seg").iterdir():
+        mask.write_bytes(b"not a mask")
+    err = fail(base(src, out) + ["--skip-bad", "--encoding", "index"], capsys, "splits would be empty",
+               "--skip-bad skipped 6 bad pair(s)",
+               "nothing was written")
+    assert "Traceback" not in err
+    assert not out.exists()

@@ -179,6 +179,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         splits_meta = {}
         for s in SPLITS:
             splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], h, w, plan)
+        _refuse_emptied_splits(splits_meta, bad)
         skipped = plan.skipped + bad
         source = dict(plan.source)
         source["pairs_used"] = len(plan.items) - len(bad)
@@ -210,6 +211,16 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
     counts = ", ".join(f"{s} {splits_meta[s]['count']}" for s in SPLITS)
     log.info("wrote %s: %s crops; %s; %d pair(s) skipped", out, counts, ignored_summary(metadata), len(skipped))
     return PrepareResult(out, splits_file, metadata, False)
+
+
+def _refuse_emptied_splits(splits_meta: dict, bad: list) -> None:
+    """--skip-bad must not turn a source of bad pairs into an empty dataset that reports success."""
+    empty = [s for s in SPLITS if splits_meta[s]["count"] == 0]
+    if empty and bad:
+        raise UserError(f"the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty: --skip-bad "
+                        f"skipped {len(bad)} bad pair(s), every one of {'their' if len(empty) > 1 else 'its'} pairs "
+                        f"(first: {bad[0]['reason']}); fix the source (wrong --source-dir, --dataset or --encoding?); "
+                        "nothing was written")
 
 
 def _resolve_resize_split(plan: Plan, resize: Optional[str], split_by: Optional[str]):
