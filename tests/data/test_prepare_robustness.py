@@ -373,3 +373,11 @@ def test_skip_bad_that_skips_every_pair_writes_nothing_and_fails(tmp_path, src, 
                "nothing was written")
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_training_set_of_one_class_is_warned_about(tmp_path, src, capsys):
+    for mask in (src / "seg").iterdir():   # masks read as all background: the wrong dataset's settings
+        Image.new("L", (80, 60), 0).save(mask)
+    code, out, err = run(base(src, tmp_path / "d") + ["--encoding", "index", "--num-classes", "3"], capsys)
+    assert code == 0, err
+    assert "warning: every labelled training pixel is class 0" in out and "check --dataset and --encoding" in out

@@ -180,6 +180,7 @@ def prepare(out: Union[str, os.PathLike] = "data", *,
         for s in SPLITS:
             splits_meta[s] = _finish_split(stage.path, s, per_split[s], rows[s], h, w, plan)
         _refuse_emptied_splits(splits_meta, bad)
+        _warn_if_one_class(splits_meta, plan.classes)
         skipped = plan.skipped + bad
         source = dict(plan.source)
         source["pairs_used"] = len(plan.items) - len(bad)
@@ -221,6 +222,18 @@ def _refuse_emptied_splits(splits_meta: dict, bad: list) -> None:
                         f"skipped {len(bad)} bad pair(s), every one of {'their' if len(empty) > 1 else 'its'} pairs "
                         f"(first: {bad[0]['reason']}); fix the source (wrong --source-dir, --dataset or --encoding?); "
                         "nothing was written")
+
+
+def _warn_if_one_class(splits_meta: dict, classes) -> None:
+    """A training set of one class trains nothing: most often masks read with the wrong encoding or
+    dataset (Kvasir-SEG's settings on Oxford-IIIT Pet's trimaps give all background)."""
+    counts = splits_meta["train"]["class_pixel_counts"]
+    present = [c for c, n in enumerate(counts) if n]
+    if len(present) <= 1 and sum(counts):
+        name = classes[present[0]][1]   # (id, name, colour)
+        log.warning("every labelled training pixel is class %d (%s): the model has nothing to learn; check "
+                    "--dataset and --encoding against the source's masks (the split file records what was used)",
+                    present[0], name)
 
 
 def _resolve_resize_split(plan: Plan, resize: Optional[str], split_by: Optional[str]):
