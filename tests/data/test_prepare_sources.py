@@ -152,6 +152,15 @@ def test_pairing_rules():
     assert {u["reason"].split(" (")[0] for u in unmatched} == {"image without mask", "mask without image"}
 
 
+def test_two_images_of_one_name_are_both_named_not_one_dropped_silently():
+    files = ["d/images/dup.png", "d/images/dup.jpg", "d/masks/dup.png", "d/images/ok.png", "d/masks/ok.png"]
+    pairs, unmatched, _ = find_pairs(files)
+    assert [p.image for p in pairs] == ["d/images/ok.png"]
+    ambiguous = [u for u in unmatched if "ambiguous" in u["reason"]]
+    assert sorted(u["image"] for u in ambiguous) == ["d/images/dup.jpg", "d/images/dup.png"]
+    assert "2 images named d/images/dup.* (dup.jpg, dup.png)" in ambiguous[0]["reason"]
+
+
 # ------------------------------------------------------------------ Kaggle, network swapped out
 
 @pytest.fixture

@@ -12,7 +12,8 @@ forms one layout root: the lyft ``dataA/CameraRGB`` and the Kaggle archive's
 ``dataA/dataA/CameraRGB`` nestings both work, as do several roots in one source. Inside the two
 folders, ``sub/x.png`` pairs with ``sub/x.<any ext>`` (a mask may also end in _mask, _seg, _label or
 _gt). A file without its partner in the other folder is returned as unmatched (its path and the
-reason name both folders); plan_files refuses those unless --skip-bad.
+reason name both folders), and so are files of one name with two extensions (a.png and a.jpg:
+which one pairs is a guess); plan_files refuses those unless --skip-bad.
 """
 
 from __future__ import annotations
@@ -88,6 +89,23 @@ def folder_layouts(files: Sequence[str]) -> Set[Tuple[str, str]]:
     return {(img.lower(), mask.lower()) for (_, img), mask in _roots(files).items()}
 
 
+def _by_stem(files: Sequence[str], prefix: str, kind: str, unmatched: List[dict]) -> Dict[str, str]:
+    """The files under ``prefix`` by stem. Two files of one stem (a.png and a.jpg) cannot be
+    paired without guessing: neither is used, and both are returned as unmatched."""
+    found: Dict[str, List[str]] = {}
+    for f in files:
+        if f.startswith(prefix):
+            found.setdefault(_stem(f[len(prefix):]), []).append(f)
+    for stem, same in found.items():
+        if len(same) > 1:
+            names = ", ".join(posixpath.basename(f) for f in sorted(same))
+            for f in sorted(same):
+                unmatched.append({"image": f if kind == "image" else None, "mask": f if kind == "mask" else None,
+                                  "reason": f"{len(same)} {kind}s named {prefix}{stem}.* ({names}): which one "
+                                            "belongs to the pair is ambiguous; remove or rename the others"})
+    return {stem: same[0] for stem, same in found.items() if len(same) == 1}
+
+
 def find_pairs(files: Sequence[str]) -> Tuple[List[Pair], List[dict], List[str]]:
     """-> (pairs sorted by image path, unmatched [{"image", "mask", "reason"}], folder pairs found)."""
     roots = _roots(files)
@@ -96,11 +114,8 @@ def find_pairs(files: Sequence[str]) -> Tuple[List[Pair], List[dict], List[str]]
     for (parent, img_dir), mask_dir in sorted(roots.items()):
         img_prefix = posixpath.join(parent, img_dir) + "/"
         mask_prefix = posixpath.join(parent, mask_dir) + "/"
-        images = {_stem(f[len(img_prefix):]): f for f in files if f.startswith(img_prefix)}
-        masks: Dict[str, str] = {}
-        for f in files:
-            if f.startswith(mask_prefix):
-                masks.setdefault(_stem(f[len(mask_prefix):]), f)
+        images = _by_stem(files, img_prefix, "image", unmatched)
+        masks = _by_stem(files, mask_prefix, "mask", unmatched)
         used_masks = set()
         group = parent.split("/")[0] if parent else img_dir
         for stem in sorted(images):
