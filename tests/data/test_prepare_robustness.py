@@ -381,3 +381,33 @@ def test_a_training_set_of_one_class_is_warned_about(tmp_path, src, capsys):
     code, out, err = run(base(src, tmp_path / "d") + ["--encoding", "index", "--num-classes", "3"], capsys)
     assert code == 0, err
     assert "warning: every labelled training pixel is class 0" in out and "check --dataset and --encoding" in out
+
+
+def test_a_full_cache_while_extracting_a_tar_names_the_cache_not_the_archive(tmp_path, src, monkeypatch):
+    import tarfile
+    archive = tmp_path / "src.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname="src")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", full)
+    with pytest.raises(UserError) as err:
+        sources.open_source(archive, cache_dir=tmp_path / "cache")
+    assert "no space left on the device holding" in str(err.value) and "--cache-dir" in str(err.value)
+    assert "download it again" not in str(err.value)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()], "nothing half-extracted is kept"
+
+
+def test_a_failed_write_names_the_file_that_failed(tmp_path, src, capsys, monkeypatch):
+    finish = writer.finish_file
+
+    def labels_fail(path):
+        if "labels" in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return finish(path)
+
+    monkeypatch.setattr(api, "finish_file", labels_fail)
+    err = fail(base(src, tmp_path / "d"), capsys, "no space left on the device holding", "_labels.npy")
+    assert "_images.npy" not in err

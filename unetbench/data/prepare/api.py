@@ -373,19 +373,22 @@ def _finish_split(folder: Path, split: str, collected: dict, rows: int, h: int, 
         images.flush()
         labels.flush()
         del images, labels
-        try:
-            shrink_rows(img_path, dst)
-            shrink_rows(lab_path, dst)
-        except OSError as err:
-            raise explain_write_error(err, img_path) from None
+        for path in (img_path, lab_path):
+            try:
+                shrink_rows(path, dst)
+            except OSError as err:   # named by the file that failed, not the first of the two
+                raise explain_write_error(err, path) from None
         rows = dst
     for r in good:
         samples.extend(r["samples"])
         counts += r["counts"]
-    try:
-        img_sha, lab_sha = finish_file(img_path), finish_file(lab_path)
-    except OSError as err:
-        raise explain_write_error(err, img_path) from None
+    digests = []
+    for path in (img_path, lab_path):
+        try:
+            digests.append(finish_file(path))
+        except OSError as err:
+            raise explain_write_error(err, path) from None
+    img_sha, lab_sha = digests
     n_classes = len(plan.classes)
     return {
         "count": rows,

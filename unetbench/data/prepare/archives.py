@@ -23,6 +23,7 @@ from typing import List, Sequence
 
 from ...core.errors import UserError
 from ...core.interrupts import remove_left_by_dead
+from .writer import WRITE_ERRORS, explain_write_error
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -71,7 +72,12 @@ def extract_tars(archives: Sequence[Path], cache_root: Path) -> Path:
                         members = [m for m in tar.getmembers() if (m.isfile() or m.isdir())
                                    and not m.name.startswith(("/", "..")) and ".." not in m.name.split("/")]
                         tar.extractall(partial, members=members)
-            except (tarfile.TarError, EOFError, OSError) as err:
+            except OSError as err:
+                if err.errno in WRITE_ERRORS:   # the cache is full or read-only: not the archive's fault
+                    raise explain_write_error(err, partial.parent, "--cache-dir") from None
+                raise UserError(f"{path}: cannot extract this tar archive ({err}); it is truncated or corrupt: "
+                                "download it again") from None
+            except (tarfile.TarError, EOFError) as err:
                 raise UserError(f"{path}: cannot extract this tar archive ({err}); it is truncated or corrupt: "
                                 "download it again") from None
         os.replace(partial, target)

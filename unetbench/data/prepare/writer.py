@@ -35,13 +35,17 @@ log = logging.getLogger(__name__)
 _NO_FALLOCATE = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
 
-def explain_write_error(err: OSError, path: Path) -> UserError:
-    """A one-line message for a failed write (full disk, permissions, anything else)."""
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def explain_write_error(err: OSError, path: Path, flag: str = "--out") -> UserError:
+    """A one-line message for a failed write (full disk, permissions, anything else); ``flag``
+    is the option that chooses another folder (--out for the dataset, --cache-dir for downloads)."""
     if err.errno == errno.ENOSPC or err.errno == errno.EDQUOT:
         return UserError(f"no space left on the device holding {path} (disk or quota full); "
-                         "free space or choose another folder with --out")
+                         f"free space or choose another folder with {flag}")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return UserError(f"cannot write {path}: permission denied; choose a writable folder with --out")
+        return UserError(f"cannot write {path}: permission denied; choose a writable folder with {flag}")
     return UserError(f"cannot write {path}: {err.strerror or err}")
 
 
