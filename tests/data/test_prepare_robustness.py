@@ -411,3 +411,29 @@ def test_a_failed_write_names_the_file_that_failed(tmp_path, src, capsys, monkey
     monkeypatch.setattr(api, "finish_file", labels_fail)
     err = fail(base(src, tmp_path / "d"), capsys, "no space left on the device holding", "_labels.npy")
     assert "_images.npy" not in err
+
+
+def test_an_out_path_under_a_file_says_what_is_in_the_way(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    err = fail(["--synthetic", "--num-images", "4", "--crop", CROP, "--out", tmp_path / "notes.txt" / "data"], capsys,
+               "a part of that path is a file, not a folder", "--out")
+    assert "File exists" not in err and "Not a directory" not in err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("code, words", [(errno.EBUSY, "it is in use"), (errno.ENOENT, "disappeared while writing")])
+def test_publishing_over_a_busy_or_vanished_folder_says_why(tmp_path, src, capsys, monkeypatch, code, words):
+    out = tmp_path / "data"
+    assert run(base(src, out), capsys)[0] == 0
+    before = digest(out)
+    rename = os.rename
+
+    def failing(a, b):
+        if Path(a) == out:
+            raise OSError(code, os.strerror(code))
+        return rename(a, b)
+
+    monkeypatch.setattr(writer.os, "rename", failing)
+    err = fail(base(src, out) + ["--force"], capsys, words, "--out")
+    assert os.strerror(code) not in err
+    assert digest(out) == before

@@ -46,6 +46,17 @@ def explain_write_error(err: OSError, path: Path, flag: str = "--out") -> UserEr
                          f"free space or choose another folder with {flag}")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return UserError(f"cannot write {path}: permission denied; choose a writable folder with {flag}")
+    # The OS's own words mislead here ("File exists" for a path under a file, "No such file" for
+    # a folder): say what is in the way.
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UserError(f"cannot write {path}: a part of that path is a file, not a folder; choose another "
+                         f"folder with {flag}")
+    if err.errno == errno.EBUSY:
+        return UserError(f"cannot replace {path}: it is in use (a mount point, or a folder another program "
+                         f"holds); choose another folder with {flag}")
+    if err.errno == errno.ENOENT:
+        return UserError(f"cannot write {path}: a folder on that path disappeared while writing (removed by "
+                         f"another program?); run again, or choose another folder with {flag}")
     return UserError(f"cannot write {path}: {err.strerror or err}")
 
 
