@@ -106,6 +106,16 @@ def test_an_output_layer_for_other_classes_is_reinitialised(tmp_path):
     assert "re-initialised for 2 classes" in note and torch.equal(model.head.weight, before)
 
 
+def test_a_tensor_of_another_rank_is_refused_naming_it(tmp_path):
+    state = UNet(3, 2, 8).state_dict()
+    key = next(k for k in state if k.endswith("num_batches_tracked"))
+    state[key] = state[key].reshape(1)        # a scalar saved as a 1-element vector by another tool
+    path = tmp_path / "w.pth"
+    torch.save(state, path)
+    with pytest.raises(UserError, match=rf"tensor {key} is \(1,\) but the unet model's is \(\)"):
+        load_weights(UNet(3, 2, 8), str(path), "unet", 2)
+
+
 def test_weights_of_another_model_are_refused_naming_it(tmp_path):
     path = tmp_path / "unet.pth"
     torch.save(UNet(3, 2, 8).state_dict(), path)

@@ -88,9 +88,10 @@ def load_weights(model: nn.Module, path: str, model_name: str, num_classes: int)
     fresh, loaded = [], {}
     for key, value in used.items():
         name = placement + key
-        if target[name].shape == value.shape:
+        shape = target[name].shape
+        if shape == value.shape:
             loaded[name] = value
-        elif target[name].shape[0] == num_classes and target[name].shape[1:] == value.shape[1:]:
+        elif len(shape) >= 1 and value.dim() == len(shape) and shape[0] == num_classes and shape[1:] == value.shape[1:]:
             fresh.append(name)            # the output layer of a model trained for another class count
         else:
             raise UserError(f"--weights {path}: tensor {key} is {tuple(value.shape)} but the {model_name} "
