@@ -151,3 +151,48 @@ def test_a_failure_is_recorded_only_once_the_run_started(started, written):
     with pytest.raises(RuntimeError, match="device lost"):
         run_recording_failure(trainer)
     assert trainer.written == written
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_splits, tmp_path_factory):
+    """One short in-process run: its last_cpu.pth and best_unet_cpu.pth to damage."""
+    from helpers import SMALL_SETTINGS
+
+    from unetbench.core.settings import Settings
+    from unetbench.devices.base import make_backend
+    from unetbench.training.trainer import Trainer
+    out = tmp_path_factory.mktemp("finished")
+    settings = Settings(splits=str(tiny_splits), out=str(out), epochs=1, max_steps_per_epoch=1, **SMALL_SETTINGS)
+    trainer = Trainer(settings, make_backend("cpu"))
+    assert trainer.run() == 0
+    trainer.release()
+    return settings, out
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("best", "is a best-weights file (best_unet_<run>.pth: for --weights), not a resumable last_<run>.pth"),
+    ("no optimizer", "lacks its optimizer"),
+    ("a tensor missing", "its model weights does not fit this run"),
+    ("a tensor reshaped", "its model weights does not fit this run"),
+])
+def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(finished_run, tmp_path, damage, needle):
+    import torch
+
+    from unetbench.core.errors import UserError
+    from unetbench.devices.base import make_backend
+    from unetbench.training.trainer import Trainer
+    settings, out = finished_run
+    path = tmp_path / "last_cpu.pth"
+    state = torch.load(out / ("best_unet_cpu.pth" if damage == "best" else "last_cpu.pth"), weights_only=True)
+    if damage == "no optimizer":
+        del state["optimizer"]
+    elif damage == "a tensor missing":
+        state["model"].pop(next(iter(state["model"])))
+    elif damage == "a tensor reshaped":
+        key = next(iter(state["model"]))
+        state["model"][key] = state["model"][key].flatten()[:3]
+    torch.save(state, path)
+    trainer = Trainer(settings, make_backend("cpu"))
+    with pytest.raises(UserError, match="checkpoint|last_cpu.pth") as err:
+        trainer.resume(path)
+    assert needle in str(err.value) and str(path) in str(err.value)

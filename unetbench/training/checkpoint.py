@@ -47,9 +47,23 @@ def load_checkpoint(path: str | Path) -> dict:
                         "delete it (or use another --run-name/--out) to start fresh") from None
 
 
+# What a resumable checkpoint (Trainer._checkpoint) holds; energy is optional (older files).
+RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "progress", "timing", "rng", "identity")
+
+
 def check_identity(state: dict, path: str | Path, identity: dict) -> None:
     """Refuse to resume ``state`` (a last_<run>.pth) into a run with ``identity``: another
-    dataset split file or other settings would mix two experiments in one result."""
+    dataset split file or other settings would mix two experiments in one result; a file of
+    another kind (best weights, a plain state dict) or one missing a part is named as such."""
+    if not isinstance(state, dict) or "identity" not in state:
+        kind = ("a best-weights file (best_unet_<run>.pth: for --weights)"
+                if isinstance(state, dict) and "val_miou" in state else "not a checkpoint of this suite")
+        raise UserError(f"{path} is {kind}, not a resumable last_<run>.pth; pass --weights to start from its "
+                        "weights, or delete it (or use another --run-name/--out) to start fresh")
+    missing = [key for key in RESUMABLE_KEYS if key not in state]
+    if missing:
+        raise UserError(f"checkpoint {path} lacks its {', '.join(missing)} (damaged or written by another "
+                        "tool); delete it (or use another --run-name/--out) to start fresh")
     saved = state.get("identity", {})
     if saved.get("splits_sha256") != identity["splits_sha256"]:
         raise UserError(f"checkpoint {path} was trained on a different dataset split file; "
@@ -59,6 +73,17 @@ def check_identity(state: dict, path: str | Path, identity: dict) -> None:
         if before != now:
             raise UserError(f"checkpoint {path} used {key}={before!r}, this run {now!r}; "
                             "resume with the same settings or start fresh")
+
+
+def restore(target, state, path: str | Path, part: str) -> None:
+    """``target.load_state_dict(state)`` (a model, an optimiser, a scheduler), refused with one
+    line naming the checkpoint and the part when they do not fit."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserError(f"checkpoint {path}: its {part} does not fit this run ({first}); delete it (or use "
+                        "another --run-name/--out) to start fresh") from None
 
 
 def host_rng_state() -> dict:
