@@ -243,3 +243,18 @@ def test_a_forked_worker_reads_the_zip_through_a_file_of_its_own(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert os.lseek(parent_fd, 0, os.SEEK_CUR) == offset, "the worker moved the parent's file offset: one shared file"
+
+
+def test_symbolic_link_loops_in_the_source_are_walked_once_or_named(tmp_path, caplog):
+    import logging
+    import os
+    src = write_flat_palette(tmp_path / "flat", n=3)
+    folder = next(p for p in src.rglob("*") if p.is_dir())
+    os.symlink(src, folder / "back")                     # a folder linking to an ancestor
+    with caplog.at_level(logging.WARNING):
+        files = sources.list_files(sources.open_source(src))
+    assert files and not any("/back/" in f[0] for f in files)
+    assert "a symbolic link to a folder already read" in caplog.text
+    os.symlink("self.png", folder / "self.png")          # a file linking to itself
+    with pytest.raises(UserError, match=r"self\.png: .*a symbolic link that loops or points nowhere"):
+        sources.list_files(sources.open_source(src))

@@ -107,12 +107,20 @@ def list_files(reader: SourceReader) -> List[Tuple[str, int, int]]:
     if reader.kind == "zip":
         return _list_zip(Path(reader.root))
     found: List[Tuple[str, int, int]] = []
-    _walk(Path(reader.root), "", found)
+    root = Path(reader.root)
+    _walk(root, "", found, {_identity(root)})
     found.sort()
     return found
 
 
-def _walk(root: Path, rel: str, found: list) -> None:
+def _identity(folder: Path) -> Tuple[int, int]:
+    st = folder.stat()
+    return st.st_dev, st.st_ino
+
+
+def _walk(root: Path, rel: str, found: list, seen: set) -> None:
+    """Image files under ``root/rel``; ``seen``: the folders on the way (device, inode), so a
+    symbolic link back to one of them is walked once, not until the path is too long."""
     folder = root / rel if rel else root
     try:
         with _scandir(folder) as entries:
@@ -126,10 +134,23 @@ def _walk(root: Path, rel: str, found: list) -> None:
         if entry.name.startswith("."):
             continue
         sub = f"{rel}/{entry.name}" if rel else entry.name
-        if entry.is_dir(follow_symlinks=True):
-            _walk(root, sub, found)
-        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-            st = entry.stat(follow_symlinks=True)
+        image = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+            st = None if is_dir or not image else entry.stat(follow_symlinks=True)
+        except OSError as err:   # a link to itself (ELOOP) or to nothing
+            if not image:
+                log.warning("skipping %s: %s", folder / entry.name, err.strerror or err)
+                continue
+            raise UserError(f"cannot read {folder / entry.name}: {err.strerror or err} (a symbolic link that "
+                            "loops or points nowhere?); fix or remove it") from None
+        if is_dir:
+            identity = _identity(Path(entry.path))
+            if identity in seen:
+                log.warning("skipping %s: a symbolic link to a folder already read (a loop)", folder / entry.name)
+                continue
+            _walk(root, sub, found, seen | {identity})
+        elif st is not None:
             found.append((sub, st.st_size, st.st_mtime_ns))
 
 
