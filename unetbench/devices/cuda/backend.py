@@ -77,8 +77,13 @@ class CudaBackend(AcceleratorBackend):
         return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
 
     def energy_meter(self):
-        uuid = getattr(torch.cuda.get_device_properties(self.device), "uuid", None)
-        return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index)
+        # The physical GPU, by what torch knows of it (UUID, else PCI bus id): never by the CUDA
+        # ordinal, which CUDA_VISIBLE_DEVICES renumbers (devices/cuda/energy.py).
+        props = torch.cuda.get_device_properties(self.device)
+        uuid = getattr(props, "uuid", None)
+        bus = getattr(props, "pci_bus_id", None)
+        pci = f"{props.pci_domain_id:08X}:{bus:02X}:{props.pci_device_id:02X}.0" if bus is not None else None
+        return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index, pci_bus_id=pci)
 
     def profiler_activities(self):
         return [torch.profiler.ProfilerActivity.CUDA]

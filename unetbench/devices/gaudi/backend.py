@@ -94,7 +94,9 @@ class HpuBackend(AcceleratorBackend):
         return torch.optim.Adam(params, lr=lr, eps=ADAM_EPS)
 
     def energy_meter(self):
-        return gaudi_meter(self.local_rank)
+        # The card the bridge took (HLS_MODULE_ID, which its hccl module set from LOCAL_RANK when
+        # init_distributed imported it), not the local rank's guess: they differ under a bare srun.
+        return gaudi_meter()
 
     def profiler_activities(self):
         hpu = getattr(torch.profiler.ProfilerActivity, "HPU", None)  # in Intel's PyTorch builds
