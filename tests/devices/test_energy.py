@@ -301,6 +301,15 @@ def test_ranks_idle_baselines_add_and_old_ranks_without_the_new_fields_still_mak
     assert section["method"] == "unknown" and section["idle_w"] is None
 
 
+def test_the_section_names_the_runs_devices_in_the_monitor_csv_when_every_rank_knows_its_own():
+    ranks = [EnergyLedger(Absent("no nvidia-ml-py"), monitor_id=i).state() for i in (3, 1)]
+    for r, state in enumerate(ranks):
+        state["rank"] = r
+    assert energy_section(ranks, {})["monitor_devices"] == [1, 3]
+    ranks[1]["monitor_device"] = None
+    assert energy_section(ranks, {})["monitor_devices"] is None
+
+
 @pytest.mark.parametrize("argv, needle", [(["--cooldown-s", "-1"], "cooldown-s must not be negative"),
                                           (["--idle-s", "-0.5"], "idle-s must not be negative")])
 def test_the_rest_flags_are_training_settings_and_refuse_negative_seconds(argv, needle):
@@ -373,9 +382,12 @@ def test_the_gaudi_backend_meters_the_card_the_bridge_took_not_the_local_ranks_s
     vars(hlml).update(vars(hlml_standin({m: [1_000_000 * (m + 1)] for m in range(8)})))
     monkeypatch.setitem(sys.modules, "pyhlml", hlml)
     try:
-        meter = make_backend("gaudi_eager", "parity", local_rank=0).energy_meter()
+        backend = make_backend("gaudi_eager", "parity", local_rank=0)
+        meter = backend.energy_meter()
         try:
             assert (meter.devices[0] if meter.absent is None else None) == expected
+            # the monitor CSV's row id (hl-smi's module id) of the same card
+            assert backend.monitor_device_id() == (5 if expected else None)
             if expected is None:
                 assert "HLS_MODULE_ID is unset" in meter.absent
         finally:

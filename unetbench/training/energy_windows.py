@@ -36,8 +36,9 @@ def _empty() -> dict:
 
 
 class EnergyLedger:
-    def __init__(self, meter, dist=None):
+    def __init__(self, meter, dist=None, monitor_id: int | None = None):
         self.meter = meter
+        self.monitor_id = monitor_id             # the device's id in the monitor CSV (Backend.monitor_device_id)
         self.dist = dist
         self.rank = dist.rank if dist is not None else 0
         self.totals: dict[str, dict] = {}
@@ -49,7 +50,8 @@ class EnergyLedger:
         m = self.meter
         return {"rank": self.rank, "source": m.source, "absent": m.absent, "resolution": m.resolution,
                 "devices": list(m.devices), "windows": self.totals, "method": m.method,
-                "sample_hz": m.sample_hz, "note": m.note, "idle": self.idle}
+                "sample_hz": m.sample_hz, "note": m.note, "idle": self.idle,
+                "monitor_device": self.monitor_id}
 
     def rest(self, cooldown_s: float, idle_s: float, sync=None, clock=time.perf_counter, sleep=time.sleep) -> None:
         """Cool down, then measure the idle power over ``idle_s`` (only where a meter reads).
@@ -138,7 +140,12 @@ def energy_section(ranks: list[dict], timing: dict) -> dict:
                "method": "none", "sample_hz": None, "note": None, "idle_w": None, "idle_s": None,
                "cooldown_s": None, "energy_j": None, "avg_power_w": None, "j_per_sample": None,
                "net_j_per_sample": None, "samples_per_s_per_w": None,
-               **{phase: None for phase in PHASES}, "per_rank": ranks}
+               "monitor_devices": None, **{phase: None for phase in PHASES}, "per_rank": ranks}
+    # The monitor CSV's rows of this run's devices (the report integrates only those): known
+    # when every rank knows its own, metered or not.
+    ids = [r.get("monitor_device") for r in ranks]
+    if ranks and all(i is not None for i in ids):
+        section["monitor_devices"] = sorted(set(ids))
     if not metered:
         section["absent"] = ranks[0].get("absent") if ranks else "no meter"
         return section

@@ -11,7 +11,7 @@ import torch
 from ...core.errors import UserError
 from ..base import AcceleratorBackend, SideStream, check_local_rank
 from .energy import nvml_meter
-from .spec import NVIDIA_SMI, SPECS
+from .spec import NVIDIA_SMI, SPECS, nvidia_smi_list
 
 
 class CudaBackend(AcceleratorBackend):
@@ -84,6 +84,12 @@ class CudaBackend(AcceleratorBackend):
         bus = getattr(props, "pci_bus_id", None)
         pci = f"{props.pci_domain_id:08X}:{bus:02X}:{props.pci_device_id:02X}.0" if bus is not None else None
         return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index, pci_bus_id=pci)
+
+    def monitor_device_id(self):
+        # nvidia-smi's index of this physical GPU, by UUID: the CUDA ordinal is renumbered by
+        # CUDA_VISIBLE_DEVICES, nvidia-smi's index is not.
+        uuid = getattr(torch.cuda.get_device_properties(self.device), "uuid", None)
+        return nvidia_smi_list().get(f"GPU-{uuid}") if uuid else None
 
     def profiler_activities(self):
         return [torch.profiler.ProfilerActivity.CUDA]
