@@ -1,6 +1,6 @@
 """Joules per window, read at the StepTimer's synchronised boundaries; the results' ``energy`` section.
 
-    ledger = EnergyLedger(backend.energy_meter(), dist)
+    ledger = EnergyLedger(backend.energy_meter(), dist, monitor_id=backend.monitor_device_id())
     ledger.rest(cooldown_s, idle_s, sync)   # model built, before warm-up: cool down, then idle watts
     timer.hooks.append(ledger.hook)      # hook(phase, now): a window opens (phase) or closes (None)
     ...
@@ -78,6 +78,7 @@ class EnergyLedger:
         for entry in saved or []:
             if entry.get("rank") == self.rank and entry.get("source") == self.meter.source:
                 self.totals = {phase: dict(v) for phase, v in entry["windows"].items()}
+                self.idle = entry.get("idle")   # the earlier attempt's, until this one measures its own
         self.ranks = [self.state()]
 
     def hook(self, phase: str | None, now: float) -> None:
