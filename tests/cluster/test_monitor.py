@@ -21,8 +21,8 @@ from unetbench.devices.spec import comma_rows
 HEADER = "timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c"
 
 
-def start(bin_dir: Path, out: Path, backend: str) -> subprocess.Popen:
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+def start(bin_dir: Path, out: Path, backend: str, **env_vars: str) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHONPATH": str(REPO), **env_vars}
     return subprocess.Popen([sys.executable, "-m", "unetbench.cluster.monitor", "--backend", backend,
                              "--out", str(out), "--run-name", backend], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -68,6 +68,39 @@ def test_nvidia_smi_rows_are_normalised_and_the_monitor_stops_on_sigterm(tmp_pat
     size = (tmp_path / "res" / "monitor_cuda.csv").stat().st_size
     time.sleep(0.5)
     assert (tmp_path / "res" / "monitor_cuda.csv").stat().st_size == size
+
+
+FOUR_GPUS = [f"{i}, 90, 1000, {100 * (i + 1)}.0, 50" for i in range(4)]   # nvidia-smi lists the whole node
+NODE_LIST = ["GPU 0: NVIDIA H100 (UUID: GPU-0000aaaa)", "GPU 1: NVIDIA H100 (UUID: GPU-1111bbbb)",
+             "  MIG 1g.10gb     Device  0: (UUID: MIG-1111cccc)",
+             "GPU 2: NVIDIA H100 (UUID: GPU-2222dddd)", "GPU 3: NVIDIA H100 (UUID: GPU-3333eeee)"]
+
+
+@pytest.mark.parametrize("visible, kept", [
+    ("1,3", {"1", "3"}),                         # Slurm's indices
+    ("GPU-3333eeee,GPU-1111", {"1", "3"}),       # UUIDs, full or a unique prefix, looked up in nvidia-smi -L
+    ("MIG-1111cccc", {"1"}),                     # a MIG instance: its GPU
+])
+def test_nvidia_smi_rows_of_gpus_outside_the_job_are_not_recorded(tmp_path, visible, kept):
+    """Without nvidia-ml-py the report integrates this CSV: a 2-GPU job on a 4-GPU node must not
+    sum the node."""
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "nvidia-smi", FOUR_GPUS, every=0.2, answers={"-L": NODE_LIST})
+    proc = start(bin_dir, tmp_path, "cuda", CUDA_VISIBLE_DEVICES=visible)
+    rows = wait_rows(tmp_path / "monitor_cuda.csv", 2 * len(kept))
+    out = stop(proc)
+    assert {row["device_index"] for row in rows} == kept, out
+    assert "CUDA_VISIBLE_DEVICES" in out
+
+
+def test_a_cuda_visible_devices_naming_no_gpu_records_no_rows_rather_than_the_node(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "nvidia-smi", FOUR_GPUS, every=0.1, answers={"-L": NODE_LIST})
+    proc = start(bin_dir, tmp_path, "cuda", CUDA_VISIBLE_DEVICES="GPU-99999999")
+    wait_rows(tmp_path / "monitor_cuda.csv", 0)
+    time.sleep(0.5)   # several samples of the four GPUs have come and gone
+    out = stop(proc)
+    assert list(csv.DictReader((tmp_path / "monitor_cuda.csv").open())) == [] and "no device" in out
 
 
 def test_hl_smi_for_gaudi_and_a_second_run_appends(tmp_path):

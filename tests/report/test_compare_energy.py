@@ -58,3 +58,19 @@ def test_garbage_rows_are_skipped(tmp_path):
     with open(mon, "a") as fh:
         fh.write("not,a,row\n1e12,0,1,1,")   # a partly written last line
     assert run_energy(load_run(path))["energy_j"] == pytest.approx(200.0 * (end - start))
+
+
+def test_only_the_runs_own_gpus_of_a_monitor_file_that_lists_the_node_are_integrated(tmp_path):
+    """A run without nvidia-ml-py (no in-process energy) whose monitor wrote all four GPUs of the
+    node (an older monitor, or one that could not tell the job's GPUs): the results name the
+    run's two, by nvidia-smi index, and only they count."""
+    res = make_result("cuda", world_size=2)
+    res["energy"] = {"energy_j": None, "absent": "nvidia-ml-py is not installed", "monitor_devices": [1, 3]}
+    path = write_result(tmp_path, res)
+    start, end = parse_iso(res["started_at"]), parse_iso(res["finished_at"])
+    write_monitor(tmp_path, res["run_name"], start, end, watts=300.0, devices=4, interval=0.7)
+    energy = run_energy(load_run(path))
+    assert energy["energy_j"] == pytest.approx(2 * 300.0 * (end - start))
+    assert energy["devices"] == 2
+    del res["energy"]["monitor_devices"]   # results from before the field: every device in the file
+    assert run_energy(load_run(write_result(tmp_path, res)))["devices"] == 4

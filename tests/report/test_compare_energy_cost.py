@@ -79,6 +79,38 @@ def test_report_shows_j_per_sample_cost_top_operations_and_the_energy_plot(tmp_p
     assert "J/sample" in (tmp_path / "rep" / "report.md").read_text()
 
 
+def test_the_energy_table_shows_method_idle_baseline_and_net_beside_gross_j_per_sample(tmp_path, capsys):
+    results = tmp_path / "results"
+    res = make_result("cuda", samples_per_s=400.0)
+    rank = {"rank": 0, "source": "nvml:power_usage integrated", "absent": None, "resolution": {}, "devices": ["GPU 0"],
+            "method": "power_integration", "sample_hz": 20.0, "note": "nvml:total_energy_consumption reads 0: ...",
+            "idle": {"idle_w": 100.0, "idle_s": 2.0, "cooldown_s": 0.0},
+            "windows": {"steady": {"energy_j": 1000.0, "seconds": 2.0, "windows": 3, "short_windows": 0}}}
+    res["energy"] = energy_section([rank], res["timing"])
+    write_result(results, res)
+    old = make_result("gaudi_eager", samples_per_s=300.0)   # results written before method and idle existed
+    old["energy"] = {k: v for k, v in _energy(old, 900.0, 2.0).items()
+                     if k not in ("method", "sample_hz", "note", "idle_w", "idle_s", "cooldown_s", "net_j_per_sample",
+                                  "monitor_devices")}
+    write_result(results, old)
+    code, out, err = run_main(main, [results, "--report-dir", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    table = (tmp_path / "rep" / "report.md").read_text().split("Energy")[1]
+    header = next(line for line in table.splitlines() if "gross J/sample" in line)
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    for label in ("gross J/sample", "net J/sample", "idle W", "method"):
+        assert label in cells
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("|") and "---" not in line and line is not header}
+    cuda = next(r for label, r in rows.items() if label.startswith("cuda"))
+    gaudi = next(r for label, r in rows.items() if label.startswith("gaudi"))
+    samples = res["timing"]["measured_samples"]
+    assert cuda[cells.index("gross J/sample")] == f"{1000.0 / samples:.3f}"
+    assert cuda[cells.index("net J/sample")] == f"{(1000.0 - 100.0 * 2.0) / samples:.3f}"
+    assert cuda[cells.index("idle W")] == "100.0" and cuda[cells.index("method")] == "power 20 Hz (fallback)"
+    assert gaudi[cells.index("net J/sample")] == "-" and gaudi[cells.index("method")] == "unknown"
+
+
 def test_bad_price_stops_the_report_with_one_line(tmp_path):
     results = tmp_path / "results"
     write_result(results, make_result("cuda"))

@@ -10,7 +10,9 @@ Usage (the batch scripts start it in the background and stop it with SIGTERM)::
 It runs the backend's device tool (each device folder's spec.py says which, how, and how to read
 its output: nvidia-smi for CUDA, amd-smi for ROCm, xpu-smi for Intel GPUs, hl-smi for Gaudi) and
 normalises its rows to the header above (the compare step reads exactly this header to
-integrate power into energy). The
+integrate power into energy). Only the job's devices are written (each tool's job_devices:
+CUDA_VISIBLE_DEVICES, HABANA_VISIBLE_MODULES, ...): the tools list every device of the node,
+and a 2-GPU job on an 8-GPU node must not be reported as the node. The
 timestamp is this host's clock in unix seconds when the row arrived: both tools print their
 own timestamps in different formats, and the host clock is the one the results use too.
 A value the tool reports as ``[N/A]`` is left empty. When neither tool is present (a CPU
@@ -122,7 +124,8 @@ def monitor(csv_path: Path, tool: str, interval: int = 1) -> int:
         proc.terminate()
     keep = job_devices(tool)
     var = TOOLS[tool].job_devices_var
-    scope = (f"the job's devices {','.join(map(str, sorted(keep)))} ({var})" if keep is not None
+    scope = (f"the job's devices {','.join(map(str, sorted(keep)))} ({var})" if keep
+             else f"no device: {var}={os.environ.get(var)!r} names none the tool lists" if keep is not None
              else f"every device the tool lists{f' ({var} unset)' if var else ''}")
     log.info("monitor: %s -> %s; sampling %s", tool, csv_path, scope)
     with open(csv_path, "a", encoding="ascii", newline="") as out:

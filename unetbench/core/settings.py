@@ -52,6 +52,8 @@ class Settings:
     stop_at_target: bool = False            # end training once target_miou is reached
     overlay_images: int = 6                 # test images predicted at the end (training/overlays.py); 0: none
     trace_steps: int = 0                    # steps after warm-up under torch.profiler (trace.py); 0: none
+    cooldown_s: float = 0.0                 # idle wait before the idle baseline and warm-up (energy_windows.py)
+    idle_s: float = 2.0                     # idle baseline read before warm-up, where a meter reads; 0: none
 
 
 HELP = {
@@ -82,10 +84,15 @@ HELP = {
     "stop_at_target": "stop training once --target-miou is reached (then test)",
     "overlay_images": "test images predicted with the best checkpoint for the report's overlays (0: none)",
     "trace_steps": "steps after warm-up run under torch.profiler: a trace in OUT and the top operations in the results; not in the throughput (0: none)",
+    "cooldown_s": "seconds the device idles before the idle baseline and warm-up, so that a device still hot from "
+                  "an earlier job does not inflate the energy figures (hotter silicon leaks more); 0: none",
+    "idle_s": "seconds of idle power read before warm-up (only where an energy meter reads): the baseline of "
+              "net J/sample; 0: none",
 }
 
 POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch", "eval_every"}
-NON_NEGATIVE = {"nonfinite_patience", "lr_patience", "workers", "seed", "warmup_steps", "overlay_images", "trace_steps"}
+NON_NEGATIVE = {"nonfinite_patience", "lr_patience", "workers", "seed", "warmup_steps", "overlay_images", "trace_steps",
+                "cooldown_s", "idle_s"}
 
 
 SEED_MAX = 2**32 - 1   # numpy's seeds are 32-bit; a larger one fails deep inside the run

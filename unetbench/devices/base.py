@@ -188,6 +188,12 @@ class Backend(abc.ABC):
         """The energy counter of this process's device (devices/<device>/energy.py; Absent says why not)."""
         return Absent(f"no energy meter for the {self.name} backend")
 
+    def monitor_device_id(self) -> int | None:
+        """This process's device as the id in the first column of its tool's rows (the monitor
+        CSV's device_index: nvidia-smi index, hl-smi module id); None where unknown. The report
+        integrates only the run's own devices' rows (report/energy.py)."""
+        return None
+
     def profiler_activities(self) -> list:
         """torch.profiler activities of the device, beside the CPU's (unetbench/training/trace.py)."""
         return []

@@ -8,7 +8,10 @@ Usage::
 The monitor writes ``monitor_<run>.csv`` beside ``results_<run>.json`` with the header
 ``timestamp,device_index,utilization_pct,memory_used_mib,power_w,temperature_c``, one row per
 device per sample (about 1 s apart). Energy is the trapezoid integral of power over the
-training window (results ``started_at`` .. ``finished_at``), per device, summed over devices.
+training window (results ``started_at`` .. ``finished_at``), per device, summed over the run's
+own devices: the results' ``energy.monitor_devices`` where recorded (a monitor of an older
+release, or one that could not tell the job's GPUs, wrote every GPU of the node), else every
+device in the file.
 At the window edges power is linearly interpolated, so a sample just outside the window still
 counts for the part of the interval inside it. ``coverage`` is the share of the window the
 samples span (the smallest over devices); below 0.9 the figure is flagged as partial.
@@ -68,12 +71,18 @@ def integrate(samples: list[tuple[float, float]], start: float, end: float) -> t
     return joules, covered
 
 
-def monitor_energy(path: Path, start: float, end: float) -> dict | None:
+def monitor_energy(path: Path, start: float, end: float, devices: list[int] | None = None) -> dict | None:
+    """``devices``: the run's own device indices (None: every device in the file)."""
     try:
         series = read_monitor(path)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         log.warning("cannot read monitor file %s: %s", path, err)
         return None
+    if devices is not None:
+        others = sorted(set(series) - set(devices))
+        if others:
+            log.info("monitor file %s: rows of devices %s are not this run's %s; left out", path, others, devices)
+        series = {dev: samples for dev, samples in series.items() if dev in devices}
     if not series or end <= start:
         return None
     total_j, coverage = 0.0, 1.0
@@ -111,5 +120,6 @@ def run_energy(record: RunRecord) -> dict | None:
             except ValueError as err:
                 log.warning("%s: bad timestamp (%s); energy skipped", record.path, err)
                 return None
-            return monitor_energy(path, start, end)
+            devices = own.get("monitor_devices") if isinstance(own, dict) else None
+            return monitor_energy(path, start, end, devices if isinstance(devices, list) else None)
     return None

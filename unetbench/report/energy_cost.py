@@ -2,7 +2,8 @@
 
     python3 compare_results.py results/ --site site.env      # cost columns from <GROUP>_PRICE_PER_HOUR
     apply_prices(runs, "site.env")       # run.price_per_hour per run, from its backend's site group
-    energy_figures(data, price)          # j_per_sample, samples_per_s_per_w, steady_power_w, cost_*
+    energy_figures(data, price)          # j_per_sample (gross), net_j_per_sample, idle_w, samples_per_s_per_w, ...
+    energy_method(data)                  # "counter", "power 20 Hz", "none", "unknown" (results before it)
     top_operations_table(comp)           # the traced runs' top operations, side by side
     (the energy-per-sample plot: energy_plots.py)
 
@@ -57,7 +58,8 @@ def apply_prices(runs: list, site_path: Path | None) -> None:
 
 def energy_figures(data: dict, price_per_hour: float | None) -> dict[str, Any]:
     energy = data.get("energy") if isinstance(data.get("energy"), dict) else {}
-    figures = {"j_per_sample": energy.get("j_per_sample"), "samples_per_s_per_w": energy.get("samples_per_s_per_w"),
+    figures = {"j_per_sample": energy.get("j_per_sample"), "net_j_per_sample": energy.get("net_j_per_sample"),
+               "idle_w": energy.get("idle_w"), "samples_per_s_per_w": energy.get("samples_per_s_per_w"),
                "steady_power_w": _get(energy, "steady", "avg_power_w"), "cost_per_epoch": None,
                "cost_per_m_samples": None}
     if price_per_hour is None:
@@ -72,6 +74,18 @@ def energy_figures(data: dict, price_per_hour: float | None) -> dict[str, Any]:
     if seconds:
         figures["cost_per_epoch"] = per_second * sum(seconds) / len(seconds)
     return figures
+
+
+def energy_method(data: dict) -> str:
+    """How the run's in-process joules were measured, for the Energy table: the vendor's counter,
+    power integrated at N Hz, or none; "unknown" for results written before the method was."""
+    energy = data.get("energy") if isinstance(data.get("energy"), dict) else None
+    if energy is None or "method" not in energy:
+        return "unknown"
+    method, hz = energy["method"] or "none", energy.get("sample_hz")
+    if "power_integration" in method:
+        method = method.replace("power_integration", f"power {hz:g} Hz" if hz else "power")
+    return method + (" (fallback)" if energy.get("note") else "")
 
 
 def top_operations_table(comp) -> Table | None:

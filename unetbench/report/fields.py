@@ -52,7 +52,9 @@ METRICS: dict[str, Metric] = {
     "avg_power_w": Metric("avg power W", False, 1),
     "samples_per_j": Metric("samples/J", True, 3),
     # metered in process over the steady window (energy_cost.py); cost from site.env's prices
-    "j_per_sample": Metric("J/sample", False, 3),
+    "j_per_sample": Metric("gross J/sample", False, 3),
+    "net_j_per_sample": Metric("net J/sample", False, 3),   # above the idle baseline
+    "idle_w": Metric("idle W", False, 1),
     "samples_per_s_per_w": Metric("samples/s/W", True, 4),
     "steady_power_w": Metric("steady W", False, 1),
     "cost_per_epoch": Metric("cost/epoch", False, 4),

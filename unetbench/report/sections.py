@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..core.math_label import math_label
 from .compare import SPREAD, Comparison, Group
+from .energy_cost import energy_method
 from .fields import METRICS
 from .noise import WITHIN_NOISE
 from .tables import Table, fmt
@@ -129,17 +130,24 @@ def class_iou_table(comp: Comparison) -> Table:
 
 
 def energy_table(comp: Comparison) -> Table:
-    metrics = ["energy_kj", "avg_power_w", "samples_per_j", "j_per_sample", "samples_per_s_per_w", "steady_power_w"]
+    metrics = ["energy_kj", "avg_power_w", "samples_per_j", "j_per_sample", "net_j_per_sample", "idle_w",
+               "samples_per_s_per_w", "steady_power_w"]
     metrics += [m for m in ("cost_per_epoch", "cost_per_m_samples") if any(g.stats[m].median is not None for g in comp.groups)]
     table = _metric_table(comp, "energy", "Energy (training window)", metrics)
-    table.headers.append("source")
+    table.headers += ["source", "method"]
     for g, row in zip(comp.groups, table.rows):
         row.append(", ".join(sorted({(r.energy or {}).get("source", "-").split(":")[0] for r in g.runs})))
+        row.append(", ".join(sorted({energy_method(r.data or {}) for r in g.runs})))
     table.notes.append("samples/J = training samples (epochs x train split) / energy; the window includes evaluation.")
-    table.notes.append("J/sample, samples/s/W and steady W: the steady training window only, metered in process at the "
+    table.notes.append("gross and net J/sample, samples/s/W and steady W: the steady training window only, metered in process at the "
                        "timer's synchronised boundaries (warm-up, traced steps and evaluation excluded); cost = "
                        "<GROUP>_PRICE_PER_HOUR of site.env x devices, per epoch (with its evaluation) and per million "
                        "steady samples.")
+    table.notes.append("gross J/sample: everything the devices drew; idle W: their power idling before warm-up "
+                       "(--idle-s, after --cooldown-s); net J/sample = (steady joules - idle W x steady seconds) / "
+                       "samples. method (of the in-process figures): counter = the vendor's energy counter; power N Hz = power readings "
+                       "integrated (no usable counter); (fallback) = the counter raised, read 0 or went backwards, "
+                       "see the results' energy.note; unknown = results from before the method was recorded.")
     return table
 
 

@@ -16,7 +16,7 @@ from .trace import Tracer
 
 def instrument(timer, backend, out: Path, run_name: str, trace_steps: int, dist) -> tuple[Tracer, EnergyLedger]:
     tracer = Tracer(backend, out, run_name, trace_steps, rank=dist.rank)
-    ledger = EnergyLedger(backend.energy_meter(), dist)
+    ledger = EnergyLedger(backend.energy_meter(), dist, monitor_id=backend.monitor_device_id())
     timer.trace_steps = trace_steps
     timer.hooks += [ledger.hook, tracer.hook]
     return tracer, ledger

@@ -174,6 +174,8 @@ class Trainer:
             self.resume(self.last_path)
         self.build_units()
         sampler, train_loader, eval_loaders = self._loaders()
+        # The model is built, nothing has run yet: cool down, then read the idle baseline (W).
+        self.energy.rest(self.s.cooldown_s, self.s.idle_s, self._aligned_sync)
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
         self.write("running")

@@ -65,6 +65,9 @@ class _MultiRangeMeter:
 
     absent = None
     min_window_s = 0.0
+    method = "counter"
+    sample_hz = None
+    note = None
 
     def __init__(self, zones: list[Path], counters: list, **options):
         self.parts = [Meter(f"rapl:{_text(z / 'name')}", [z.name], [c], scale_j=1e-6,

@@ -12,7 +12,7 @@ from ...core.errors import UserError
 from ..base import AcceleratorBackend, SideStream, check_local_rank
 from .driver import driver_problem
 from .energy import nvml_meter
-from .spec import NVIDIA_SMI, SPECS
+from .spec import NVIDIA_SMI, SPECS, nvidia_smi_list
 
 
 def no_device_message() -> str:
@@ -86,8 +86,19 @@ class CudaBackend(AcceleratorBackend):
         return torch.optim.Adam(params, lr=lr, fused=self.fused_optimizer or None)
 
     def energy_meter(self):
+        # The physical GPU, by what torch knows of it (UUID, else PCI bus id): never by the CUDA
+        # ordinal, which CUDA_VISIBLE_DEVICES renumbers (devices/cuda/energy.py).
+        props = torch.cuda.get_device_properties(self.device)
+        uuid = getattr(props, "uuid", None)
+        bus = getattr(props, "pci_bus_id", None)
+        pci = f"{props.pci_domain_id:08X}:{bus:02X}:{props.pci_device_id:02X}.0" if bus is not None else None
+        return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index, pci_bus_id=pci)
+
+    def monitor_device_id(self):
+        # nvidia-smi's index of this physical GPU, by UUID: the CUDA ordinal is renumbered by
+        # CUDA_VISIBLE_DEVICES, nvidia-smi's index is not.
         uuid = getattr(torch.cuda.get_device_properties(self.device), "uuid", None)
-        return nvml_meter(f"GPU-{uuid}" if uuid else None, self.device.index)
+        return nvidia_smi_list().get(f"GPU-{uuid}") if uuid else None
 
     def profiler_activities(self):
         return [torch.profiler.ProfilerActivity.CUDA]

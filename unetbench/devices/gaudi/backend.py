@@ -20,7 +20,7 @@ import torch
 from ...core.errors import UserError
 from ..base import ADAM_EPS, AcceleratorBackend, InlineStream, check_local_rank
 from . import bridge
-from .energy import gaudi_meter
+from .energy import bridge_module, gaudi_meter
 from .spec import HL_SMI, SPECS, VISIBLE_MODULES_VAR, bridge_version
 
 LAZY, EAGER = SPECS
@@ -94,7 +94,12 @@ class HpuBackend(AcceleratorBackend):
         return torch.optim.Adam(params, lr=lr, eps=ADAM_EPS)
 
     def energy_meter(self):
-        return gaudi_meter(self.local_rank)
+        # The card the bridge took (HLS_MODULE_ID, which its hccl module set from LOCAL_RANK when
+        # init_distributed imported it), not the local rank's guess: they differ under a bare srun.
+        return gaudi_meter()
+
+    def monitor_device_id(self):
+        return bridge_module([])[0]   # hl-smi's rows are keyed by module id
 
     def profiler_activities(self):
         hpu = getattr(torch.profiler.ProfilerActivity, "HPU", None)  # in Intel's PyTorch builds

@@ -1,11 +1,19 @@
-"""The Gaudi card's energy meter: HLML's counter for this rank's card, else hl-smi's power.
+"""The Gaudi card's energy meter: HLML's counter for the card this process uses, else hl-smi's power.
 
-    meter = gaudi_meter(local_rank)      # HpuBackend.energy_meter(); Absent says why there is none
+    meter = gaudi_meter()                # HpuBackend.energy_meter(); Absent says why there is none
 
 ``habana-pyhlml`` (``pip install 'unetbench[gaudi]'``): ``hlmlDeviceGetTotalEnergyConsumption``
-(mJ), else ``hlmlDeviceGetPowerUsage`` (mW) integrated, for this rank's card only
-(HABANA_VISIBLE_MODULES lists the job's cards; HLML lists every card of the node); without
-pyhlml, ``hl-smi``'s power.draw integrated.
+(mJ, probed once: one that raises, reads 0 or goes backwards is not trusted), else
+``hlmlDeviceGetPowerUsage`` (mW) integrated, for this process's card only (HLML lists every
+card of the node); without pyhlml, ``hl-smi``'s power.draw integrated.
+
+Which card: the one the bridge took (bridge_module). The bridge's
+distributed/hccl/__init__.py (``_setup_module_id``) sets HLS_MODULE_ID, when unset, to
+HABANA_VISIBLE_MODULES[LOCAL_RANK] (else LOCAL_RANK) only when LOCAL_RANK is set and
+WORLD_SIZE > 1; otherwise (one process, or a bare srun without LOCAL_RANK) it acquires the
+first free card by type. So HLS_MODULE_ID names the card when set; else the card is known
+only when the job has one; else the meter is Absent and says why, rather than metering a
+neighbour's card.
 """
 
 from __future__ import annotations
@@ -15,46 +23,46 @@ import os
 import subprocess
 from typing import Callable, Mapping, Sequence
 
-from ..energy import MIN_COUNTER_WINDOW_S, Absent, Meter, run_text, working
-from .spec import visible_modules
+from ..energy import Absent, Meter, counter_or_power, run_text, working
+from .spec import MODULE_ID_VAR, visible_modules
 
 
-def job_module(local_rank: int, all_modules: Sequence[int], env: Mapping[str, str] = os.environ) -> int | None:
-    """The module id of this rank's card: the local_rank-th of the job's cards
-    (HABANA_VISIBLE_MODULES, else every card of the node, in id order)."""
+def bridge_module(all_modules: Sequence[int], env: Mapping[str, str] = os.environ) -> tuple[int | None, str]:
+    """(module id of the card the bridge took for this process, how that is known); the id is
+    None where it cannot be told, and the text then says why."""
+    chosen = env.get(MODULE_ID_VAR, "").strip()
+    if chosen.isdigit():
+        return int(chosen), f"{MODULE_ID_VAR}={chosen}"
     modules = visible_modules(env) or sorted(all_modules)
-    return modules[local_rank] if local_rank < len(modules) else None
+    if len(modules) == 1:
+        return modules[0], "the job's only card"
+    return None, (f"{MODULE_ID_VAR} is unset, so the bridge took the first free of the cards {modules} "
+                  f"and which one is unknown; launch with LOCAL_RANK and WORLD_SIZE set (run_benchmark.sh "
+                  f"does, through unetbench.training.rankenv) or set {MODULE_ID_VAR}")
 
 
-def gaudi_meter(local_rank: int, env: Mapping[str, str] = os.environ, hlml=None, hl_smi=None,
-                **options) -> Meter | Absent:
+def gaudi_meter(env: Mapping[str, str] = os.environ, hlml=None, hl_smi=None, **options) -> Meter | Absent:
     if hlml is None:
         try:
             hlml = importlib.import_module("pyhlml")   # the module of Intel's habana-pyhlml
         except ImportError:
-            return hl_smi_meter(local_rank, env, hl_smi, **options)
+            return hl_smi_meter(env, hl_smi, **options)
     try:
         hlml.hlmlInit()
         handles = [hlml.hlmlDeviceGetHandleByIndex(i) for i in range(hlml.hlmlDeviceGetCount())]
         by_module = {hlml.hlmlDeviceGetModuleID(h): h for h in handles}
     except Exception as err:  # HLMLError and its many subclasses
         return Absent(f"HLML cannot list the Gaudi cards ({err})")
-    module = job_module(local_rank, list(by_module), env)
+    module, how = bridge_module(list(by_module), env)
+    if module is None:
+        return Absent(f"no energy meter: {how}")
     if module not in by_module:
-        return Absent(f"no Gaudi card for local rank {local_rank} among modules {sorted(by_module)} "
-                      f"(HABANA_VISIBLE_MODULES={env.get('HABANA_VISIBLE_MODULES')!r})")
+        return Absent(f"HLML lists no Gaudi module {module} ({how}) among modules {sorted(by_module)}")
     handle, name = by_module[module], f"Gaudi module {module}"
     power = working(lambda: hlml.hlmlDeviceGetPowerUsage(handle) / 1000.0, Exception)
-    counter = working(lambda: hlml.hlmlDeviceGetTotalEnergyConsumption(handle), Exception)
-    if counter is not None:
-        return Meter("hlml:total_energy_consumption", [name], [counter], scale_j=1e-3, power_w=power,
-                     resolution={"unit_j": 1e-3, "short_window_s": MIN_COUNTER_WINDOW_S,
-                                 "short_window_source": "hlml:power_usage integrated" if power else None},
-                     **options)
-    if power is not None:
-        return Meter("hlml:power_usage integrated", [name], power_w=power,
-                     resolution={"unit_j": None, "sample_period_s": 0.1}, **{"poll_s": 0.1, **options})
-    return Absent(f"HLML reports neither energy nor power for Gaudi module {module}")
+    return counter_or_power("hlml:total_energy_consumption", [name],
+                            lambda: hlml.hlmlDeviceGetTotalEnergyConsumption(handle), power,
+                            "hlml:power_usage", 0.1, {"unit_j": 1e-3}, **options)
 
 
 def hl_smi_power(module: int, run: Callable[[list], str] | None = None) -> float:
@@ -68,14 +76,17 @@ def hl_smi_power(module: int, run: Callable[[list], str] | None = None) -> float
     raise LookupError(f"hl-smi lists no module {module}")
 
 
-def hl_smi_meter(local_rank: int, env: Mapping[str, str] = os.environ, run=None, **options) -> Meter | Absent:
+def hl_smi_meter(env: Mapping[str, str] = os.environ, run=None, **options) -> Meter | Absent:
     run = run or run_text
+    options.pop("probe_wait", None)   # no counter to probe: hl-smi reports power only
     try:
         listed = run(["hl-smi", "-Q", "module_id", "-f", "csv,noheader,nounits"])
         modules = [int(line.strip()) for line in listed.splitlines() if line.strip()]
-        module = job_module(local_rank, modules, env)
+        module, how = bridge_module(modules, env)
         if module is None:
-            return Absent(f"no Gaudi card for local rank {local_rank} among modules {sorted(modules)}")
+            return Absent(f"no energy meter: {how}")
+        if module not in modules:
+            return Absent(f"hl-smi lists no Gaudi module {module} ({how}) among modules {sorted(modules)}")
         power = lambda: hl_smi_power(module, run)  # noqa: E731
         power()
     except (OSError, subprocess.SubprocessError, ValueError, LookupError) as err:

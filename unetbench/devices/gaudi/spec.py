@@ -11,6 +11,7 @@ from typing import Mapping
 from ..spec import BackendSpec, DeviceTool, SbatchDefaults, id_list
 
 VISIBLE_MODULES_VAR = "HABANA_VISIBLE_MODULES"   # the job's cards (Slurm's GRES plugin or the site sets it)
+MODULE_ID_VAR = "HLS_MODULE_ID"                  # the card the bridge acquires (its hccl module sets it per LOCAL_RANK)
 MODE_VAR = "PT_HPU_LAZY_MODE"                    # the bridge's execution mode, read once when it loads
 BRIDGE_PACKAGE = "habana-torch-plugin"           # the bridge's distribution: its metadata holds the version
 

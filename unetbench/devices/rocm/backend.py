@@ -53,6 +53,9 @@ class RocmBackend(CudaBackend):
     def energy_meter(self):
         return rocm_meter(pci_address(torch.cuda.get_device_properties(self.device)))
 
+    def monitor_device_id(self):
+        return None   # not CUDA's nvidia-smi index; amd-smi's GPU id is not looked up here
+
     def environment(self):
         props = torch.cuda.get_device_properties(self.device)
         return {**self.device_identity(), "driver": AMD_SMI.driver_version(),
