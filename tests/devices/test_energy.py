@@ -542,3 +542,24 @@ def test_a_real_cpu_run_meters_every_window_and_a_resume_continues_the_totals_st
 def torch_load(path):
     from unetbench.training.checkpoint import load_checkpoint
     return load_checkpoint(path)
+
+
+@pytest.mark.parametrize("ranges", [(1_000_000, 1_000_000), (1_000_000, 2_000_000)], ids=["one-range", "multi-range"])
+@pytest.mark.parametrize("damage", ["vanished", "garbage"])
+def test_a_rapl_file_that_vanishes_or_turns_to_garbage_mid_run_ends_the_metering_not_the_run(tmp_path, ranges, damage):
+    from unetbench.training.energy_windows import EnergyLedger
+    p0 = _zone(tmp_path, "intel-rapl:0", "package-0", 1000, max_uj=ranges[0])
+    _zone(tmp_path, "intel-rapl:1", "package-1", 1000, max_uj=ranges[1])
+    meter = rapl_meter(tmp_path, start_polling=False)
+    ledger = EnergyLedger(meter)
+    ledger.hook("warmup", 0.0)
+    (p0 / "energy_uj").write_text("5000\n")
+    ledger.hook("steady", 2.0)                    # warm-up metered
+    if damage == "vanished":
+        (p0 / "energy_uj").unlink()
+    else:
+        (p0 / "energy_uj").write_text("not a number\n")
+    ledger.hook(None, 4.0)                        # the boundary read fails: no exception, no figure
+    assert meter.read() is None and meter.absent and "rapl" in meter.absent
+    assert ledger.totals["warmup"]["energy_j"] == pytest.approx(0.004)
+    assert "steady" not in ledger.totals

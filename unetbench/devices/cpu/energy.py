@@ -77,8 +77,16 @@ class _MultiRangeMeter:
         self.devices = [d for p in self.parts for d in p.devices]
         self.resolution = {"unit_j": 1e-6, "update_period_s": 0.001}
 
-    def read(self) -> float:
-        return sum(p.read() for p in self.parts)
+    def read(self) -> float | None:
+        """The zones' joules summed; None once one of them failed (its file vanished or holds
+        garbage mid-run): RAPL has no power reading to fall back on, so the meter is absent."""
+        readings = [p.read() for p in self.parts]
+        failed = next((p for p in self.parts if p.absent is not None), None)
+        if failed is not None:
+            self.absent = self.note = failed.absent
+            self.method = "none"
+            return None
+        return sum(readings)
 
     def fine(self) -> None:
         return None
