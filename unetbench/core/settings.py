@@ -52,6 +52,7 @@ class Settings:
     stop_at_target: bool = False            # end training once target_miou is reached
     overlay_images: int = 6                 # test images predicted at the end (training/overlays.py); 0: none
     trace_steps: int = 0                    # steps after warm-up under torch.profiler (trace.py); 0: none
+    no_peak: bool = False                   # skip the device's matmul peak before warm-up (training/peak.py)
 
 
 HELP = {
@@ -82,6 +83,8 @@ HELP = {
     "stop_at_target": "stop training once --target-miou is reached (then test)",
     "overlay_images": "test images predicted with the best checkpoint for the report's overlays (0: none)",
     "trace_steps": "steps after warm-up run under torch.profiler: a trace in OUT and the top operations in the results; not in the throughput (0: none)",
+    "no_peak": "skip measuring the device's dense matmul peak (a few seconds before warm-up, the yardstick of "
+               "the results' share of peak); the results then record why there is none",
 }
 
 POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch", "eval_every"}
