@@ -11,7 +11,7 @@ peak is the share of the chip's own ceiling the training reached, so chips of ve
 size read on one scale (results.py: the ``peak`` section; the report's performance table).
 
 Bounded by time, not by a fixed size: one 8192x8192 fp32 product takes seconds on a laptop CPU
-and a millisecond on an H100, so a fixed size and count of products either never finishes or
+and milliseconds on an H100, so a fixed size and count of products either never finishes or
 is too short to time. Within ``budget_s`` seconds (the backend's ``peak_budget_s`` by default):
 
 1. size: from 256, doubled while the next size's product (8x the work) would still take at
@@ -25,9 +25,10 @@ is too short to time. Within ``budget_s`` seconds (the backend's ``peak_budget_s
    measured low would overstate utilisation).
 
 The budget is exceeded where the least work (five products of the smallest size) takes longer,
-or by a last block slower than every one before it: ``within_budget`` says so. Clocks are read after a synchronisation, on both sides of
-each timed block. Gaudi lazy mode runs only what is still held when its graph is cut: each
-product is kept until its step boundary, so it is computed, not dropped.
+or by a last block slower than every one before it: ``within_budget`` says so. Clocks are read
+after a synchronisation, on both sides of each timed block. Gaudi lazy mode runs only what is
+still held when its graph is cut: each product is kept until its step boundary, so it is
+computed, not dropped.
 """
 
 from __future__ import annotations
