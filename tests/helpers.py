@@ -23,12 +23,16 @@ VENV_BIN = REPO / ".venv" / "bin"
 # ---- a small training ---------------------------------------------------------------------
 # A narrow UNet (width 8) keeps CPU trainings at a few seconds; the full width (64) is the seed's
 # model, checked by test_model_matches_the_seed_parameter_count. A progress line every step:
-# tests wait for lines such as "epoch 1/2: step 2/" before they signal a run.
-SMALL_SETTINGS = {"model_width": 8, "batch_size": 4, "workers": 0, "warmup_steps": 1, "log_every": 1, "idle_s": 0}
-"""The small training as Settings(...) keywords (for in-process Trainer runs); no idle baseline
-(where a meter reads, RAPL as root, each run would otherwise idle 2 s before warm-up)."""
+# tests wait for lines such as "epoch 1/2: step 2/" before they signal a run. No matmul peak:
+# its second (the CPU's budget) in each of hundreds of runs would cost the suite minutes; the
+# tests of the peak (tests/training/test_peak.py) measure it. No idle baseline either (where a
+# meter reads, RAPL as root, each run would otherwise idle 2 s before warm-up).
+SMALL_SETTINGS = {"model_width": 8, "batch_size": 4, "workers": 0, "warmup_steps": 1, "log_every": 1, "no_peak": True,
+                  "idle_s": 0}
+"""The small training as Settings(...) keywords (for in-process Trainer runs)."""
 
-SMALL_TRAINING = [arg for key, value in SMALL_SETTINGS.items() for arg in (f"--{key.replace('_', '-')}", str(value))]
+SMALL_TRAINING = [arg for key, value in SMALL_SETTINGS.items()
+                  for arg in ((f"--{key.replace('_', '-')}",) if value is True else (f"--{key.replace('_', '-')}", str(value)))]
 """The same as command-line flags, for unet_*.py, submit_*.sh and run_benchmark.sh alike; a test
 that needs another value appends the flag after these (the last one wins)."""
 

@@ -42,8 +42,10 @@ def make_result(backend: str = "cuda", profile: str = "parity", *, run_name: str
                 splits_sha256: str = "a" * 64, precision: str | None = None, world_size: int = 1,
                 nodes: int = 1, test_miou: float = 0.6, energy: dict | None = None,
                 class_names: list[str] | None = None, started: datetime = T0,
-                train_count: int = 64, step_samples: int = 50) -> dict:
-    """One results dict that validates against unetbench/training/schema/results.schema.json."""
+                train_count: int = 64, step_samples: int = 50, peak_tflops: float | None = None,
+                gflop_per_sample: float = 868.0) -> dict:
+    """One results dict that validates against unetbench/training/schema/results.schema.json.
+    Without ``peak_tflops`` it has no ``peak`` section, as results from before runs measured it."""
     rng = random.Random(f"{backend}{profile}{seed}")
     class_names = list(class_names or CLASS_NAMES)
     precision = precision or ("fp32" if profile == "parity" else "bf16")
@@ -101,6 +103,12 @@ def make_result(backend: str = "cuda", profile: str = "parity", *, run_name: str
     }
     if energy is not None:
         res["energy"] = energy
+    if peak_tflops is not None:
+        achieved = samples_per_s * gflop_per_sample / 1e3
+        res["model"]["gflop_per_sample"] = gflop_per_sample
+        res["peak"] = {"tflops": peak_tflops, "absent": None, "achieved_tflops": achieved,
+                       "share": achieved / peak_tflops, "per_rank_tflops": [peak_tflops] * world_size,
+                       "dtype": "bfloat16" if precision == "bf16" else "float32", "size": 8192}
     if status != "completed":
         res["test"] = None
         res["finished_at"] = None if status == "running" else res["finished_at"]

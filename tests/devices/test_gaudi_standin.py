@@ -191,16 +191,17 @@ def test_no_graph_is_compiled_in_the_measured_steps_not_even_the_epochs_last_sta
 
 
 def test_matmul_peak_products_are_computed_and_compiled_in_the_warm_up_standin(bridge, monkeypatch):
-    from unetbench.training.bench import matmul_peak_tflops
+    from unetbench.training.peak import measure_peak
     backend, _ = _backend(bridge, "gaudi_lazy", "parity", monkeypatch)
     from habana_frameworks.lazy_trace import (
         LazyTrace,  # the module of the bridge just loaded
     )
     with LazyTrace() as trace:
-        peak = matmul_peak_tflops(backend, 8, warmup_s=0.0, trials=2, repeats=3)
-    assert peak > 0
-    timed = trace.graphs[-6:]
-    assert len(trace.graphs) >= 6 + 3, "a warm-up block of the same graph precedes the timed ones"
+        peak = measure_peak(backend, budget_s=0.05, min_size=8, max_size=8)
+    assert peak["tflops"] > 0
+    block = peak["products_per_block"]
+    timed = trace.graphs[-block * peak["timed_blocks"]:]
+    assert len(trace.graphs) >= len(timed) + 3 + block, "the size's first products and a warm-up block come first"
     assert all(g["executed_names"] == ["matmul"] for g in timed), "every timed product is computed"
     assert not any(g["new"] for g in timed), "compilation happens in the warm-up"
 

@@ -150,6 +150,7 @@ class StandinXpu:
             "memory_allocated": lambda d=None: 1 << 20, "memory_reserved": lambda d=None: 2 << 20,
             "max_memory_allocated": lambda d=None: 3 << 20,
             "reset_peak_memory_stats": self._count("reset_peak_memory_stats"),
+            "empty_cache": self._count("empty_cache"),
             "get_rng_state": lambda d=None: torch.get_rng_state(), "set_rng_state": lambda s, d=None: None,
             "get_device_name": lambda d=None: self.props.name, "get_device_properties": lambda d=None: self.props,
         }
@@ -217,6 +218,13 @@ def test_with_timing_events_steps_are_timed_on_the_device_without_a_wait(xpu):
     event.record()
     assert xpu.calls[len(before):] == ["event.record"]
     assert backend.device_settings()["event_timing"] == "torch.xpu.Event"
+
+
+def test_the_matmul_peaks_cached_blocks_are_handed_back_through_the_device_module_standin(xpu):
+    """After the run's matmul peak (training/peak.py), before the memory peaks are reset: the
+    operands' blocks must not stay reserved through training's figures."""
+    make_backend("xpu", "parity").release_cached_memory()
+    assert xpu.calls.count("empty_cache") == 1
 
 
 def test_memory_without_a_peak_reserved_figure_reports_none(old_xpu):

@@ -12,7 +12,7 @@ def test_bench_runs_and_reports_consistent_figures(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
                        "--batch-size", "2", "--steps", "3", "--warmup", "1", "--model-width", "8",
-                       "--workers", "0", "--matmul-size", "128", "--matmul-warmup-s", "0.2", "--json", out])
+                       "--workers", "0", "--json", out])
     assert proc.returncode == 0, proc.stderr
     for label in ("samples/s", "TFLOP/s", "end-to-end / compute-only ratio", "utilisation vs matmul peak",
                   "data-wait share", "metrics share", "warm-up s", "peak memory GB"):
@@ -21,6 +21,10 @@ def test_bench_runs_and_reports_consistent_figures(tmp_path):
     assert r["compute_only"]["samples_per_s"] > 0 and r["end_to_end"]["samples_per_s"] > 0
     assert r["end_to_end"]["measured_steps"] == 3
     assert r["matmul_peak_tflops"] > 0 and 0 < r["end_to_end_over_compute"]
+    # The peak is the end-to-end run's own, bounded by time, as every training run records it.
+    assert r["matmul_peak_tflops"] == r["end_to_end"]["peak"]["tflops"]
+    assert r["end_to_end"]["peak"]["budget_s"] == 1.0 and r["end_to_end"]["peak"]["dtype"] == "float32"
+    assert r["utilisation_end_to_end"] == pytest.approx(r["tflops_end_to_end"] / r["matmul_peak_tflops"])
     assert 0 <= r["end_to_end"]["data_wait_fraction"] < 1 and 0 < r["metrics_share"] < 1
     expected_flops = r["gflop_per_sample"] * 1e9 * r["end_to_end"]["samples_per_s"] / 1e12
     assert abs(r["tflops_end_to_end"] - expected_flops) < 1e-9
@@ -34,9 +38,13 @@ def test_each_part_warms_up_cold_and_the_output_says_what_it_measured(tmp_path):
     out = tmp_path / "bench.json"
     proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
                        "--batch-size", "2", "--steps", "2", "--warmup", "1", "--model-width", "8",
-                       "--workers", "0", "--matmul-size", "64", "--matmul-warmup-s", "0", "--json", out])
+                       "--workers", "0", "--no-peak", "--matmul-size", "64", "--json", out])
     assert proc.returncode == 0, proc.stderr
     r = json.loads(out.read_text())
+    # --no-peak: no yardstick, said so; the fixed-size peak's flag of older command lines is ignored aloud
+    assert r["matmul_peak_tflops"] is None and "utilisation vs matmul peak (end to end): n/a" in proc.stdout
+    assert "matmul peak: not measured (--no-peak was given)" in proc.stdout
+    assert "--matmul-size is ignored" in proc.stderr
     compute, e2e = r["compute_only"]["warmup_state"], r["end_to_end"]["warmup_state"]
     assert compute["process"] != e2e["process"]
     assert compute["compile_cache"] != e2e["compile_cache"]
@@ -71,3 +79,5 @@ def test_the_training_flags_are_the_settings_own_with_the_benchmarks_defaults():
     settings = run_settings(args, "cpu", compile_cache=None)
     assert (settings.splits, settings.out, settings.run_name, settings.epochs) == ("d/s.json", "o", "bench_cpu", 1)
     assert settings.max_steps_per_epoch == 2 + 1 + 5 and settings.model_width == 8 and settings.profile == "fast"
+    # The training's switches too: --no-peak reaches the end-to-end run's settings.
+    assert not settings.no_peak and run_settings(build_parser().parse_args(["--no-peak"]), "cpu", None).no_peak

@@ -22,7 +22,6 @@ from unetbench.core.settings import Settings
 from unetbench.data.loaders import DeviceTransform, flip_key
 from unetbench.devices.base import InlineStream
 from unetbench.devices.cpu.backend import CpuBackend
-from unetbench.training import bench
 from unetbench.training.distributed import DistContext
 from unetbench.training.results import GB
 from unetbench.training.trainer import Trainer
@@ -278,22 +277,5 @@ def test_flip_draws_are_pinned_for_asynchronous_copies(monkeypatch, pinned, draw
         assert torch.equal(y[i], plain[1][i].flip(1) if flipped else plain[1][i])
 
 
-# -- 11: the matmul peak ----------------------------------------------------------------------
-def test_matmul_peak_warms_up_for_its_duration_then_takes_the_best_trial(monkeypatch):
-    now = [0.0]
-    durations = iter([0.050, 0.040, 0.030, 0.020] + [0.012, 0.010, 0.011] + [0.010] * 100)
-    calls = []
 
-    def timed(backend, fn, repeats):
-        seconds = next(durations)
-        now[0] += seconds * repeats
-        calls.append(seconds)
-        return seconds
-
-    monkeypatch.setattr(bench, "_timed", timed)
-    peak = bench.matmul_peak_tflops(CpuBackend("parity"), 64, warmup_s=2.0, trials=3, repeats=20,
-                                    clock=lambda: now[0])
-    # 2 s of ramping warm-up (1.0 + 0.8 + 0.6 s ... ) before any trial counts
-    assert sum(calls[:-3]) * 20 >= 2.0
-    assert peak == pytest.approx(2 * 64**3 / min(calls[-3:]) / 1e12)
-    assert min(calls[-3:]) == pytest.approx(0.010)
+# -- 11: the matmul peak: tests/training/test_peak.py (bounded by time since issue 25) ------------

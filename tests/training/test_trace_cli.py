@@ -14,7 +14,7 @@ def test_bench_trace_steps_writes_a_trace_and_keeps_traced_steps_out_of_the_figu
     out = tmp_path / "bench.json"
     proc = run_script(["-m", "unetbench.training.bench", "--backend", "cpu", "--profile", "parity", "--crop", "32x48",
                        "--batch-size", "2", "--steps", "3", "--warmup", "1", "--model-width", "8",
-                       "--workers", "0", "--matmul-size", "128", "--matmul-warmup-s", "0.2", "--json", out,
+                       "--workers", "0", "--no-peak", "--json", out,
                        "--trace-steps", "2", "--out", tmp_path / "run"])
     assert proc.returncode == 0, proc.stderr
     e2e = json.loads(out.read_text())["end_to_end"]

@@ -54,7 +54,7 @@ def test_the_training_loop_does_not_import_its_launcher():
 def test_validation_miou_rises_well_above_chance(learn_splits, tmp_path):
     proc = run_script(["unet_cpu.py", "--splits", learn_splits, "--out", tmp_path, "--epochs", "5",
                        "--model-width", "16", "--batch-size", "8", "--lr", "3e-3", "--workers", "0",
-                       "--log-every", "100"])
+                       "--log-every", "100", "--no-peak"])
     assert proc.returncode == 0, proc.stderr
     history = read_results(tmp_path)["history"]
     chance = 1 / read_results(tmp_path)["dataset"]["num_classes"]
@@ -67,7 +67,8 @@ def test_config_file_is_overridden_by_the_command_line(tiny_splits, tmp_path):
     config = tmp_path / "settings.yaml"
     config.write_text("epochs: 3\nbatch_size: 2\nrun_name: from_yaml\n")
     proc = run_script(["unet_cpu.py", "--config", config, "--splits", tiny_splits, "--out", tmp_path,
-                       "--epochs", "1", "--max-steps-per-epoch", "1", "--model-width", "8", "--workers", "0"])
+                       "--epochs", "1", "--max-steps-per-epoch", "1", "--model-width", "8", "--workers", "0",
+                       "--no-peak"])
     assert proc.returncode == 0, proc.stderr
     settings = read_results(tmp_path, "from_yaml")["settings"]
     assert settings["epochs"] == 1 and settings["batch_size"] == 2

@@ -54,6 +54,7 @@ class Settings:
     trace_steps: int = 0                    # steps after warm-up under torch.profiler (trace.py); 0: none
     cooldown_s: float = 0.0                 # idle wait before the idle baseline and warm-up (energy_windows.py)
     idle_s: float = 2.0                     # idle baseline read before warm-up, where a meter reads; 0: none
+    no_peak: bool = False                   # skip the device's matmul peak before warm-up (training/peak.py)
 
 
 HELP = {
@@ -88,6 +89,8 @@ HELP = {
                   "an earlier job does not inflate the energy figures (hotter silicon leaks more); 0: none",
     "idle_s": "seconds of idle power read before warm-up (only where an energy meter reads): the baseline of "
               "net J/sample; 0: none",
+    "no_peak": "skip measuring the device's dense matmul peak (a few seconds before warm-up, the yardstick of "
+               "the results' share of peak); the results then record why there is none",
 }
 
 POSITIVE = {"model_width", "epochs", "batch_size", "lr", "lr_factor", "log_every", "max_steps_per_epoch", "eval_every"}

@@ -65,6 +65,9 @@ class Backend(abc.ABC):
     # compilers, cuDNN benchmark mode): evaluation's shapes are then warmed up before training,
     # outside every timed window.
     compiles_per_shape = False
+    # Seconds the run's matrix-product peak may take (unetbench/training/peak.py): enough for
+    # GPU clocks to ramp up and several timed blocks, little beside a training run.
+    peak_budget_s = 2.0
 
     def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False,
                  compile_mode: str | None = None):
@@ -184,6 +187,9 @@ class Backend(abc.ABC):
     def reset_peak_memory(self) -> None:
         pass
 
+    def release_cached_memory(self) -> None:
+        """Hand blocks the allocator keeps cached but no tensor uses back to the device."""
+
     def energy_meter(self):
         """The energy counter of this process's device (devices/<device>/energy.py; Absent says why not)."""
         return Absent(f"no energy meter for the {self.name} backend")
@@ -280,6 +286,11 @@ class AcceleratorBackend(Backend):
         reset = getattr(self.module, "reset_peak_memory_stats", None)   # torch.xpu has it from 2.5
         if reset is not None:
             reset()
+
+    def release_cached_memory(self):
+        empty = getattr(self.module, "empty_cache", None)
+        if empty is not None:
+            empty()
 
     def memory_bytes(self) -> dict:
         def stat(name):   # None where this device module lacks the figure (torch.xpu before 2.5)

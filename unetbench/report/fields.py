@@ -25,10 +25,16 @@ class Metric:
     label: str          # column heading, unit included
     higher_is_better: bool
     digits: int         # decimals shown in tables
+    missing: str = "-"  # shown where no run of a group has the figure
 
 
 METRICS: dict[str, Metric] = {
     "samples_per_s": Metric("samples/s", True, 1),
+    # per device, against the device's own matmul peak measured by the run (training/peak.py);
+    # results from before the peak was measured have neither: n/a
+    "achieved_tflops": Metric("TFLOP/s", True, 2, "n/a"),
+    "peak_tflops": Metric("peak TFLOP/s", True, 2, "n/a"),
+    "peak_share_pct": Metric("% of measured peak", True, 1, "n/a"),
     "step_p50_ms": Metric("step p50 ms", False, 1),
     "step_p90_ms": Metric("step p90 ms", False, 1),
     "step_p99_ms": Metric("step p99 ms", False, 1),
@@ -88,6 +94,9 @@ def _pct(x: Any) -> Any:
 
 _READERS: dict[str, Callable[[dict], Any]] = {
     "samples_per_s": lambda d: _get(d, "timing", "steady_samples_per_s"),
+    "achieved_tflops": lambda d: _get(d, "peak", "achieved_tflops"),
+    "peak_tflops": lambda d: _get(d, "peak", "tflops"),
+    "peak_share_pct": lambda d: _pct(_get(d, "peak", "share")),
     "step_p50_ms": lambda d: _get(d, "timing", "step_ms", "p50"),
     "step_p90_ms": lambda d: _get(d, "timing", "step_ms", "p90"),
     "step_p99_ms": lambda d: _get(d, "timing", "step_ms", "p99"),

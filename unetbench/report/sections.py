@@ -28,7 +28,7 @@ def cell(group: Group, metric: str, spread: bool = False) -> str:
     stat = group.stats[metric]
     digits = METRICS[metric].digits
     if stat.median is None:
-        return "-"
+        return METRICS[metric].missing
     text = fmt(float(stat.median), digits)
     if spread and stat.n >= 2:
         text += f" [{stat.lo:.{digits}f}-{stat.hi:.{digits}f}]"
@@ -80,7 +80,8 @@ def setup_table(comp: Comparison) -> Table:
 
 
 def performance_table(comp: Comparison) -> Table:
-    metrics = ["samples_per_s", "step_p50_ms", "step_p90_ms", "train_s", "warmup_s", "data_wait_pct"]
+    metrics = ["samples_per_s", "achieved_tflops", "peak_tflops", "peak_share_pct", "step_p50_ms", "step_p90_ms",
+               "train_s", "warmup_s", "data_wait_pct"]
     table = _metric_table(comp, "performance", "Performance (steady state)", metrics, spread=("samples_per_s", "step_p50_ms"))
     base = comp.baseline
     table.headers.append(f"speedup vs {base.label}" if base else "speedup")
@@ -100,6 +101,10 @@ def performance_table(comp: Comparison) -> Table:
     if any(s.get("within_noise") for label, s in comp.speedups.items() if base is None or label != base.label):
         table.notes.append(f"{WITHIN_NOISE} = the 95% bootstrap intervals of the median samples/s overlap the "
                            "baseline's: the ratio in brackets is not a measured speedup.")
+    table.notes.append("TFLOP/s = steady samples/s per device x training FLOPs per sample (forward + backward); "
+                       "peak = the device's dense matmul peak in the run's precision, measured by each run before "
+                       "warm-up; % of measured peak = TFLOP/s / peak: every chip against its own ceiling. n/a: no "
+                       "peak (--no-peak, or results from before runs measured it).")
     table.notes.append("warm-up = compile/autotune steps kept out of samples/s; data wait = share of measured time "
                        "the host was blocked on the loader (not device idle time: the device may still be busy "
                        "with queued steps).")

@@ -32,7 +32,7 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def _numeric(cell: str) -> bool:
-    if cell == "-":
+    if cell in ("-", "n/a"):   # a missing figure, aligned as the numbers of its column
         return True
     head = cell.split(" ")[0].rstrip("x%*")
     try:

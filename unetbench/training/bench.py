@@ -12,8 +12,9 @@
 Each part runs in a process of its own with an empty compile cache, so both warm-ups are cold:
 compilation, autotuning and the compiler's caches start from nothing in each (run in one
 process, the second part reused the first part's compiled graph: 0.1 s instead of 7.2 s).
-Prints samples/s, TFLOP/s, utilisation against a matrix-product peak measured here, the
-end-to-end / compute-only ratio, host data-wait and metrics shares, warm-up time and peak
+Prints samples/s, TFLOP/s, utilisation against the device's matrix-product peak (measured by
+the end-to-end run as by every training run, bounded in time: unetbench/training/peak.py;
+``--no-peak`` skips it), the end-to-end / compute-only ratio, host data-wait and metrics shares, warm-up time and peak
 memory. Needs only torch and numpy beyond this package. ``--json FILE`` keeps the figures.
 
 The training flags it takes are the training's own (unetbench/core/settings.py, the only list
@@ -56,6 +57,7 @@ from ..data.prepared import load_splits
 from ..devices.base import make_backend
 from ..models.flops import flops_per_sample
 from .metrics import ConfusionMatrix
+from .peak import describe as describe_peak
 from .results import GB
 from .run_outputs import RunOutputs
 from .trainer import Trainer
@@ -67,10 +69,13 @@ PARTS = ("compute_only", "end_to_end")
 # warm-up steps with 6 loader workers; without --splits a synthetic dataset is made, without
 # --out the end-to-end run goes to a temporary folder. The rest keep the training's defaults.
 TRAINING_FLAGS = ("profile", "model", "batch_size", "model_width", "warmup_steps", "trace_steps", "workers",
-                  "splits", "out", "compile_mode")
+                  "splits", "out", "compile_mode", "no_peak")
 BENCH_DEFAULTS = {"profile": "fast", "warmup_steps": 15, "workers": 6, "splits": None, "out": None}
 WHAT_NONE_MEANS = {"splits": "a synthetic dataset at --crop, made in a temporary folder", "out": "a temporary folder"}
 OLDER_SPELLINGS = {"warmup_steps": ("--warmup",)}   # what the benchmark called them before
+# The fixed-size peak's flags: accepted from older command lines, ignored with a note (the peak
+# is bounded by time now, its size chosen to fit: peak.py).
+IGNORED_FLAGS = ("--matmul-size", "--matmul-warmup-s")
 
 
 def _timed(backend, fn, repeats: int) -> float:
@@ -81,35 +86,6 @@ def _timed(backend, fn, repeats: int) -> float:
         fn()
     backend.synchronize()  # the clock must see the work finish, not just its launch
     return (time.perf_counter() - t0) / repeats
-
-
-def matmul_peak_tflops(backend, size: int, warmup_s: float = 2.0, trials: int = 10, repeats: int = 20,
-                       clock=time.perf_counter) -> float:
-    """Dense matrix-product throughput in the profile's compute dtype: the utilisation yardstick.
-
-    Utilisation is measured / peak, so a peak measured low overstates utilisation: the device
-    first works continuously for ``warmup_s`` (GPU clocks ramp up under load; the library picks
-    its kernel on the first calls), then the best of ``trials`` timed blocks counts.
-
-    Gaudi lazy mode runs only what is still held when its graph is cut: each product is kept
-    until its step boundary, so it is computed; warm-up and timed blocks repeat the same
-    one-product graph, so its compilation happens in the warm-up (at least one block)."""
-    dtype = torch.bfloat16 if backend.precision == "bf16" else torch.float32
-    a = torch.randn(size, size, device=backend.device, dtype=dtype)
-    b = torch.randn(size, size, device=backend.device, dtype=dtype)
-    backend.step_boundary()  # the operands exist before the first product's graph
-    held = []
-
-    def product():
-        held[:] = [a @ b]        # alive at the cut: executed, not dropped
-        backend.step_boundary()
-
-    start = clock()
-    _timed(backend, product, repeats)
-    while clock() - start < warmup_s:
-        _timed(backend, product, repeats)
-    seconds = min(_timed(backend, product, repeats) for _ in range(trials))
-    return 2 * size**3 / seconds / 1e12
 
 
 def compute_only(trainer: Trainer, warmup: int, steps: int) -> dict:
@@ -154,7 +130,8 @@ def end_to_end(settings: Settings, backend) -> dict:
             "step_ms_p90": t["step_ms"]["p90"], "warmup_s": t["warmup_s"], "eval_warmup_s": t["eval_warmup_s"],
             "data_wait_fraction": t["data_wait_fraction"], "measured_steps": t["measured_steps"],
             "peak_memory_gb": results["memory"]["peak_allocated_gb"], "environment": results["environment"],
-            "device_software": software, "energy": results["energy"], "trace": results["trace"]}
+            "device_software": software, "energy": results["energy"], "trace": results["trace"],
+            "peak": results["peak"]}
 
 
 def device_software(backend, environment: dict) -> dict:
@@ -193,9 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measured steps (default: 100)")
     p.add_argument("--num-classes", type=argparse_type(positive_int, "--num-classes"), default=13,
                    help="ignored: both parts train on the dataset's classes (kept for older command lines)")
-    p.add_argument("--matmul-size", type=argparse_type(positive_int, "--matmul-size"), default=8192)
-    p.add_argument("--matmul-warmup-s", type=argparse_type(_seconds, "--matmul-warmup-s"), default=2.0,
-                   help="seconds of continuous matrix products before the peak is timed (clocks ramp up)")
+    for flag in IGNORED_FLAGS:
+        p.add_argument(flag, help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help="write the figures to this file")
     # Internal: main() runs each part in a child process of its own (a cold warm-up for each).
     p.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
@@ -213,18 +189,12 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         default = BENCH_DEFAULTS.get(name, getattr(defaults, name))
         shown = WHAT_NONE_MEANS.get(name) if default is None else default
         shown = "" if shown is None else f" (default: {shown})"
-        parser.add_argument(*flag.option_strings, *OLDER_SPELLINGS.get(name, ()), dest=name, type=flag.type,
-                            choices=flag.choices, metavar=flag.metavar, default=default, help=HELP[name] + shown)
-
-
-def _seconds(text, flag: str = "value") -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # also refuses nan
-        raise UserError(f"{flag} must be a number of seconds, 0 or more, not {str(text)!r}")
-    return value
+        spellings = (*flag.option_strings, *OLDER_SPELLINGS.get(name, ()))
+        if isinstance(flag, argparse._StoreTrueAction):   # a switch (--no-peak): no value, no type
+            parser.add_argument(*spellings, dest=name, action="store_true", help=HELP[name])
+        else:
+            parser.add_argument(*spellings, dest=name, type=flag.type, choices=flag.choices, metavar=flag.metavar,
+                                default=default, help=HELP[name] + shown)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_crop_for_models(args.crop, "--crop", models=[args.model])
     if args.part:
         return run_part(args)
+    for flag in IGNORED_FLAGS:
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            print(f"note: {flag} is ignored: the matmul peak is bounded by time now, its size chosen to fit "
+                  "(unetbench/training/peak.py)", file=sys.stderr)
     if args.trace_steps and not args.out:
         raise UserError("--trace-steps writes its trace into the run folder: add --out DIR to keep it")
     with tempfile.TemporaryDirectory(prefix="unetbench_bench_") as tmp:
@@ -250,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code  # the child has printed why
             parts[part] = json.loads(figures.read_text())
     compute, e2e = parts["compute_only"], parts["end_to_end"]
-    peak = compute.pop("matmul_peak_tflops")
+    peak = e2e["peak"]["tflops"]   # the end-to-end run's own measurement, as in its results; None: --no-peak
     flops = flops_per_sample(args.model, *meta.crop, meta.num_classes, base=args.model_width)
     report = {
         "backend": args.backend, "profile": args.profile, "model": args.model,
@@ -262,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tflops_end_to_end": (e2e["samples_per_s"] or 0) * flops / 1e12,
         "metrics_share": compute["metrics_ms"] / compute["step_ms"],
     }
-    report["utilisation_end_to_end"] = report["tflops_end_to_end"] / peak
+    report["utilisation_end_to_end"] = report["tflops_end_to_end"] / peak if peak else None
     print_report(report)
     if args.json:
         atomic_write_json(args.json, report)
@@ -291,13 +265,11 @@ def run_part(args: argparse.Namespace) -> int:
             "compile_cache_was_empty": not (cache and any(Path(cache).iterdir()))}
     settings = run_settings(args, backend.name, compile_cache=cache)
     if args.part == "compute_only":
-        trainer = Trainer(settings, backend)   # the dataset checked before the matmul peak's seconds
+        trainer = Trainer(settings, backend)
         try:
-            peak = matmul_peak_tflops(backend, args.matmul_size, warmup_s=args.matmul_warmup_s)
             figures = compute_only(trainer, args.warmup_steps, args.steps)
         finally:
             trainer.release()
-        figures["matmul_peak_tflops"] = peak
     else:
         figures = end_to_end(settings, backend)
     figures["warmup_state"] = cold
@@ -312,7 +284,7 @@ def print_report(r: dict) -> None:
     print(f"\n{env['device_name']} | {', '.join(software)} | {r['backend']}/{r['profile']}: "
           f"{math_label(env['math_mode'])}, math mode {env['math_mode']}")
     print(f"{r['model_title']} width {r['model_width']}, crop {r['crop'][0]}x{r['crop'][1]}, batch {r['batch_size']}, "
-          f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; matmul peak {r['matmul_peak_tflops']:.3g} TFLOP/s")
+          f"{r['gflop_per_sample']:.3g} GFLOP per sample per training step; {describe_peak(e['peak'])}")
     rows = [("", "compute only", "end to end"),
             ("samples/s", f"{c['samples_per_s']:.4g}", f"{e['samples_per_s'] or 0:.4g}"),
             ("TFLOP/s", f"{r['tflops_compute_only']:.2f}", f"{r['tflops_end_to_end']:.2f}"),
@@ -323,7 +295,8 @@ def print_report(r: dict) -> None:
     for name, a, b in rows:
         print(f"  {name:<22}{a:>14}{b:>14}")
     print(f"  end-to-end / compute-only ratio: {r['end_to_end_over_compute']:.3f}")
-    print(f"  utilisation vs matmul peak (end to end): {100 * r['utilisation_end_to_end']:.1f}%")
+    share = r["utilisation_end_to_end"]
+    print(f"  utilisation vs matmul peak (end to end): {'n/a' if share is None else f'{100 * share:.1f}%'}")
     print(f"  warm-up: each part in a fresh process with an empty compile cache of its own (compute only "
           f"{_warmth(c)}, end to end {_warmth(e)}); evaluation's own warm-up, before training and outside "
           f"every figure above: {e['eval_warmup_s']:.1f} s")

@@ -53,7 +53,8 @@ def write_results(path: str | Path, payload: dict) -> None:
 
 def build_results(status: str, message: str | None, *, progress, run: Mapping, model: Mapping,
                   distributed: Mapping, timing: Mapping, memory: Mapping, wall_s: float,
-                  checkpoints: Mapping[str, Path], energy: list | None = None, trace: Mapping | None = None) -> dict:
+                  checkpoints: Mapping[str, Path], energy: list | None = None, trace: Mapping | None = None,
+                  peak: Mapping | None = None) -> dict:
     """The results document of a run as it stands, in the schema's layout and units.
 
     progress     the trainer's RunProgress: history, best, test, train/eval/eval warm-up time, time
@@ -67,6 +68,7 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
     checkpoints  {"best": path, "last": path}; a path is recorded once its file exists
     energy       EnergyLedger.ranks: every rank's joules per window (energy_windows.py)
     trace        Tracer.summary: trace file, top operations, share per category (trace.py)
+    peak         the device's matmul peak (peak.run_peak), or None where the run has not measured it
     """
     return {
         "schema_version": SCHEMA_VERSION, "status": status, "message": message, "run_name": run["run_name"],
@@ -88,6 +90,9 @@ def build_results(status: str, message: str | None, *, progress, run: Mapping, m
         # exists, ``absent`` says why and the report integrates the monitor's power samples.
         "energy": energy_section(energy, timing) if energy is not None else None,
         "trace": trace,   # --trace-steps: the trace file and the top operations (trace.py)
+        # The device's measured matmul peak and the share of it the steady state reached.
+        "peak": _peak_section(peak, timing["steady_samples_per_s"], distributed["world_size"],
+                              model["flops_per_sample"]),
         "checkpoints": {name: str(path) if Path(path).exists() else None for name, path in checkpoints.items()},
     }
 
@@ -109,6 +114,17 @@ def _timing_section(progress, timing: Mapping, wall_s: float, flops_per_sample: 
         "attempts": progress.attempts,
         "steady_tflops": steady * flops_per_sample / 1e12 if steady else None,
     }
+
+
+def _peak_section(peak: Mapping | None, steady_samples_per_s, world_size: int, flops_per_sample: float) -> dict:
+    """The peak as measured (or why it is absent), with the steady state's achieved TFLOP/s per
+    device (samples/s per device x training FLOPs per sample, forward + backward) and its share
+    of the measured peak: chips of any size on one scale."""
+    peak = dict(peak) if peak is not None else {"tflops": None, "absent": "the run stopped before measuring it"}
+    achieved = steady_samples_per_s / world_size * flops_per_sample / 1e12 if steady_samples_per_s else None
+    ceiling = peak.get("tflops")
+    return {**peak, "achieved_tflops": achieved,
+            "share": achieved / ceiling if achieved is not None and ceiling else None}
 
 
 def _memory_section(memory: Mapping, model_bytes: int, phases_gb: list) -> dict:

@@ -59,6 +59,8 @@ from .evaluation import Evaluator
 from .health import LossHealth
 from .metrics import ConfusionMatrix
 from .overlays import write_overlays
+from .peak import describe as describe_peak
+from .peak import run_peak
 from .results import GB, build_results
 from .run_outputs import RunOutputs
 from .run_state import RunProgress
@@ -141,6 +143,7 @@ class Trainer:
         self.tracer, self.energy = instrument(self.timer, backend, self.outputs.out, self.outputs.run_name,
                                               settings.trace_steps, self.dist)
         self.started = False            # True once run() has written results: a failure is then recorded
+        self.peak: dict | None = None   # the device's matmul peak, measured by run() (peak.py)
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
 
@@ -173,8 +176,13 @@ class Trainer:
         if self.s.resume or (self.s.auto_resume and self.last_path.exists()):
             self.resume(self.last_path)
         self.build_units()
+        # The device's own ceiling, before warm-up and before the memory peaks are reset: its
+        # operands are in no memory figure, its seconds in total_wall_s only.
+        self.peak = run_peak(self.backend, self.dist, "--no-peak was given" if self.s.no_peak else None)
+        self.say(describe_peak(self.peak))
         sampler, train_loader, eval_loaders = self._loaders()
-        # The model is built, nothing has run yet: cool down, then read the idle baseline (W).
+        # After the peak's seconds of matmuls, as Zeus orders it: cool down (--cooldown-s), then
+        # read the idle baseline (W), then warm up and measure.
         self.energy.rest(self.s.cooldown_s, self.s.idle_s, self._aligned_sync)
         self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
@@ -489,7 +497,7 @@ class Trainer:
             timing=self.timer.summary(samples_scale=self.dist.world_size),
             memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
             checkpoints={"best": self.best_path, "last": self.last_path},
-            energy=self.energy.ranks, trace=self.tracer.summary)
+            energy=self.energy.ranks, trace=self.tracer.summary, peak=self.peak)
 
 
 def seed_everything(seed: int) -> None:

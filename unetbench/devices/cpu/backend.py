@@ -19,6 +19,7 @@ from .spec import SPECS
 
 class CpuBackend(Backend):
     spec, = SPECS
+    peak_budget_s = 1.0   # CPU runs are mostly short smoke runs: half the accelerators' budget
 
     def __init__(self, profile: str, local_rank: int = 0, **options):
         super().__init__(profile, local_rank, **options)
