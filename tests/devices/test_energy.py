@@ -563,3 +563,17 @@ def test_a_rapl_file_that_vanishes_or_turns_to_garbage_mid_run_ends_the_metering
     assert meter.read() is None and meter.absent and "rapl" in meter.absent
     assert ledger.totals["warmup"]["energy_j"] == pytest.approx(0.004)
     assert "steady" not in ledger.totals
+
+
+def test_a_counter_that_fails_as_the_meter_opens_falls_back_instead_of_raising():
+    from unetbench.devices.energy import Meter
+
+    def broken():
+        raise RuntimeError("NVML_ERROR_GPU_IS_LOST")
+
+    with_power = Meter("nvml:total_energy_consumption", ["GPU 0"], [broken], power_w=lambda: 100.0,
+                       power_source="nvml:power_usage", start_polling=False)
+    assert with_power.method == "power_integration" and "NVML_ERROR_GPU_IS_LOST" in with_power.note
+    assert with_power.read() is not None
+    alone = Meter("rapl:package-0", ["intel-rapl:0"], [broken], start_polling=False)
+    assert alone.method == "none" and alone.read() is None and "NVML_ERROR_GPU_IS_LOST" in alone.absent

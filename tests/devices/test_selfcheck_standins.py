@@ -71,22 +71,23 @@ def gaudi_standin(monkeypatch):
 
 def test_a_gaudi_whose_energy_counter_fails_is_named_and_fails_the_check_standin(gaudi_standin, monkeypatch, capsys):
     from unetbench.cluster import selfcheck
-    # Two answers: one when the meter probes the counter, one when it opens; the self-check's read fails.
-    monkeypatch.setitem(sys.modules, "pyhlml", standin_hlml(answers=2))
+    # Three answers: two when the meter probes the counter, one when it opens; the self-check's read fails.
+    monkeypatch.setitem(sys.modules, "pyhlml", standin_hlml(answers=3))
     monkeypatch.setenv("UNETBENCH_DIST_TIMEOUT", "60")   # the command sets it when unset: undone after the test
     code, out, _ = run_main(selfcheck.main, ["--backend", "gaudi_lazy", "--profile", "parity"], capsys)
     assert code == 1
     lines = out.splitlines()
     by_name = dict(zip(_names(lines), lines))
-    assert by_name["energy"] == ("[FAIL] energy: meter.read(): HlmlError: HLML_ERROR_UNKNOWN: the device "
-                                 "stopped answering")
+    assert by_name["energy"] == ("[FAIL] energy: meter.read(): hlml:total_energy_consumption raised mid-run "
+                                 "(HLML_ERROR_UNKNOWN: the device stopped answering): power integrated from then on")
     # Every call before it went through the stand-in bridge, and the monitor read the stand-in hl-smi.
     for name in ("device", "synchronize", "events", "memory", "compile", "training step", "evaluation step"):
         assert by_name[name].startswith("[ OK ]"), by_name[name]
     assert "habana_mode lazy" in by_name["environment"]
     assert by_name["monitor"].startswith("[ OK ] monitor: hl-smi: device 0: 0 %, 1000 MiB, 100.5 W")
-    assert lines[-1] == ("selfcheck gaudi_lazy: FAILED; first failing call: energy: meter.read(): HlmlError: "
-                         "HLML_ERROR_UNKNOWN: the device stopped answering")
+    assert lines[-1] == ("selfcheck gaudi_lazy: FAILED; first failing call: energy: meter.read(): "
+                         "hlml:total_energy_consumption raised mid-run (HLML_ERROR_UNKNOWN: the device stopped answering): "
+                         "power integrated from then on")
 
 
 def test_a_gaudi_whose_energy_counter_works_passes_every_check_standin(gaudi_standin, monkeypatch):

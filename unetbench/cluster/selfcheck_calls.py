@@ -293,6 +293,7 @@ class SelfCheck:
         meter = call("backend.energy_meter()", self.backend.energy_meter)
         if meter.absent:
             return Warned(f"no energy counter: {meter.absent} (the results then hold no measured energy)")
+        method = meter.method   # a counter rejected when the meter was made: its power is integrated
         try:
             before = call("meter.read()", meter.read)
             x = torch.randn(512, 512, device=self.backend.device)
@@ -303,10 +304,15 @@ class SelfCheck:
             after = call("meter.read()", meter.read)
         finally:
             meter.close()
+        if meter.method != method or meter.absent:
+            # The meter survives a counter that fails (it integrates power instead), the run
+            # would too; but a counter that answered and then stopped is a device to look at.
+            raise CallFailed("meter.read()", meter.absent or meter.note)
         if before is None or after is None or not math.isfinite(after - before) or after < before:
             raise CallFailed("meter.read()", f"read {before} J, then {after} J")
-        return f"{meter.source} on {', '.join(map(str, meter.devices)) or 'this device'}: {after - before:.2f} J " \
-               f"over {ENERGY_WORK_S} s of matmuls"
+        detail = (f"{meter.source} on {', '.join(map(str, meter.devices)) or 'this device'}: {after - before:.2f} J "
+                  f"over {ENERGY_WORK_S} s of matmuls")
+        return Warned(f"{detail}; {meter.note}") if meter.note else detail
 
     def monitor(self) -> str:
         tool = self.spec.tool

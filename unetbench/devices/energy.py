@@ -116,10 +116,14 @@ class Meter:
         self._power_source = power_source or f"{source} power"
         self._counters = list(counters)
         self._scale_j, self._wrap, self._may_reset = scale_j, wrap, may_reset
-        self._last = [read() for read in self._counters]
         self._units = 0
         self._lock = threading.Lock()
         self._integral = PowerIntegral(power_w, clock) if power_w is not None else None
+        try:
+            self._last = [read() for read in self._counters]
+        except Exception as err:  # the vendor's error class: a counter that fails from the start
+            self._last = []
+            self._drop_counter(f"{source} raised ({err})")
         self._stop = threading.Event()
         self._thread = None
         if start_polling:
