@@ -177,9 +177,10 @@ def test_progress_from_another_version_is_refused(tmp_path):
 
 def test_resume_compares_the_model():
     from unetbench.core.errors import UserError
-    from unetbench.training.checkpoint import RESUME_SETTINGS, check_identity
+    from unetbench.training.checkpoint import RESUMABLE_KEYS, RESUME_SETTINGS, check_identity
     assert "model" in RESUME_SETTINGS
     settings = {key: 1 for key in RESUME_SETTINGS}
-    saved = {"identity": {"splits_sha256": "a", "settings": {**settings, "model": "other"}}}
+    saved = {**{key: {} for key in RESUMABLE_KEYS},
+             "identity": {"splits_sha256": "a", "settings": {**settings, "model": "other"}}}
     with pytest.raises(UserError, match="model='other'"):
         check_identity(saved, "last_cpu.pth", {"splits_sha256": "a", "settings": {**settings, "model": "unet"}})
