@@ -437,3 +437,39 @@ def test_publishing_over_a_busy_or_vanished_folder_says_why(tmp_path, src, capsy
     err = fail(base(src, out) + ["--force"], capsys, words, "--out")
     assert os.strerror(code) not in err
     assert digest(out) == before
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", "results/", "kvasir-seg/"])
+def test_re_preparing_never_deletes_what_prepare_did_not_write(tmp_path, src, capsys, foreign):
+    out = tmp_path / "data"
+    assert run(base(src, out), capsys)[0] == 0
+    thing = out / foreign.rstrip("/")
+    if foreign.endswith("/"):
+        thing.mkdir()
+        (thing / "kept.txt").write_text("mine")
+    else:
+        thing.write_text("mine")
+    fail(base(src, out) + ["--force", "--seed", "9"], capsys, f"holds {foreign} beside the dataset",
+         "move them out", "--out")
+    assert thing.exists()
+
+
+def test_a_second_prepare_into_a_folder_being_written_is_refused_naming_the_first(tmp_path, src, capsys):
+    import json as _json
+    import socket
+
+    from unetbench.core.output_lock import lock_path
+    out = tmp_path / "data"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:   # the first prepare, as its lock records it: alive, on this host
+        lock_path(out).write_text(_json.dumps({"host": socket.gethostname(), "pid": alive.pid,
+                                               "tool": "prepare_dataset.py", "started": "2026-12-04T10:00:00"}))
+        fail(base(src, out), capsys, "is being written by prepare_dataset.py (pid", "choose another --out",
+             str(lock_path(out)))
+        assert not out.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    # its process gone (killed, never unlocked): the lock is taken over, and released after
+    assert run(base(src, out), capsys)[0] == 0
+    assert not lock_path(out).exists()

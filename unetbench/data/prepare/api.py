@@ -29,6 +29,7 @@ import numpy as np
 
 from ...core.atomic import atomic_write_json
 from ...core.errors import UserError
+from ...core.output_lock import output_lock
 from ...core.parsing import (
     check_crop_for_models,
     non_negative_int,
@@ -37,6 +38,7 @@ from ...core.parsing import (
 )
 from ...core.progress_bar import PREPARE_LINE, Progress
 from ...core.registry import DATASETS, DEFAULT_DATASET
+from ..array_stamps import STAMP
 from ..prepared import FORMAT, FORMAT_VERSION, IGNORE_INDEX, SPLITS, SPLITS_FILE
 from .classes import classes_json
 from .defaults import GENERIC, spec_for_name
@@ -76,7 +78,15 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def prepare(out: Union[str, os.PathLike] = "data", *,
+def prepare(out: Union[str, os.PathLike] = "data", **options) -> PrepareResult:
+    """Prepare a dataset into ``out`` (keywords: :func:`prepare_unlocked`'s), as its only writer:
+    a second prepare into the same folder meanwhile is refused (core/output_lock.py), so two runs
+    never both report success while one replaced the other's dataset."""
+    with output_lock(Path(out), "prepare_dataset.py", "--out"):
+        return prepare_unlocked(out, **options)
+
+
+def prepare_unlocked(out: Union[str, os.PathLike] = "data", *,
             synthetic: bool = False,
             num_images: Optional[int] = None,
             source_dir: Union[str, os.PathLike, None] = None,
@@ -401,17 +411,44 @@ def _finish_split(folder: Path, split: str, collected: dict, rows: int, h: int, 
 
 
 def _check_out_folder(out: Path) -> None:
-    """Refuse to replace a folder that is not a prepared dataset (it would be deleted)."""
+    """Refuse to replace a folder holding anything this tool did not write: replacing the
+    dataset replaces the whole folder, so a user's notes, results or another dataset inside it
+    (the documented DATA/kvasir-seg beside DATA/'s own arrays) would be deleted without a word.
+    What it wrote is what the folder's split file lists (its manifest), the file itself and the
+    checksum stamp."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder; choose another path")
-    if out.is_dir() and not (out / SPLITS_FILE).exists():
-        try:
-            entries = [p.name for p in out.iterdir()]
-        except OSError as err:
-            raise UserError(f"--out {out}: cannot list it ({err.strerror}); choose a readable folder") from None
-        if entries:
-            raise UserError(f"--out {out}: holds other files ({', '.join(sorted(entries)[:3])}...) and no "
-                            f"{SPLITS_FILE}; it would be replaced, so choose an empty or new folder")
+    if not out.is_dir():
+        return
+    try:
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot list it ({err.strerror}); choose a readable folder") from None
+    if not entries:
+        return
+    if not (out / SPLITS_FILE).exists():
+        raise UserError(f"--out {out}: holds other files ({_shown(entries)}) and no "
+                        f"{SPLITS_FILE}; it would be replaced, so choose an empty or new folder")
+    foreign = [name for name in entries if name not in _owned(out)]
+    if foreign:
+        raise UserError(f"--out {out}: holds {_shown(foreign)} beside the dataset, which prepare_dataset.py did not "
+                        "write and would delete with the old dataset; move them out of the folder, or choose "
+                        "another --out")
+
+
+def _owned(out: Path) -> set:
+    """The names a prepared dataset in ``out`` consists of, from its split file."""
+    owned = {SPLITS_FILE, STAMP}
+    try:
+        meta = json.loads((out / SPLITS_FILE).read_text())
+        owned |= {entry[kind]["file"] for entry in meta["splits"].values() for kind in ("images", "labels")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass   # a damaged split file: only it is known to be ours
+    return owned
+
+
+def _shown(names: list, limit: int = 4) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _check_free_space(out: Path, needed: int) -> None:
