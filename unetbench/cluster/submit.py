@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..core.errors import UserError, run_cli
+from ..core.output_lock import output_lock
 from ..core.parsing import parse_names, positive_int
 from ..core.paths import REPO_ROOT
 from ..core.registry import (
@@ -194,11 +195,7 @@ def make_plan(o: Options) -> Plan:
     for p in (ROOT, data, run, site_path):
         if "," in str(p):
             raise UserError(f"paths with commas cannot pass through sbatch --export: {p}")
-    if run.exists() and any(run.iterdir()):
-        if not o.force:
-            raise UserError(f"results folder {run} already exists; choose another --run-dir or add --force to replace it")
-        if not (run / RUN_MARKER).is_file():
-            raise UserError(f"{run} was not made by run_benchmark.sh; refusing to replace it even with --force")
+    check_run_dir(run, o.force)
 
     # Prepare unless the dataset is there and no preparation flags ask for a specific one.
     splits = data / SPLITS_FILE
@@ -286,6 +283,15 @@ def run_preflight(plan: Plan) -> None:
     note(f"preflight: {shlex.join([str(ROOT / 'verify_enhanced.sh'), *args])}")
     if preflight.main(args) != 0:
         raise UserError("preflight failed: fix the checks marked FAIL above (or --skip-verify)")
+
+
+def check_run_dir(run: Path, force: bool) -> None:
+    """A run folder is new or empty; with --force, one that run_benchmark.sh made."""
+    if run.exists() and any(run.iterdir()):
+        if not force:
+            raise UserError(f"results folder {run} already exists; choose another --run-dir or add --force to replace it")
+        if not (run / RUN_MARKER).is_file():
+            raise UserError(f"{run} was not made by run_benchmark.sh; refusing to replace it even with --force")
 
 
 def make_run_dir(plan: Plan, argv: Sequence[str]) -> None:
@@ -442,7 +448,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage())
         return 0
     plan = make_plan(options)
-    if not options.skip_verify:
+    if options.dry_run:
+        return execute(plan, argv)
+    # One run_benchmark.sh per run folder: a second one meanwhile is refused (core/output_lock.py),
+    # and once it holds the lock the folder is checked again (another may have made it since).
+    with output_lock(plan.run_dir, "run_benchmark.sh", "--run-dir"):
+        check_run_dir(plan.run_dir, options.force)
+        return execute(plan, argv)
+
+
+def execute(plan: Plan, argv: Sequence[str]) -> int:
+    if not plan.options.skip_verify:
         run_preflight(plan)
     return run_local(plan, argv) if plan.local else run_slurm(plan, argv)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import UserError
+from ..core.output_lock import output_lock
 from ..core.registry import BACKENDS, first_backend
 from .baseline import baseline_statements, baseline_table, load_baseline
 from .compare import build_comparison
@@ -102,6 +103,14 @@ def draw_all(comp, folder: Path) -> dict[str, Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_dir is None:
+        return compare(args)
+    # One comparison per report folder at a time: two would delete each other's staged work.
+    with output_lock(Path(args.report_dir), "compare_results.py", "--report-dir"):
+        return compare(args)
+
+
+def compare(args) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     from .export import write_csv, write_json, write_markdown  # noqa: E402  (kept off the import path of --help)
