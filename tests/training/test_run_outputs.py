@@ -8,6 +8,7 @@ no temp files behind.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -95,20 +96,28 @@ def test_a_first_run_writes_every_state_into_its_results_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_failing_re_run_keeps_the_completed_results_and_the_refusal_names_the_flags(tiny_splits, tmp_path):
+def test_a_failing_re_run_keeps_the_completed_results_and_their_checkpoints(tiny_splits, tmp_path):
     base = ["unet_cpu.py", "--splits", tiny_splits, "--out", tmp_path, "--epochs", "1",
             "--max-steps-per-epoch", "2", *SMALL_TRAINING]
     assert run_script(base).returncode == 0
-    completed = (tmp_path / "results_cpu.json").read_text()
+    completed = json.loads((tmp_path / "results_cpu.json").read_text())
+    weights = {role: Path(path).read_bytes() for role, path in completed["checkpoints"].items()}
     failing = run_script([*base, "--lr", "1e30"])          # diverges: status failed
     assert failing.returncode == 2 and "Traceback" not in failing.stderr, failing.stderr
-    assert (tmp_path / "results_cpu.json").read_text() == completed
+    kept = json.loads((tmp_path / "results_cpu.json").read_text())
+    # The completed record stays, and still describes weights that exist: its own, kept aside
+    # (the failed run wrote best_unet_cpu.pth and last_cpu.pth of its own).
+    assert {k: v for k, v in kept.items() if k != "checkpoints"} == {k: v for k, v in completed.items()
+                                                                      if k != "checkpoints"}
+    assert kept["checkpoints"] == {role: str(tmp_path / f"kept_{Path(path).name}")
+                                   for role, path in completed["checkpoints"].items()}
+    assert {role: Path(path).read_bytes() for role, path in kept["checkpoints"].items()} == weights
     assert json.loads((tmp_path / "rerun_cpu.json").read_text())["status"] == "failed"
-    refused = run_script(base)                             # last_cpu.pth is now the failed run's
-    assert refused.returncode == 2 and "--auto-resume" in refused.stderr and "--restart" in refused.stderr
-    restarted = run_script([*base, "--restart"])
-    assert restarted.returncode == 0, restarted.stderr
+    assert not (tmp_path / "last_cpu.pth").exists(), "the failed run saved nothing: nothing unfinished to resume"
+    again = run_script(base)                               # so a plain run starts, and its completion
+    assert again.returncode == 0, again.stderr             # replaces the old record
     assert read_results(tmp_path)["status"] == "completed" and not (tmp_path / "rerun_cpu.json").exists()
+    assert not list(tmp_path.glob("kept_*")), "the old record's checkpoints went with it"
 
 
 def test_a_restarted_job_continues_after_a_requeue(monkeypatch):

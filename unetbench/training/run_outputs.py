@@ -105,12 +105,39 @@ class RunOutputs:
         return _status_of(self.rerun) or _status_of(self.results)
 
     def refuse_unfinished(self, settings) -> None:
+        if not (settings.resume or settings.auto_resume):
+            self.keep_completed_checkpoints()
         if settings.resume or settings.auto_resume or settings.restart or not self.last.exists():
             return
         if self.status() == "completed":
             return   # the checkpoint of a finished run: a new run may replace it
         raise UserError(f"{self.last} holds an unfinished run (status {self.status() or 'unknown'}); "
                         "continue it with --auto-resume, or start over with --restart (which replaces it)")
+
+    def keep_completed_checkpoints(self) -> None:
+        """A new run under the name of a completed one writes its own best and last checkpoints,
+        while the completed results_<run>.json stays until the new run completes (the rerun
+        file above): that file must not then describe weights which are no longer there. So the
+        completed run's checkpoints move to kept_<name> beside it, and its results file (written
+        whole, atomically) points to them; the new run's completion removes them with it."""
+        if _status_of(self.results) != "completed":
+            return
+        try:
+            data = json.loads(self.results.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        moved = {}
+        for role, path in (data.get("checkpoints") or {}).items():
+            current = self.out / Path(path).name if isinstance(path, str) else None
+            if current is None or not current.is_file() or current.name.startswith("kept_"):
+                continue
+            kept = current.with_name(f"kept_{current.name}")
+            os.replace(current, kept)
+            moved[role] = str(kept)
+        if moved:
+            data["checkpoints"] = {**data["checkpoints"], **moved}
+            write_results(self.results, data)
+            log.info("kept the completed run's checkpoints as %s", ", ".join(moved.values()))
 
     def results_for(self, status: str) -> Path:
         if self._keep_completed is None:   # decided once, at the run's first write
@@ -120,8 +147,10 @@ class RunOutputs:
     def write(self, status: str, payload: dict) -> Path:
         path = self.results_for(status)
         write_results(path, payload)
-        if status == "completed":   # this run's own record now: the rerun file has served
-            self.rerun.unlink(missing_ok=True)
+        if status == "completed":   # this run's own record now: the rerun file has served,
+            self.rerun.unlink(missing_ok=True)   # and the checkpoints the old record pointed to
+            for name in (f"best_unet_{self.run_name}.pth", self.last.name):
+                (self.out / f"kept_{name}").unlink(missing_ok=True)
         return path
 
 
