@@ -65,3 +65,18 @@ def test_the_lock_is_released_when_the_work_fails(tmp_path):
     assert not lock_path(folder).exists()
     with output_lock(folder, "tool", "--out"):   # free again
         pass
+
+
+def test_a_report_folder_holding_what_the_report_did_not_write_is_refused_not_replaced(tmp_path):
+    from unetbench.report.cli import main
+    results, report = tmp_path / "results", tmp_path / "report"
+    write_result(results, make_result("cuda"))
+    report.mkdir()
+    (report / "report.md").write_text("an earlier report: ours to replace")
+    (report / "notes.txt").write_text("the user's")
+    with pytest.raises(UserError, match=r"holds notes.txt, which compare_results.py did not write"):
+        main([str(results), "--report-dir", str(report), "--quiet"])
+    assert (report / "notes.txt").read_text() == "the user's"
+    (report / "notes.txt").unlink()
+    assert main([str(results), "--report-dir", str(report), "--quiet"]) == 0
+    assert (report / "report.md").read_text() != "an earlier report: ours to replace"

@@ -35,6 +35,11 @@ from .staging import StagedDir
 from .tables import render_text
 
 
+# What --report-dir holds: the option each file answers to, and its name there.
+REPORT_FILES = {"markdown": "report.md", "html": "report.html", "csv": "summary.csv", "json": "summary.json",
+                "plots": "plots"}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="compare_results.py", description="Compare unetbench training results: "
                                 "tables on the terminal, and Markdown, CSV, JSON and PNG plots on request.")
@@ -63,11 +68,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and written")
     args = p.parse_args(argv)
     if args.report_dir:
-        args.markdown = args.markdown or args.report_dir / "report.md"
-        args.html = args.html or args.report_dir / "report.html"
-        args.csv = args.csv or args.report_dir / "summary.csv"
-        args.json = args.json or args.report_dir / "summary.json"
-        args.plots = args.plots or args.report_dir / "plots"
+        for option, name in REPORT_FILES.items():
+            setattr(args, option, getattr(args, option) or args.report_dir / name)
     return args
 
 
@@ -133,7 +135,8 @@ def compare(args) -> int:
         if comp.statements:
             print("Findings\n========")
             print("\n".join(comp.statements) + "\n")
-    stage = StagedDir(args.report_dir)   # --report-dir replaced whole, once all is written (staging.py)
+    # --report-dir replaced whole, once all is written (staging.py), if it holds only what we write
+    stage = StagedDir(args.report_dir, owned=set(REPORT_FILES.values()))
     for name in ("markdown", "html", "csv", "json", "plots"):
         setattr(args, name, stage.redirect(getattr(args, name)))
     written: list[Path] = []

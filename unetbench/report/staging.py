@@ -21,13 +21,22 @@ from ..core.errors import UserError
 
 
 class StagedDir:
-    def __init__(self, final: Path | None):
+    def __init__(self, final: Path | None, owned: set = frozenset()):
+        """``owned``: the names the report writes in ``final``; anything else there is not ours
+        to delete when the folder is replaced, and is refused naming it."""
         self.final = Path(final) if final else None
         self.stage: Path | None = None
         if self.final is None:
             return
         if self.final.exists() and not self.final.is_dir():
             raise UserError(f"--report-dir {self.final} is a file, not a folder; name a folder for the report")
+        if self.final.is_dir() and owned:
+            foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in self.final.iterdir() if p.name not in owned)
+            if foreign:
+                shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+                raise UserError(f"--report-dir {self.final} holds {shown}, which compare_results.py did not write "
+                                "and would delete when it replaces the folder; move them out, or choose another "
+                                "--report-dir")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             for stale in self.final.parent.glob(f".{self.final.name}.*.tmp"):   # killed earlier comparisons
