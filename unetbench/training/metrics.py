@@ -89,6 +89,7 @@ class ConfusionMatrix:
         # bins in float32, which misplaces integers from 66 classes on. One implementation for
         # every backend, so all of them count the same way. Row 0 = low part, row 1 = high part.
         self._parts = torch.zeros(2, self.rows * num_classes, dtype=torch.int32, device=device)
+        self._low = self._parts[0]   # a view made once: a step adds to it with one op, no select
         self._uncarried = 0   # pixels added to low since it was last below CARRY (host count)
 
     @torch.no_grad()
@@ -109,7 +110,7 @@ class ConfusionMatrix:
         LIMIT - CARRY): one add, plus a carry when the low part could otherwise overflow."""
         if self._uncarried + pixels > self.LIMIT - self.CARRY:
             self._carry()
-        self._parts[0].add_(counts)
+        self._low.add_(counts)
         self._uncarried += pixels
 
     def _carry(self) -> None:
