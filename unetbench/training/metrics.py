@@ -126,6 +126,7 @@ class ConfusionMatrix:
         n = self.num_classes
         counts = torch.as_tensor(counts).reshape(n, n).to("cpu", torch.int64)
         parts = torch.stack([counts % self.CARRY, counts // self.CARRY]).to(torch.int32)
+        self._carry()   # low below CARRY first: adding up to CARRY - 1 then stays within int32
         self._parts.view(2, self.rows, n)[:, :n] += parts.to(self._parts.device)
         self._carry()
 
