@@ -129,3 +129,56 @@ def test_total_sums_the_parts_over_ranks_before_combining():
     total = ranks[0].total(lambda state: state.add_(other))      # a two-rank all_reduce_sum
     expected = sum(confusion_matrix(t, p, labels=[0, 1, 2]) for t, p in zip(truths, predictions))
     np.testing.assert_array_equal(total, expected + 2 * (ConfusionMatrix.CARRY - 1))
+
+
+def test_training_unit_counts_on_skewed_labels_with_ignored_pixels_match_sklearn():
+    """The counts the compiled training unit computes (ConfusionCounter), added step by step:
+    labels skewed as a street scene's (road, sky), a quarter ignored (255)."""
+    from unetbench.training.metrics import ConfusionCounter
+    n = 5
+    rng = np.random.default_rng(3)
+    counter = ConfusionCounter(n, 255)
+    cm = ConfusionMatrix(n, "cpu", ignore_index=255)
+    truths, predictions = [], []
+    for _ in range(4):
+        target = rng.choice([0, 1, 2, 3, 4, 255], p=[0.45, 0.2, 0.05, 0.03, 0.02, 0.25], size=(2, 16, 24))
+        prediction = np.where(rng.random(target.shape) < 0.8, np.minimum(target, n - 1), rng.integers(0, n, target.shape))
+        cm.add_counts(counter(torch.from_numpy(prediction), torch.from_numpy(target)), target.size)
+        truths.append(target.ravel())
+        predictions.append(prediction.ravel())
+    t, p = np.concatenate(truths), np.concatenate(predictions)
+    kept = t != 255
+    np.testing.assert_array_equal(cm.read(), confusion_matrix(t[kept], p[kept], labels=list(range(n))))
+
+
+def test_the_counting_index_is_int32_the_type_gaudis_index_add_lists():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class IndexTypes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.types = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.startswith("index_add"):
+                self.types.append(args[2].dtype)
+            return func(*args, **(kwargs or {}))
+
+    cm = ConfusionMatrix(3, "cpu", ignore_index=255)
+    target = torch.tensor([[0, 1, 255, 2]])   # int64, as the loader's labels.long()
+    with IndexTypes() as seen:
+        cm.update(torch.tensor([[0, 2, 1, 2]]), target)
+    assert seen.types == [torch.int32]
+    np.testing.assert_array_equal(cm.read(), [[1, 0, 0], [0, 0, 1], [0, 0, 1]])
+
+
+def test_the_low_part_is_carried_before_it_could_pass_int32():
+    """Steps add their counts with one op; the host counts the pixels added and carries the low
+    part into the high part only before an add could pass 2**31."""
+    cm = ConfusionMatrix(2, "cpu")
+    step = torch.zeros(cm.rows * 2, dtype=torch.int32)
+    step[0] = 2**30                               # a step of 2**30 pixels, all in cell (0, 0)
+    for _ in range(5):
+        cm.add_counts(step, 2**30)
+    assert cm.read()[0, 0] == 5 * 2**30
+    assert int(cm.state()[0].max()) < ConfusionMatrix.CARRY

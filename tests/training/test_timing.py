@@ -86,3 +86,37 @@ def test_step_samples_hold_at_most_the_limit():
         samples = timer.summary()["step_samples_ms"]
         assert len(samples) == min(count, STEP_SAMPLE_LIMIT), count
         assert samples[0] == 0.0 and samples[-1] == count - 1 and samples == sorted(set(samples))
+
+
+def test_hooks_run_outside_every_timed_window_and_the_ledger_meters_its_own_reads():
+    """A slow hook (an hl-smi call per energy read: 2 s on the fake clock) at every boundary:
+    no training window, nor the epoch's seconds, contains its time. The energy ledger reads
+    its counter (100 W of fake power, stamped when the read completes) right after a closing
+    clock reading and right before an opening one: its seconds span its own reads, so its
+    average power is exact."""
+    from unetbench.training.energy_windows import EnergyLedger
+
+    clock = FakeClock()
+    timer = StepTimer(clock.sync, clock.event, warmup_steps=1, clock=clock)
+
+    class SlowMeter:
+        source, absent, resolution, devices, min_window_s = "stand-in", None, "1 J", [], 0.0
+
+        def read(self):
+            clock.advance(2.0)            # the read takes 2 s
+            return 100.0 * clock()        # joules so far at 100 W
+
+        def fine(self):
+            return None
+
+    ledger = EnergyLedger(SlowMeter())
+    timer.hooks.append(ledger.hook)
+    epoch_s = _run_epoch(timer, clock, [3.0] + [1.0] * 4)
+    s = timer.summary()
+    assert s["warmup_s"] == pytest.approx(3.0)
+    assert s["measured_s"] == pytest.approx(4.0) and s["steady_samples_per_s"] == pytest.approx(4.0)
+    assert epoch_s == pytest.approx(7.0)   # the hooks' 8 s (four reads) lie in no window
+    for phase in ("warmup", "steady"):
+        window = ledger.totals[phase]
+        assert window["energy_j"] / window["seconds"] == pytest.approx(100.0)
+    assert ledger.totals["steady"]["seconds"] == pytest.approx(4.0 + 2.0)   # the window and one read

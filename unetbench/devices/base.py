@@ -68,6 +68,13 @@ class Backend(abc.ABC):
     # Seconds the run's matrix-product peak may take (unetbench/training/peak.py): enough for
     # GPU clocks to ramp up and several timed blocks, little beside a training run.
     peak_budget_s = 2.0
+    # How a training step's high phase (its activations held) is observed in memory: read
+    # "after_forward" on the host, where the allocator has booked the forward's tensors when
+    # the forward returns (CUDA/ROCm/XPU caching allocators book at launch; the CPU runs it
+    # then), or as the "step_peak", the device's peak over the step, reset before it and read
+    # once the step has run (lazy-mode Gaudi: nothing runs before the graph is cut, so memory
+    # read after the forward would describe the previous step). training/memory_phases.py.
+    memory_high_phase = "after_forward"
 
     def __init__(self, profile: str, local_rank: int = 0, allow_tf32: bool = False,
                  compile_mode: str | None = None):

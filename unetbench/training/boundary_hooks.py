@@ -2,8 +2,10 @@
 
     self.tracer, self.energy = instrument(self.timer, backend, out, run_name, settings.trace_steps, dist)
 
-Order matters: the ledger reads its counters first, right after the timer's clock reading;
-the tracer then starts or stops (and writes its trace), outside the window that closed.
+Order matters: at a closing the ledger reads its counters first, right after the timer's clock
+reading, and the tracer then stops (and writes its trace), outside the window that closed; at
+an opening the timer runs its hooks in reverse order before its clock reading (timing.py,
+StepTimer.mark): the tracer starts, the ledger reads, then the window opens.
 """
 
 from __future__ import annotations

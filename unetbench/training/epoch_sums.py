@@ -1,7 +1,8 @@
 """The running sums of the epoch in progress, and how they survive an interrupted attempt.
 
     sums = EpochSums.continuing(progress.partial, cm, device, dist)   # zero, or what a stopped attempt saved
-    trainer.train_step(x, y, sums.confusion, sums.loss_sum)            # each step adds on the device
+    trainer.train_step(x, y, sums.confusion)         # each step counts on the device; loss_sum gets the
+    sums.loss_sum += health.loss_sum() * batch       # epoch's step losses at its end (trainer.py)
     sums.samples += len(x); sums.seconds += attempt_s                  # host counts
     progress.partial = sums.over_all_ranks()                           # a stop mid-epoch: into the checkpoint
     metrics = sums.metrics(class_names, attempt_s)                     # the epoch's loss and metrics, all ranks

@@ -58,8 +58,8 @@ class Evaluator:
         device = self.backend.device
         sums = self._sums()
         self.backend.synchronize()  # nothing queued earlier may land in this window
+        self.timer.mark("eval_warmup")  # an energy window (energy_windows.py); its hooks before t0
         t0 = self.clock()
-        self.timer.mark("eval_warmup", t0)  # an energy window (energy_windows.py)
         for size in sizes:
             x = torch.zeros(size, 3, height, width, device=device).contiguous(memory_format=self.backend.memory_format)
             y = torch.zeros(size, height, width, dtype=torch.long, device=device)
@@ -77,8 +77,8 @@ class Evaluator:
         unit.eval()
         cm, loss_sum, count = self._sums()
         self.backend.synchronize()  # evaluation time must not include queued training work
+        self.timer.mark("eval")  # an energy window (energy_windows.py); its hooks before t0
         t0 = self.clock()
-        self.timer.mark("eval", t0)  # an energy window (energy_windows.py)
         # Fed as training is: the next batch is copied and normalised on the side stream while
         # this one is evaluated (no flips).
         for x, y, _ in feed(iter(loader), range(len(loader)), self.transform, self.stream, self.clock):

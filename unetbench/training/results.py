@@ -128,7 +128,8 @@ def _peak_section(peak: Mapping | None, steady_samples_per_s, world_size: int, f
 
 
 def _memory_section(memory: Mapping, model_bytes: int, phases_gb: list) -> dict:
-    # Measured steps are sampled at their high phase (after the forward pass) and their low
+    # Measured steps are sampled at their high phase (after the forward pass, or the step's
+    # peak where the device runs nothing before the graph cut) and their low
     # phase (after the optimizer step); the average gives both the same weight. With no sample
     # yet (no measured step), the three figures are null: the allocation between runs' phases
     # would be no average of training.
@@ -137,7 +138,9 @@ def _memory_section(memory: Mapping, model_bytes: int, phases_gb: list) -> dict:
     return {"model_gb": model_bytes / GB,
             "peak_allocated_gb": _gb(memory["peak_allocated"]), "peak_reserved_gb": _gb(memory["peak_reserved"]),
             "avg_allocated_gb": _mean(high + low), "step_high_allocated_gb": _mean(high),
-            "step_low_allocated_gb": _mean(low), "source": memory["source"]}
+            "step_low_allocated_gb": _mean(low), "source": memory["source"],
+            # what peak_allocated_gb covers, and how the step's high was observed (memory_phases.py)
+            "peak_window": memory.get("peak_window"), "step_high_phase": memory.get("step_high_phase")}
 
 
 def _mean(values: list) -> float | None:

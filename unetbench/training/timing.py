@@ -96,11 +96,10 @@ class StepTimer:
         # Synchronise so that the epoch clock does not start while earlier work (evaluation,
         # checkpointing) is still queued on the device.
         self.sync()
-        now = self.clock()
-        self._epoch_t0 = now
         self._events = []
         self._epoch_samples = 0
-        self._open(now)
+        now = self._open()
+        self._epoch_t0 = now
         return now
 
     def epoch_end(self) -> float:
@@ -139,9 +138,8 @@ class StepTimer:
             yield so_far
         finally:
             self.sync()
-            now = self.clock()
+            now = self._open()
             self._epoch_t0 += now - paused_at
-            self._open(now)
 
     # -- steps --------------------------------------------------------------------------
     def step_start(self) -> None:
@@ -149,10 +147,13 @@ class StepTimer:
             # Warm-up (or tracing) just ended: synchronise so compilation and autotuning queued
             # by the warm-up steps are charged to warm-up, not to the first measured step. The
             # window closes and the next opens with a clock reading each: what the hooks do in
-            # between (the profiler writing its trace) lies in neither.
+            # between (energy reads, the profiler writing its trace) lies in neither window,
+            # nor in the epoch's training seconds.
             self.sync()
-            self._close(self.clock())
-            self._open(self.clock())
+            closed = self.clock()
+            self._close(closed)
+            opened = self._open()
+            self._epoch_t0 += opened - closed
         if self.measuring:
             event = self.new_event()
             event.record()
@@ -196,16 +197,19 @@ class StepTimer:
             self._trace_until = self._process_steps + (0 if self.totals.traced_steps else self.trace_steps)
         return "trace" if self._process_steps < self._trace_until else "steady"
 
-    def _open(self, now: float) -> None:
-        """Open the next step's window at ``now``, a clock reading taken right after a sync."""
+    def _open(self) -> float:
+        """Open the next step's window, right after a sync: the hooks run first, then the clock
+        reading that opens it (returned), so the hooks' time lies outside the window."""
         due = self._due()
+        self.mark(due)
+        now = self.clock()
         if due == "warmup":
             self._warmup_since = now
         elif due == "trace":
             self._tracing_since = now
         else:
             self._measuring_since = now
-        self.mark(due, now)
+        return now
 
     def _close(self, now: float) -> None:
         t = self.totals
@@ -221,11 +225,23 @@ class StepTimer:
             self._measuring_since = None
         self.mark(None, now)
 
-    def mark(self, phase: str | None, now: float) -> None:
-        """Tell the hooks that ``phase`` opens (None: the open window closes) at ``now``, a clock
-        reading taken right after synchronising. The trainer marks evaluation windows too."""
-        for hook in self.hooks:
-            hook(phase, now)
+    def mark(self, phase: str | None, now: float | None = None) -> None:
+        """Run the hooks at a synchronised boundary, outside every timed window: ``phase`` opens
+        (None: the open window closes). The evaluator marks its windows too.
+
+        Closing: ``now`` is the clock reading that closed the window; the hooks run after it,
+        in order. Opening: the hooks run before the clock reading that opens the window, in
+        reverse order, each given a clock reading taken just before it runs (or ``now``). The
+        energy ledger, first hook at a closing and so last at an opening, reads its counter
+        right after the closing reading and right before the opening one: its windows are the
+        timer's, each shifted by one counter read (the time an hl-smi call takes, say), and its
+        seconds are those of its own reads."""
+        if phase is None:
+            for hook in self.hooks:
+                hook(None, now)
+            return
+        for hook in reversed(self.hooks):
+            hook(phase, self.clock() if now is None else now)
 
     # -- summary ------------------------------------------------------------------------
     def summary(self, samples_scale: int = 1) -> dict:

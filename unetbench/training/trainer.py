@@ -57,11 +57,12 @@ from .environment import environment
 from .epoch_sums import EpochSums
 from .evaluation import Evaluator
 from .health import LossHealth
-from .metrics import ConfusionMatrix
+from .memory_phases import MemoryPhases
+from .metrics import ConfusionCounter, ConfusionMatrix
 from .overlays import write_overlays
 from .peak import describe as describe_peak
 from .peak import run_peak
-from .results import GB, build_results
+from .results import build_results
 from .run_outputs import RunOutputs
 from .run_state import RunProgress
 from .stop_signals import (
@@ -142,6 +143,10 @@ class Trainer:
         # Energy per window and the profiler, at the timer's synchronised boundaries.
         self.tracer, self.energy = instrument(self.timer, backend, self.outputs.out, self.outputs.run_name,
                                               settings.trace_steps, self.dist)
+        # Device memory: the peak restarts where the first steady window opens; sampled steps'
+        # high and low phases (memory_phases.py).
+        self.memory = MemoryPhases(backend)
+        self.timer.hooks.append(self.memory.hook)
         self.started = False            # True once run() has written results: a failure is then recorded
         self.peak: dict | None = None   # the device's matmul peak, measured by run() (peak.py)
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
@@ -184,7 +189,6 @@ class Trainer:
         # After the peak's seconds of matmuls, as Zeus orders it: cool down (--cooldown-s), then
         # read the idle baseline (W), then warm up and measure.
         self.energy.rest(self.s.cooldown_s, self.s.idle_s, self._aligned_sync)
-        self.backend.reset_peak_memory()
         self.started = True  # from here on a failure is recorded in the results file
         self.write("running")
         self.progress.eval_warmup_s += self.evaluator.warm_up(self.eval_model, eval_loaders.values(),
@@ -242,8 +246,10 @@ class Trainer:
         return nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
 
     def _train_forward(self) -> nn.Module:
-        # Forward, loss and argmax compile as one graph, so the loss fuses with the last layer.
-        forward = self.backend.before_ddp(TrainForward(self.model, self._criterion()))  # Gaudi: HPU graphs
+        # Forward, loss, argmax and the confusion counts compile as one graph, so the loss fuses
+        # with the last layer and the metrics are one kernel, not a dozen ops outside the graph.
+        counter = ConfusionCounter(self.splits.num_classes, self.splits.ignore_index)
+        forward = self.backend.before_ddp(TrainForward(self.model, self._criterion(), counter))  # Gaudi: HPU graphs
         if self.dist.world_size > 1:
             # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
             # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
@@ -315,21 +321,23 @@ class Trainer:
         self.say(f"resumed from {path}: epoch {p.epoch}, step {p.step_in_epoch} (attempt {p.attempts})")
 
     # -- one training step, one epoch -------------------------------------------------------
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, loss_sum: torch.Tensor,
-                   sample_memory: bool = False) -> None:
-        """One optimiser step on a device batch; adds its loss and confusion to the epoch's sums.
-        The benchmark's compute-only part times this very method (unetbench/training/bench.py)."""
-        # Forward: loss and prediction from one graph (compiled in the fast profile).
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, cm: ConfusionMatrix, sample_memory: bool = False) -> None:
+        """One optimiser step on a device batch; adds its confusion counts to ``cm`` and its loss
+        to the epoch's record (health.py). The benchmark's compute-only part times this very
+        method (unetbench/training/bench.py)."""
+        self.memory.before_step(sample_memory)   # lazy Gaudi: the step's own peak starts here
+        # Forward: loss, its value and the batch's confusion counts from one graph (compiled
+        # in the fast profile).
         with self.backend.autocast():
-            loss, prediction = self.train_model(x, y)
-        # Memory at the step's high phase, the forward's activations held (CUDA's allocator
-        # figures are host-side bookkeeping: reading them does not wait for the device).
-        after_forward = self._allocated_gb() if sample_memory else None
+            loss, loss_value, counts = self.train_model(x, y)
+        # Memory at the step's high phase, the forward's activations held.
+        self.memory.after_forward(sample_memory)
 
-        # Metrics from the same forward pass, accumulated on the device (no host sync).
-        cm.update(prediction, y)
-        loss_sum += loss.detach().float() * x.shape[0]
-        self.health.observe(loss)
+        # Metrics from the same forward pass, kept on the device (no host sync): three small
+        # ops outside the compiled graph (the counts' add, the loss into its slot and the
+        # slot's counter); the carry of the counts' low part runs only every few hundred steps.
+        cm.add_counts(counts, y.numel())
+        self.health.observe(loss_value)
 
         # Backward and update. Lazy HPU cuts its graph after each; other devices do nothing.
         self.optimizer.zero_grad(set_to_none=True)
@@ -338,9 +346,9 @@ class Trainer:
         self.optimizer.step()
         self.backend.step_boundary()
         # ... and at its low phase: weights, gradients and optimizer state only.
-        after_step = self._allocated_gb() if sample_memory else None
-        if after_forward is not None and after_step is not None:
-            self.progress.memory_phases_gb.append([after_forward, after_step])
+        phases = self.memory.after_step(sample_memory)
+        if phases is not None:
+            self.progress.memory_phases_gb.append(phases)
 
     def train_epoch(self, sampler: ResumableSampler, loader, val_loader, cm: ConfusionMatrix) -> dict:
         """The epoch in progress, from the step an earlier attempt stopped at; its loss and
@@ -361,7 +369,7 @@ class Trainer:
         batches = feed(iter(loader), range(p.step_in_epoch, total_steps), self.transform, self.stream,
                        self.clock, key=lambda step: flip_key(seed, epoch, step, rank))
         self.timer.epoch_start()
-        self.health.epoch_start(p.epoch, p.step_in_epoch)
+        self.health.epoch_start(p.epoch, p.step_in_epoch, total_steps)
         stopped = False
         while p.step_in_epoch < total_steps:
             self.timer.step_start()
@@ -373,7 +381,7 @@ class Trainer:
             # Memory is sampled on measured steps only: warm-up holds compiler and autotuning
             # workspaces that steady state does not.
             sample_memory = self.timer.measuring and (p.step_in_epoch + 1) % self.s.log_every == 0
-            self.train_step(x, y, cm, sums.loss_sum, sample_memory)
+            self.train_step(x, y, cm, sample_memory)
 
             # Bookkeeping: step time, position (what a checkpoint resumes from), progress line.
             self.timer.step_end(x.shape[0])
@@ -390,6 +398,8 @@ class Trainer:
         bar.close()
         attempt_s = self.timer.epoch_end()
         self.health.check(self.dist)  # after the epoch's synchronisation: no extra wait
+        # Every step has the same batch (drop_last): the summed step losses x batch = the loss sum.
+        sums.loss_sum += self.health.loss_sum() * self.s.batch_size
         p.train_s += attempt_s
         sums.seconds += attempt_s
         if stopped:
@@ -410,10 +420,6 @@ class Trainer:
         p.elapsed_s += val["eval_s"]
         elapsed_s = p.elapsed_s + epoch_train_s
         return self.time_to_target.observe(p.quality, val["miou"], elapsed_s, p.epoch, p.step_in_epoch)
-
-    def _allocated_gb(self) -> float | None:
-        allocated = self.backend.memory_bytes()["allocated"]
-        return None if allocated is None else allocated / GB
 
     def _stop_requested(self, step: int | None = None) -> bool:
         if self.dist.world_size == 1:
@@ -495,7 +501,7 @@ class Trainer:
             model=self.model_facts,
             distributed=self.dist.describe(self.s.batch_size),
             timing=self.timer.summary(samples_scale=self.dist.world_size),
-            memory=self.backend.memory_bytes(), wall_s=self.wall_s(),
+            memory=self.memory.figures(), wall_s=self.wall_s(),
             checkpoints={"best": self.best_path, "last": self.last_path},
             energy=self.energy.ranks, trace=self.tracer.summary, peak=self.peak)
 

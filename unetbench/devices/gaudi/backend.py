@@ -51,6 +51,9 @@ class HpuBackend(AcceleratorBackend):
         # rebuilding each step's lazy graph on the host, and pin loader batches for the HPU.
         self.hpu_graphs = fast and self.lazy
         self.loader_pinning = self.device_type if fast else False
+        # Lazy mode builds the step's graph on the host and runs it at mark_step: after the
+        # forward nothing has been allocated yet, so the high phase is the step's peak.
+        self.memory_high_phase = "step_peak" if self.lazy else "after_forward"
 
     @property
     def device(self) -> torch.device:
