@@ -101,6 +101,7 @@ def test_hooks_run_outside_every_timed_window_and_the_ledger_meters_its_own_read
 
     class SlowMeter:
         source, absent, resolution, devices, min_window_s = "stand-in", None, "1 J", [], 0.0
+        method, sample_hz, note = "counter", None, None
 
         def read(self):
             clock.advance(2.0)            # the read takes 2 s

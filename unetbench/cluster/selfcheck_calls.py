@@ -35,9 +35,9 @@ from torch import nn
 from ..core.errors import UserError
 from ..core.registry import BACKENDS, DEFAULT_MODEL, MODELS, resolve
 from ..devices.base import make_backend
-from ..models.unit import EvalForward, TrainForward
-from ..training.distributed import DistContext, no_buffer_broadcast_per_forward
+from ..training.distributed import DistContext
 from ..training.metrics import ConfusionMatrix
+from ..training.units import eval_unit, train_unit
 from .monitor import normalise
 from .selfcheck_verdict import failed, passed
 
@@ -221,13 +221,10 @@ class SelfCheck:
 
     def compile(self) -> str:
         self.model = self._new_model()
-        # Built as the trainer builds its training unit (Trainer._train_forward): the device's
-        # wrapper, DDP with several ranks, then the compiler.
-        unit = call("backend.before_ddp()", lambda: self.backend.before_ddp(TrainForward(self.model, nn.CrossEntropyLoss())))
-        if self.dist.world_size > 1:
-            unit = call("DistributedDataParallel()", lambda: nn.parallel.DistributedDataParallel(
-                unit, **no_buffer_broadcast_per_forward(), **self.backend.ddp_kwargs()))
-        self.train_unit = call("backend.compile_model()", lambda: self.backend.compile_model(unit))
+        # Built by the trainer's own builder (training/units.py): the device's wrapper, DDP with
+        # several ranks, then the compiler.
+        self.train_unit = call("train_unit() (before_ddp, DDP, compile_model)",
+                               lambda: train_unit(self.model, self.backend, self.dist, CLASSES, None))
         return ("torch.compile wrapper ready: it compiles in the first step" if self.backend.compiled
                 else f"no compilation in the {self.profile} profile")
 
@@ -247,12 +244,12 @@ class SelfCheck:
         t0 = time.perf_counter()
 
         def step():
-            # As Trainer.train_step: forward under autocast, metrics on the device, backward,
-            # update, a graph cut after each (lazy Gaudi; nothing elsewhere).
+            # As Trainer.train_step: forward (loss and confusion counts) under autocast, the
+            # counts added on the device, backward, update, a graph cut after each (lazy Gaudi).
             unit.train()
             with backend.autocast():
-                loss, prediction = unit(x, y)
-            cm.update(prediction, y)
+                loss, _, counts = unit(x, y)
+            cm.add_counts(counts, y.numel())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             backend.step_boundary()
@@ -271,8 +268,7 @@ class SelfCheck:
     def evaluation_step(self) -> str:
         backend = self.backend
         model = self.model or self._new_model()
-        unit = call("backend.compile_model(evaluation unit)",
-                    lambda: backend.compile_model(EvalForward(model, nn.CrossEntropyLoss())))
+        unit = call("eval_unit() (compile_model)", lambda: eval_unit(model, backend, None))
         x, y = self._batch()
 
         @torch.no_grad()

@@ -48,17 +48,16 @@ from ..data.loaders import (
 from ..data.prepared import SPLITS, load_splits
 from ..models.flops import flops_per_sample
 from ..models.unet import count_parameters
-from ..models.unit import EvalForward, TrainForward
 from ..models.weights import load_weights
 from . import checkpoint as ckpt
 from .boundary_hooks import instrument
-from .distributed import DistContext, no_buffer_broadcast_per_forward
+from .distributed import DistContext
 from .environment import environment
 from .epoch_sums import EpochSums
 from .evaluation import Evaluator
 from .health import LossHealth
 from .memory_phases import MemoryPhases
-from .metrics import ConfusionCounter, ConfusionMatrix
+from .metrics import ConfusionMatrix
 from .overlays import write_overlays
 from .peak import describe as describe_peak
 from .peak import run_peak
@@ -74,6 +73,7 @@ from .stop_signals import (
 )
 from .time_to_target import TimeToTarget
 from .timing import StepTimer, TimingTotals
+from .units import eval_unit, train_unit
 
 STOP_CHECK_EVERY = 10  # steps between collective stop checks when several ranks train
 
@@ -241,28 +241,11 @@ class Trainer:
         self.train_model = self._train_forward()
         self.eval_model = self._eval_forward()
 
-    def _criterion(self) -> nn.Module:
-        ignore = self.splits.ignore_index
-        return nn.CrossEntropyLoss(ignore_index=ignore if ignore is not None else -100)
-
     def _train_forward(self) -> nn.Module:
-        # Forward, loss, argmax and the confusion counts compile as one graph, so the loss fuses
-        # with the last layer and the metrics are one kernel, not a dozen ops outside the graph.
-        counter = ConfusionCounter(self.splits.num_classes, self.splits.ignore_index)
-        forward = self.backend.before_ddp(TrainForward(self.model, self._criterion(), counter))  # Gaudi: HPU graphs
-        if self.dist.world_size > 1:
-            # Gradients are averaged across ranks in backward. No buffer broadcast per forward: by
-            # default DDP sends rank 0's buffers (BatchNorm running statistics) to every rank before
-            # each forward, a collective per step that nothing reads: training normalises with batch
-            # statistics, and evaluation takes rank 0's running statistics once, before it starts.
-            forward = nn.parallel.DistributedDataParallel(forward, **no_buffer_broadcast_per_forward(),
-                                                          **self.backend.ddp_kwargs())
-        return self.backend.compile_model(forward)
+        return train_unit(self.model, self.backend, self.dist, self.splits.num_classes, self.splits.ignore_index)
 
     def _eval_forward(self) -> nn.Module:
-        # Compiled apart from training (another mode, no gradients, other batch shapes), over
-        # the plain model: evaluation needs no DDP hooks.
-        return self.backend.compile_model(EvalForward(self.model, self._criterion()))
+        return eval_unit(self.model, self.backend, self.splits.ignore_index)
 
     def _loaders(self):
         s, d = self.s, self.dist
