@@ -10,7 +10,6 @@ tensors. They check what the loop asks of a device, not how fast a GPU is.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import torch
@@ -26,23 +25,39 @@ from unetbench.training.distributed import DistContext
 from unetbench.training.results import GB
 from unetbench.training.trainer import Trainer
 
-COMPILE_S = 0.4  # what the stand-in's "compilation" of a new shape costs
+COMPILE_S = 1000.0  # virtual seconds the stand-in's "compilation" of a new shape costs (no real wait)
+
+
+class VirtualClock:
+    """The trainer's clock in these tests: a micro-tick per reading, plus what compilations add."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 class FirstShapeIsSlow(nn.Module):
-    """Stand-in for a compiled module: the first call per (shape, mode, grad mode) compiles."""
+    """Stand-in for a compiled module: the first call per (shape, mode, grad mode) compiles,
+    which advances the virtual clock and is recorded with the window open at that moment."""
 
-    def __init__(self, module: nn.Module, seconds: float):
+    def __init__(self, module: nn.Module, backend: "CompilingCpu"):
         super().__init__()
         self.module = module
-        self.seconds = seconds
+        self.backend = backend
         self.seen: set = set()
 
     def forward(self, x, y):
         key = (tuple(x.shape), self.training, torch.is_grad_enabled())
         if key not in self.seen:
             self.seen.add(key)
-            time.sleep(self.seconds)
+            self.backend.clock.advance(COMPILE_S)
+            self.backend.compiles.append((type(self.module).__name__, key, self.backend.window))
         return self.module(x, y)
 
 
@@ -64,12 +79,19 @@ class CompilingCpu(CpuBackend):
         super().__init__("parity")
         self.compiled = True
         self.compiled_units: list[str] = []
+        self.clock = VirtualClock()
+        self.compiles: list[tuple] = []   # (unit, shape key, window open then)
+        self.window: str | None = None    # kept by watch_windows()
         self.stream = RecordingStream()
         self.allocated_gb = 1.0
 
     def compile_model(self, model):
         self.compiled_units.append(type(model).__name__)
-        return FirstShapeIsSlow(model, COMPILE_S)
+        return FirstShapeIsSlow(model, self)
+
+    def watch_windows(self, timer) -> None:
+        """Keep ``window`` as the timed window open now (the timer's and the evaluator's marks)."""
+        timer.hooks.append(lambda phase, now: setattr(self, "window", phase))
 
     def side_stream(self):
         return self.stream
@@ -116,7 +138,8 @@ def test_a_backend_that_does_not_compile_records_no_cache(tiny_splits, tmp_path,
 @pytest.mark.slow
 def test_evaluation_is_compiled_apart_warmed_up_before_training_and_fed_like_training(tiny_splits, tmp_path):
     backend = CompilingCpu()
-    trainer = Trainer(_settings(tiny_splits, tmp_path), backend)
+    trainer = Trainer(_settings(tiny_splits, tmp_path), backend, clock=backend.clock)
+    backend.watch_windows(trainer.timer)
     assert trainer.run() == 0
     assert backend.compiled_units == ["TrainForward", "EvalForward"]
 
@@ -126,13 +149,17 @@ def test_evaluation_is_compiled_apart_warmed_up_before_training_and_fed_like_tra
     batch = SMALL_SETTINGS["batch_size"]
     eval_shapes = {size for n in (counts["val"], counts["test"]) for size in ([batch] * (n >= batch) + [n % batch])
                    if size}
-    # Each evaluation shape compiled once, before training, and reported apart ...
-    assert t["eval_warmup_s"] >= COMPILE_S * len(eval_shapes)
-    # ... so neither the validation time nor the time to best contains a compilation,
+    # What was compiled, and in which window: each evaluation shape once, in evaluation's
+    # warm-up before training; training's one shape in its warm-up; nothing in a timed window.
+    evals = [(key[0][0], window) for unit, key, window in backend.compiles if unit == "EvalForward"]
+    assert sorted(size for size, _ in evals) == sorted(eval_shapes)
+    assert {window for _, window in evals} == {"eval_warmup"}
+    assert [window for unit, _, window in backend.compiles if unit == "TrainForward"] == ["warmup"]
+    # The figures follow (virtual seconds: a compilation costs COMPILE_S, anything else a tick):
+    # the compilations are reported apart, and no validation time or time to best contains one.
+    assert t["eval_warmup_s"] >= COMPILE_S * len(eval_shapes) and t["warmup_s"] >= COMPILE_S
     assert epoch["eval_s"] < COMPILE_S and t["eval_s"] < COMPILE_S
     assert t["time_to_best_val_miou_s"] < t["train_s"] + COMPILE_S
-    # while training's own compilation stays in its warm-up.
-    assert t["warmup_s"] >= COMPILE_S and t["step_ms"]["max"] < COMPILE_S * 1000
 
     # Every batch, evaluation's too, went through the side stream (copied ahead of the step).
     eval_batches = sum(-(-counts[split] // batch) for split in ("val", "test"))
