@@ -196,3 +196,19 @@ def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(finished_run, tm
     with pytest.raises(UserError, match="checkpoint|last_cpu.pth") as err:
         trainer.resume(path)
     assert needle in str(err.value) and str(path) in str(err.value)
+
+
+def test_warm_up_that_takes_every_step_is_warned_about_before_the_run(tiny_splits, tmp_path, capsys):
+    from helpers import SMALL_SETTINGS
+
+    from unetbench.core.settings import Settings
+    from unetbench.devices.base import make_backend
+    from unetbench.training.trainer import Trainer
+    settings = Settings(splits=str(tiny_splits), out=str(tmp_path), epochs=1, max_steps_per_epoch=3,
+                        **{**SMALL_SETTINGS, "warmup_steps": 2}, trace_steps=1)
+    Trainer(settings, make_backend("cpu")).release()
+    out = capsys.readouterr().out
+    assert "warning: --warmup-steps 2 and --trace-steps 1 take all 3 training steps" in out
+    assert "no step is measured" in out
+    Trainer(Settings(**{**settings.__dict__, "max_steps_per_epoch": 4}), make_backend("cpu")).release()
+    assert "warning" not in capsys.readouterr().out

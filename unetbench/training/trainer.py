@@ -113,6 +113,7 @@ class Trainer:
         if len(self.data["train"]) < settings.batch_size * self.dist.world_size:
             raise UserError(f"the train split has {len(self.data['train'])} samples, fewer than one batch of "
                             f"{settings.batch_size} per device; lower --batch-size or prepare more images")
+        self._warn_if_nothing_is_measured()
 
         # Compiled kernels are kept across runs of the suite: the second run's warm-up shrinks.
         # Before the first compile (and before the environment is collected, which records it).
@@ -151,6 +152,19 @@ class Trainer:
         self.peak: dict | None = None   # the device's matmul peak, measured by run() (peak.py)
         # Collected once: it runs git and nvidia-smi/hl-smi, and results are written every epoch.
         self.environment = environment(backend)
+
+    def _warn_if_nothing_is_measured(self) -> None:
+        """Warm-up and traced steps are in no throughput figure: a run they use up whole trains
+        but measures nothing, which is said before it starts, not found in an empty results file."""
+        s = self.s
+        per_epoch = len(self.data["train"]) // (s.batch_size * self.dist.world_size)
+        if s.max_steps_per_epoch:
+            per_epoch = min(per_epoch, s.max_steps_per_epoch)
+        total = per_epoch * s.epochs
+        if s.warmup_steps + s.trace_steps >= total:
+            self.say(f"warning: --warmup-steps {s.warmup_steps} and --trace-steps {s.trace_steps} take all "
+                     f"{total} training steps of this run: no step is measured, so it gives no throughput, "
+                     "step time or energy per sample; lower them or train longer (--epochs, --max-steps-per-epoch)")
 
     def release(self) -> None:
         """Before the process exits: drop the compiled and DDP wrappers (they hold the process
