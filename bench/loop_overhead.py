@@ -47,6 +47,7 @@ from unetbench.devices.base import make_backend  # noqa: E402
 from unetbench.training.bench import make_synthetic_splits  # noqa: E402
 from unetbench.training.metrics import ConfusionMatrix  # noqa: E402
 from unetbench.training.trainer import Trainer, seed_everything  # noqa: E402
+from unetbench.training.units import criterion  # noqa: E402
 
 DISTINCT_BATCHES = 4   # device batches both loops cycle through
 
@@ -70,7 +71,7 @@ class PlainLoop:
         model = resolve(MODELS[s.model].builder)(3, trainer.splits.num_classes, s.model_width)
         self.model = backend.prepare_model(model)
         self.model.load_state_dict(trainer.model.state_dict())
-        self.unit = backend.compile_model(PlainForward(self.model, trainer._criterion()))
+        self.unit = backend.compile_model(PlainForward(self.model, criterion(trainer.splits.ignore_index)))
         self.optimizer = backend.make_optimizer(self.model.parameters(), s.lr)
         self.backend, self.batches = backend, batches
 

@@ -521,11 +521,13 @@ def test_a_real_cpu_run_meters_every_window_and_a_resume_continues_the_totals_st
     # The idle baseline was read before warm-up (100 W of wall time, idle or not): net ~ 0 J/sample.
     assert e["idle_s"] >= 0.2 and e["idle_w"] == pytest.approx(100.0, rel=0.02)
     assert e["net_j_per_sample"] == pytest.approx(0.0, abs=0.02 * e["j_per_sample"])
-    # 100 W of wall time: each window's joules are 100 x its seconds, seconds as the timer measured
-    assert e["steady"]["seconds"] == pytest.approx(t["measured_s"], rel=1e-6)
-    assert e["steady"]["energy_j"] == pytest.approx(100.0 * t["measured_s"], rel=0.02, abs=0.05)
-    assert e["warmup"]["seconds"] == pytest.approx(t["warmup_s"], rel=1e-6)
-    assert e["eval"]["windows"] == 3 and e["eval"]["seconds"] == pytest.approx(t["eval_s"], rel=1e-6)  # 2 val + test
+    # 100 W of wall time: each window's joules are 100 x its seconds. The ledger's seconds are its
+    # own reads' (timing.py, mark): the timer's window and the ledger's read at its opening edge,
+    # never less than the timer's window.
+    assert e["steady"]["seconds"] >= t["measured_s"] and e["steady"]["windows"] == 2
+    assert e["steady"]["energy_j"] == pytest.approx(100.0 * e["steady"]["seconds"], rel=0.02, abs=0.05)
+    assert e["warmup"]["seconds"] >= t["warmup_s"]
+    assert e["eval"]["windows"] == 3 and e["eval"]["seconds"] >= t["eval_s"]  # 2 val + test
     assert e["j_per_sample"] == pytest.approx(e["steady"]["energy_j"] / t["measured_samples"])
     saved = torch_load(tmp_path / "last_cpu.pth")["energy"]
     assert saved[0]["windows"]["steady"]["windows"] == 2
