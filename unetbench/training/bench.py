@@ -59,6 +59,7 @@ from ..core.settings import build_parser as build_settings_parser
 from ..data.prepared import load_splits
 from ..devices.base import make_backend
 from ..models.flops import flops_per_sample
+from ..models.unit import predict
 from .metrics import ConfusionCounter, ConfusionMatrix
 from .peak import describe as describe_peak
 from .results import GB
@@ -134,7 +135,7 @@ class _MetricsPart(torch.nn.Module):
         self.counter = counter
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.counter(logits.argmax(1), y)
+        return self.counter(predict(logits), y)
 
 
 def metrics_seconds(trainer: Trainer, y: torch.Tensor, steps: int) -> float:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..core.overlay_file import choose_indices, image_iou, write_overlay_file
+from ..models.unit import predict
 
 
 @torch.no_grad()
@@ -36,7 +37,7 @@ def write_overlays(path: Path, count: int, test, splits, model: torch.nn.Module,
     with backend.autocast():
         logits = model(x)
     backend.step_boundary()
-    predictions = logits.argmax(1).to(torch.uint8).cpu().numpy()
+    predictions = predict(logits).to(torch.uint8).cpu().numpy()
     ious = [image_iou(p, t, splits.num_classes, splits.ignore_index) for p, t in zip(predictions, labels)]
     colours = np.array([c.get("color") or [0, 0, 0] for c in splits.meta["classes"]], dtype=np.uint8)
     write_overlay_file(path, images=images, labels=labels, predictions=predictions, indices=indices, iou=ious,
