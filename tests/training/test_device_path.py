@@ -219,9 +219,7 @@ def test_stop_agreement_makes_no_device_round_trip(tiny_splits, tmp_path, monkey
 
 def test_host_agreements_get_a_gloo_group_beside_the_device_backend(monkeypatch):
     calls = []
-    monkeypatch.setenv("MASTER_ADDR", "node1")
-    monkeypatch.setenv("MASTER_PORT", "29500")
-    monkeypatch.setattr(torch.distributed, "TCPStore", lambda *a, **kw: "store")
+    monkeypatch.setattr(torch.distributed, "rendezvous", lambda *a, **kw: iter([("store", 0, 2)]))
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
     monkeypatch.setattr(torch.distributed, "new_group", lambda backend=None, **kw: calls.append(("group", backend))
                         or f"{backend} group")
@@ -240,25 +238,27 @@ def test_joining_is_bounded_short_and_each_collective_long_enough_for_a_cold_com
     cache: many minutes); a timeout that bounds joining the group must not bound that wait."""
     from unetbench.training import distributed
     timeouts = {}
-    monkeypatch.setenv("MASTER_ADDR", "node1")
-    monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.delenv("UNETBENCH_COLLECTIVE_TIMEOUT", raising=False)
-    monkeypatch.setattr(torch.distributed, "TCPStore", lambda host, port, world, is_master, timeout, **kw:
-                        timeouts.update(store=timeout.total_seconds(), at=(host, port, world, is_master)) or "store")
+
+    def rendezvous(url, rank, world_size, timeout):   # torch's env:// store: bounded by the joining timeout
+        timeouts.update(store=timeout.total_seconds(), at=(url, rank, world_size))
+        return iter([("store", rank, world_size)])
+
+    monkeypatch.setattr(torch.distributed, "rendezvous", rendezvous)
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, store, timeout, **kw:
                         timeouts.update(group=timeout.total_seconds(), store_used=store))
     monkeypatch.setattr(torch.distributed, "new_group", lambda backend=None, timeout=None, **kw:
                         timeouts.update(host_group=timeout.total_seconds()))
     monkeypatch.setattr(torch.distributed, "barrier", lambda *a, **kw: None)
     DistContext(rank=1, world_size=2).init("nccl", timeout_s=30)
-    assert timeouts == {"store": 30, "at": ("node1", 29500, 2, False), "store_used": "store",
+    assert timeouts == {"store": 30, "at": ("env://", 1, 2), "store_used": "store",
                         "group": distributed.DEFAULT_COLLECTIVE_TIMEOUT_S,
                         "host_group": distributed.DEFAULT_COLLECTIVE_TIMEOUT_S}
     assert distributed.DEFAULT_COLLECTIVE_TIMEOUT_S >= 3600 > distributed.DEFAULT_TIMEOUT_S
 
     monkeypatch.setenv("UNETBENCH_COLLECTIVE_TIMEOUT", "900")
     DistContext(rank=0, world_size=2).init("gloo", timeout_s=30)
-    assert timeouts["group"] == 900 and timeouts["at"][3] is True
+    assert timeouts["group"] == 900 and timeouts["at"][1] == 0
     monkeypatch.setenv("UNETBENCH_COLLECTIVE_TIMEOUT", "soon")
     with pytest.raises(UserError, match="UNETBENCH_COLLECTIVE_TIMEOUT='soon' must be a number of seconds"):
         DistContext(rank=0, world_size=2).init("gloo", timeout_s=30)

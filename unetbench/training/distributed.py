@@ -88,13 +88,12 @@ class DistContext:
                                                              DEFAULT_COLLECTIVE_TIMEOUT_S))
         self.comm_backend = comm_backend
         try:
-            # The rendezvous store bounds the joining: rank 0 waits for every other rank to
-            # connect, the others to reach rank 0, each within timeout_s. The group's own
-            # timeout, the one every later collective gets, is the long one.
-            store = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
-                                               self.world_size, is_master=self.rank == 0,
-                                               timeout=datetime.timedelta(seconds=timeout_s),
-                                               wait_for_workers=True)
+            # torch's own env:// rendezvous (the store of torchrun's agent where it serves one,
+            # else rank 0's), bounded by the joining timeout: rank 0 waits for every other rank
+            # to connect, the others to reach it, within timeout_s. The group's own timeout,
+            # the one every later collective gets, is the long one.
+            store, _, _ = next(torch.distributed.rendezvous("env://", rank=self.rank, world_size=self.world_size,
+                                                            timeout=datetime.timedelta(seconds=timeout_s)))
             torch.distributed.init_process_group(comm_backend, store=store, rank=self.rank,
                                                  world_size=self.world_size, timeout=collective)
             if comm_backend != "gloo":
