@@ -25,7 +25,7 @@ from PIL import Image
 
 from unetbench.core.errors import UserError
 from unetbench.core.progress_bar import Progress
-from unetbench.data.prepare import api, sources, writer
+from unetbench.data.prepare import api, out_folder, sources, writer
 
 CROP = "32x48"
 
@@ -276,7 +276,7 @@ def test_not_enough_free_space_checked_first(tmp_path, capsys, monkeypatch):
     class Usage:
         total, used, free = 10 ** 9, 10 ** 9, 1000
 
-    monkeypatch.setattr(api.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(out_folder.shutil, "disk_usage", lambda path: Usage)
     err = fail(["--synthetic", "--num-images", "8", "--crop", CROP, "--out", tmp_path / "d"], capsys,
                "not enough space", "KiB and", "has 1000 bytes free")
     assert "0.00" not in err   # sizes in the unit that shows them, not "needs 0.00 GiB, has 0.00 GiB"

@@ -72,6 +72,7 @@ def claim_outputs(settings: Settings, outputs: RunOutputs, dist: DistContext) ->
     if dist.is_main:
         outputs.claim()
         outputs.refuse_unfinished(settings)
+        outputs.keep_completed_checkpoints(settings)
 
 
 def refuse_resume_without_checkpoint(settings: Settings, last_path: Path) -> None:

@@ -6,6 +6,7 @@ one run at a time, nothing finished overwritten by an unfinished one.
                                          # remove temp files left by a killed write
     outputs.refuse_unfinished(settings)  # an unfinished last_<run>.pth needs --auto-resume
                                          # (continue) or --restart (start over)
+    outputs.keep_completed_checkpoints(settings)   # a new run beside a completed one: its weights kept
     outputs.write(status, payload)       # into the file this status belongs in (see below)
 
 Who claims: the launcher (launch.py), once, after the trainer has checked the data (a refused run
@@ -105,8 +106,6 @@ class RunOutputs:
         return _status_of(self.rerun) or _status_of(self.results)
 
     def refuse_unfinished(self, settings) -> None:
-        if not (settings.resume or settings.auto_resume):
-            self.keep_completed_checkpoints()
         if settings.resume or settings.auto_resume or settings.restart or not self.last.exists():
             return
         if self.status() == "completed":
@@ -114,13 +113,14 @@ class RunOutputs:
         raise UserError(f"{self.last} holds an unfinished run (status {self.status() or 'unknown'}); "
                         "continue it with --auto-resume, or start over with --restart (which replaces it)")
 
-    def keep_completed_checkpoints(self) -> None:
+    def keep_completed_checkpoints(self, settings) -> None:
         """A new run under the name of a completed one writes its own best and last checkpoints,
         while the completed results_<run>.json stays until the new run completes (the rerun
         file above): that file must not then describe weights which are no longer there. So the
         completed run's checkpoints move to kept_<name> beside it, and its results file (written
-        whole, atomically) points to them; the new run's completion removes them with it."""
-        if _status_of(self.results) != "completed":
+        whole, atomically) points to them; the new run's completion removes them with it. A
+        resuming run (--resume, --auto-resume) continues from them and moves nothing."""
+        if settings.resume or settings.auto_resume or _status_of(self.results) != "completed":
             return
         try:
             data = json.loads(self.results.read_text(encoding="utf-8"))

@@ -120,7 +120,8 @@ class StopRequest:
         request = cls(os.environ.pop(STOP_FILE_VAR, None) or None)   # popped: not for child processes
         for sig in cls.SIGNALS:
             request._previous[sig] = signal.signal(sig, request._handle)
-        request.requested  # noqa: B018  (a signal written before the handlers existed counts now)
+        if request.stop_file:
+            request._read_stop_file()   # a stop written before the handlers existed counts now
         return request
 
     def restore(self) -> None:

@@ -19,7 +19,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +37,11 @@ from ...core.parsing import (
 )
 from ...core.progress_bar import PREPARE_LINE, Progress
 from ...core.registry import DATASETS, DEFAULT_DATASET
-from ..array_stamps import STAMP
 from ..prepared import FORMAT, FORMAT_VERSION, IGNORE_INDEX, SPLITS, SPLITS_FILE
 from .classes import classes_json
 from .defaults import GENERIC, spec_for_name
 from .fingerprint import fingerprint, is_up_to_date
+from .out_folder import check_free_space, check_out_folder
 from .pipeline import Job, Task, run_tasks
 from .plan import Plan
 from .resize import RESIZE_POLICIES, describe_resize
@@ -162,7 +161,7 @@ def prepare_unlocked(out: Union[str, os.PathLike] = "data", *,
     if not force and is_up_to_date(out, fp):
         log.info("%s is up to date (same sources and settings); nothing to do (use --force to rebuild)", out)
         return PrepareResult(out, splits_file, json.loads(splits_file.read_text()), True)
-    _check_out_folder(out)
+    check_out_folder(out)
 
     h, w = crop_hw
     rows = {s: 0 for s in SPLITS}
@@ -171,7 +170,7 @@ def prepare_unlocked(out: Union[str, os.PathLike] = "data", *,
         tasks.append(Task(split, rows[split], plan.items[i], crops))
         rows[split] += len(crops)
     refuse_empty_splits(rows, len(plan.items), ratio3)   # before anything is written
-    _check_free_space(out, sum(rows.values()) * h * w * 4)
+    check_free_space(out, sum(rows.values()) * h * w * 4)
 
     with Staging(out) as stage:
         arrays = {}
@@ -408,66 +407,3 @@ def _finish_split(folder: Path, split: str, collected: dict, rows: int, h: int, 
         "class_pixel_counts": [int(c) for c in counts[:n_classes]],
         "ignored_pixels": int(counts[IGNORE_INDEX]),
     }
-
-
-def _check_out_folder(out: Path) -> None:
-    """Refuse to replace a folder holding anything this tool did not write: replacing the
-    dataset replaces the whole folder, so a user's notes, results or another dataset inside it
-    (the documented DATA/kvasir-seg beside DATA/'s own arrays) would be deleted without a word.
-    What it wrote is what the folder's split file lists (its manifest), the file itself and the
-    checksum stamp."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; choose another path")
-    if not out.is_dir():
-        return
-    try:
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
-    except OSError as err:
-        raise UserError(f"--out {out}: cannot list it ({err.strerror}); choose a readable folder") from None
-    if not entries:
-        return
-    if not (out / SPLITS_FILE).exists():
-        raise UserError(f"--out {out}: holds other files ({_shown(entries)}) and no "
-                        f"{SPLITS_FILE}; it would be replaced, so choose an empty or new folder")
-    foreign = [name for name in entries if name not in _owned(out)]
-    if foreign:
-        raise UserError(f"--out {out}: holds {_shown(foreign)} beside the dataset, which prepare_dataset.py did not "
-                        "write and would delete with the old dataset; move them out of the folder, or choose "
-                        "another --out")
-
-
-def _owned(out: Path) -> set:
-    """The names a prepared dataset in ``out`` consists of, from its split file."""
-    owned = {SPLITS_FILE, STAMP}
-    try:
-        meta = json.loads((out / SPLITS_FILE).read_text())
-        owned |= {entry[kind]["file"] for entry in meta["splits"].values() for kind in ("images", "labels")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass   # a damaged split file: only it is known to be ours
-    return owned
-
-
-def _shown(names: list, limit: int = 4) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _check_free_space(out: Path, needed: int) -> None:
-    probe = out.parent if not out.exists() else out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        free = shutil.disk_usage(probe).free
-    except OSError:
-        return
-    if needed > free:
-        raise UserError(f"not enough space for {out}: the arrays need {_size(needed)} and "
-                        f"{probe} has {_size(free)} free; free space, choose another --out, "
-                        "or use a smaller --crop / --num-images")
-
-
-def _size(n: int) -> str:
-    """Bytes in the unit that shows them (a tiny dataset on a full disk: "needs 1.2 MiB, has 40 KiB")."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} bytes"
