@@ -43,7 +43,8 @@ _ub_monitor=""      # pid of the device monitor
 _ub_signals=()      # signals received, in order
 _ub_pending=0       # set by a trap while we wait
 _ub_early=""        # what becomes of a signal that comes before the work starts (train_job says)
-UB_LAUNCHER=()      # (srun ...) when the job has several tasks
+UB_LAUNCHER=()      # what starts the work: srun, container, shield (_ub_launcher)
+UB_SRUN=0           # 1 when UB_LAUNCHER starts it through srun
 
 # The job's log is this shell's stdout as the job started: kept on a descriptor of its own, so a
 # trap that runs while a command's output goes to a file (the resolved training flags) still
@@ -57,7 +58,17 @@ _ub_log() { printf '[unetbench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&"$_ub_log_fd
 # it ignored) and at every step (a signal that nsys, between us and it, did not forward).
 # File first, signal second: a process then either has its handlers when the signal comes, or
 # installs them after the file exists (unetbench/training/stop_signals.py).
-UB_SHIELD=(bash -c 'trap "" USR1 TERM; exec "$@"' unetbench-shield)
+# Both wrappers also put the checkout first on PYTHONPATH where the command runs (on the host, or
+# inside the container, whose own PYTHONPATH stays behind it), so `python3 -m unetbench...` works.
+# shellcheck disable=SC2016  # $0, $@ and PYTHONPATH are the inner bash's
+UB_SHIELD=(bash -c 'trap "" USR1 TERM; export PYTHONPATH="$0${PYTHONPATH:+:$PYTHONPATH}"; exec "$@"' "$UNETBENCH_ROOT")
+# shellcheck disable=SC2016
+UB_PATHED=(bash -c 'export PYTHONPATH="$0${PYTHONPATH:+:$PYTHONPATH}"; exec "$@"' "$UNETBENCH_ROOT")
+
+# The site's container (unetbench/cluster/container.py decides it; docs/cluster.md, "Containers"):
+UB_CONTAINER=()       # apptainer|singularity exec FLAGS --bind=... --pwd=... IMAGE, in front of a command
+UB_PYXIS=()           # --container-image=... --container-mounts=... for srun (Pyxis)
+UB_RUN=()             # what starts one Python where the training runs (helpers), set by _ub_container
 
 _ub_request_stop() {
   [ -n "${UNETBENCH_STOP_FILE:-}" ] || return 0
@@ -71,7 +82,7 @@ _ub_forward() {
   _ub_signals+=("$sig")
   _ub_pending=1
   _ub_request_stop "$sig"
-  if [ -n "$_ub_child" ] && [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
+  if [ -n "$_ub_child" ] && [ "$UB_SRUN" = 1 ]; then
     _ub_log "received SIG$sig; forwarding it to pid $_ub_child (srun) as SIGUSR1, which srun passes to every task"
     kill -s USR1 "$_ub_child" 2>/dev/null || true
   elif [ -n "$_ub_child" ]; then
@@ -97,7 +108,7 @@ _ub_on_exit() {
   fi
 }
 
-# job_setup KIND: source site.env and run the SETUP of KIND's group, pick python.
+# job_setup KIND: source site.env and run the SETUP of KIND's group; UB_PYTHON names python.
 job_setup() {
   local kind=$1 group name setup="" setup_name="" site=${UNETBENCH_SITE:-}
   if [ -z "$site" ] && [ -f "$UNETBENCH_ROOT/site.env" ]; then site="$UNETBENCH_ROOT/site.env"; fi
@@ -122,10 +133,23 @@ job_setup() {
     fi
   fi
   UB_PYTHON=${UNETBENCH_PYTHON:-python3}
+  UB_RUN=("${UB_SHIELD[@]}")
+}
+
+# _ub_python_here KIND: stop unless UB_PYTHON runs on this node (a job without container).
+_ub_python_here() {
   command -v "$UB_PYTHON" >/dev/null 2>&1 || {
-    echo "error: $UB_PYTHON not found; set the SETUP of $kind jobs in site.env, or UNETBENCH_PYTHON" >&2
+    echo "error: $UB_PYTHON not found; set the SETUP of $1 jobs in site.env, or UNETBENCH_PYTHON" >&2
     exit "$UB_EXIT_USAGE"
   }
+}
+
+# job_setup_backend BACKEND [training flags...]: job_setup, then the backend's container if its
+# group names one (only backends run in containers; prepare and compare use SETUP).
+job_setup_backend() {
+  job_setup "$1"
+  _ub_container "$@"
+  _ub_in_container || _ub_python_here "$1"
 }
 
 # _ub_py ARGS...: Python with the checkout importable, for the set-up helpers. Shielded: a stop
@@ -133,7 +157,82 @@ job_setup() {
 # not kill a helper, which the job would take for bad input (exit 2); the shell's trap keeps it,
 # and the training acts on it once it starts.
 _ub_py() {
-  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "${UB_SHIELD[@]}" "$UB_PYTHON" "$@"
+  "${UB_RUN[@]}" "$UB_PYTHON" "$@"
+}
+
+# _ub_container KIND [training flags...]: the job's container from its environment (set by
+# ./run_benchmark.sh or verify_enhanced.sh --on-device, which derived the binds on the login node),
+# else from site.env's <GROUP>_CONTAINER through this node's python3 (a job submitted by hand);
+# sets UB_CONTAINER or UB_PYXIS, and UB_RUN. No container: UB_RUN runs Python here.
+_ub_container() {
+  local kind=$1 group name words=() host_py
+  shift
+  UB_RUN=("${UB_SHIELD[@]}")
+  if [ -z "${UNETBENCH_CONTAINER_RUNTIME:-}" ]; then
+    group=$(ub_site_groups "$kind")
+    name="${group}_CONTAINER"
+    [ -n "${!name:-}" ] || return 0
+    host_py=$(_ub_host_python) || {
+      echo "error: $name is set in site.env, but this job was not submitted by ./run_benchmark.sh and this node has" \
+        "no python3 >= 3.10 to derive the container's binds; submit it with ./run_benchmark.sh (or set UNETBENCH_HOST_PYTHON)" >&2
+      exit "$UB_EXIT_USAGE"
+    }
+    local derived
+    derived=$(mktemp)
+    "${UB_SHIELD[@]}" "$host_py" -m unetbench.cluster.container job "$kind" "$@" >"$derived" || {
+      rm -f "$derived"
+      exit "$UB_EXIT_USAGE"
+    }
+    mapfile -d '' -t words <"$derived"
+    rm -f "$derived"
+    export UNETBENCH_CONTAINER_RUNTIME=${words[0]} UNETBENCH_CONTAINER_IMAGE=${words[1]} UNETBENCH_CONTAINER_DIGEST=${words[2]}
+    words=("${words[@]:3}")
+  else
+    # The words were written by Python's shlex.join (unetbench/cluster/container.py job_env).
+    eval "words=(${UNETBENCH_CONTAINER_ARGS:-})"
+  fi
+  case "$UNETBENCH_CONTAINER_RUNTIME" in
+    pyxis)
+      UB_PYXIS=("${words[@]}")
+      UB_RUN=(srun --ntasks=1 --nodes=1 "${UB_PYXIS[@]}" "${UB_SHIELD[@]}") ;;
+    apptainer | singularity)
+      UB_CONTAINER=("${words[@]}")
+      UB_RUN=("${UB_SHIELD[@]}" "${UB_CONTAINER[@]}" "${UB_SHIELD[@]}") ;;
+    *)
+      echo "error: UNETBENCH_CONTAINER_RUNTIME=$UNETBENCH_CONTAINER_RUNTIME: expected apptainer, singularity or pyxis" >&2
+      exit "$UB_EXIT_USAGE" ;;
+  esac
+}
+
+# _ub_host_python -> this node's python3 (UNETBENCH_HOST_PYTHON) when it is new enough for the suite.
+_ub_host_python() {
+  local py=${UNETBENCH_HOST_PYTHON:-python3}
+  command -v "$py" >/dev/null 2>&1 && "$py" "$UNETBENCH_ROOT/scripts/check_python.py" 2>/dev/null || return 1
+  echo "$py"
+}
+
+_ub_in_container() { [ "${#UB_CONTAINER[@]}" -gt 0 ] || [ "${#UB_PYXIS[@]}" -gt 0 ]; }
+
+# _ub_start_monitor BACKEND OUT RUN: the device monitor in the background, on the host: the
+# vendor tools come with the host's driver. In a container job the host needs a python3 >= 3.10
+# for it; without one it runs inside the Apptainer image (whose --nv/--rocm bring the tools
+# along), and a Pyxis job goes without (said in the log).
+_ub_start_monitor() {
+  local monitor=(-m unetbench.monitor --backend "$1" --out "$2" --run-name "$3") host_py
+  # Started directly (not through a subshell): $! must be the process that owns the device tool.
+  if ! _ub_in_container; then
+    "${UB_PATHED[@]}" "$UB_PYTHON" "${monitor[@]}" &
+  elif host_py=$(_ub_host_python); then
+    _ub_log "device monitor: on the host ($host_py)"
+    "${UB_PATHED[@]}" "$host_py" "${monitor[@]}" &
+  elif [ "${#UB_CONTAINER[@]}" -gt 0 ]; then
+    _ub_log "device monitor: inside the container (this node has no python3 >= 3.10; UNETBENCH_HOST_PYTHON names one)"
+    "${UB_CONTAINER[@]}" "${UB_PATHED[@]}" "$UB_PYTHON" "${monitor[@]}" &
+  else
+    _ub_log "device monitor: none (this node has no python3 >= 3.10 for it; load one in SETUP or set UNETBENCH_HOST_PYTHON)"
+    return 0
+  fi
+  _ub_monitor=$!
 }
 
 # job_header KIND: who, where, what devices, which software - the first thing in every log.
@@ -144,7 +243,12 @@ job_header() {
   echo "node      : $(hostname) ${SLURM_JOB_PARTITION:+partition $SLURM_JOB_PARTITION} cpus ${SLURM_CPUS_PER_TASK:-$(nproc)}"
   echo "started   : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "checkout  : $UNETBENCH_ROOT ($(git -C "$UNETBENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
-  echo "python    : $(command -v "$UB_PYTHON") ($("$UB_PYTHON" --version 2>&1))"
+  if _ub_in_container; then
+    echo "container : $UNETBENCH_CONTAINER_RUNTIME $UNETBENCH_CONTAINER_IMAGE ${UNETBENCH_CONTAINER_DIGEST:-(no digest: a tag or folder)}"
+    echo "python    : $UB_PYTHON inside the container ($(_ub_py --version 2>&1))"
+  else
+    echo "python    : $(command -v "$UB_PYTHON") ($("$UB_PYTHON" --version 2>&1))"
+  fi
   _ub_py -m unetbench.cluster.jobinfo header "$kind" || echo "software  : python -m unetbench.cluster.jobinfo failed (see above)"
   echo "======================================================"
 }
@@ -183,25 +287,37 @@ _ub_has() {
   return 1
 }
 
-# _ub_launcher -> UB_LAUNCHER=(srun ...) for a job with several tasks, () for one process.
+# _ub_launcher WRAPPER... -> UB_LAUNCHER=(the words in front of the job's Python): srun when the
+# job has several tasks (and always under Pyxis, whose container srun starts; UB_SRUN=1 then),
+# the container, the WRAPPER (UB_SHIELD or UB_PATHED) and, for several tasks, rankenv.
 _ub_launcher() {
   UB_LAUNCHER=()
-  local tasks=${SLURM_NTASKS:-1}
-  [ -n "${SLURM_JOB_ID:-}" ] && [[ "$tasks" =~ ^[0-9]+$ ]] && [ "$tasks" -gt 1 ] || return 0
-  # --kill-on-bad-exit: a rank that fails takes the others down at once, instead of leaving them
-  # waiting in a collective until the process-group timeout.
-  # --cpus-per-task: since Slurm 22.05 srun no longer inherits sbatch's value (man srun);
-  # --cpu-bind=cores: each rank on its own cores (ignored where the site has no task/affinity).
-  UB_LAUNCHER=(srun --kill-on-bad-exit=1 --ntasks="$tasks" --cpu-bind=cores)
-  if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
-    UB_LAUNCHER+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
-    # One intra-op thread pool per core of the task, not per core of the node.
-    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
+  UB_SRUN=0
+  local tasks=${SLURM_NTASKS:-1} several=0
+  if [ -n "${SLURM_JOB_ID:-}" ] && [[ "$tasks" =~ ^[0-9]+$ ]] && [ "$tasks" -gt 1 ]; then several=1; fi
+  if [ "$several" = 1 ] || [ "${#UB_PYXIS[@]}" -gt 0 ]; then
+    # --kill-on-bad-exit: a rank that fails takes the others down at once, instead of leaving them
+    # waiting in a collective until the process-group timeout.
+    # --cpus-per-task: since Slurm 22.05 srun no longer inherits sbatch's value (man srun);
+    # --cpu-bind=cores: each rank on its own cores (ignored where the site has no task/affinity).
+    UB_SRUN=1
+    UB_LAUNCHER=(srun --kill-on-bad-exit=1 --ntasks="$tasks" --cpu-bind=cores)
+    if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then
+      UB_LAUNCHER+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+      # One intra-op thread pool per core of the task, not per core of the node.
+      export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}
+    fi
+    UB_LAUNCHER+=("${UB_PYXIS[@]}")
+  elif [ "${#UB_CONTAINER[@]}" -gt 0 ]; then
+    # The runtime's own process starts shielded as well: a stop that comes before it forwards
+    # signals is not lost, the stop file carries it (see UB_SHIELD).
+    UB_LAUNCHER=("${UB_SHIELD[@]}")
   fi
+  UB_LAUNCHER+=("${UB_CONTAINER[@]}" "$@")
   # Each task gets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT from its srun layout
   # before the training's Python starts (unetbench/training/rankenv.py computes them, then execs the
   # training): the Gaudi bridge sets up its distributed state from them when torch loads it.
-  UB_LAUNCHER+=(env "PYTHONPATH=$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$UB_PYTHON" -m unetbench.training.rankenv --)
+  if [ "$several" = 1 ]; then UB_LAUNCHER+=("$UB_PYTHON" -m unetbench.training.rankenv --); fi
 }
 
 # _ub_nsys OUT RUN BACKEND -> UB_NSYS=(nsys profile ...) for run_benchmark.sh --nsys (jobs of the backends
@@ -230,7 +346,7 @@ train_job() {
   # Set before any Python starts: the Gaudi bridge reads PT_HPU_LAZY_MODE at import.
   for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
   _ub_install_traps
-  job_setup "$backend"
+  job_setup_backend "$backend" "$@"
   job_header "$backend"
 
   entry="$UNETBENCH_ROOT/unet_${backend}.py"
@@ -252,14 +368,10 @@ train_job() {
   fi
 
   mkdir -p "$out"
-  # Started directly (not through _ub_py, which would put a subshell between): $! must be the
-  # monitor itself, so that stopping it reaches the process that owns the device tool.
-  PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-    "$UB_PYTHON" -m unetbench.monitor --backend "$backend" --out "$out" --run-name "$run" &
-  _ub_monitor=$!
+  _ub_start_monitor "$backend" "$out" "$run"
 
-  _ub_launcher
-  if [ "${#UB_LAUNCHER[@]}" -gt 0 ]; then
+  _ub_launcher "${UB_SHIELD[@]}"
+  if [ "${SLURM_NTASKS:-1}" -gt 1 ] && [ "$UB_SRUN" = 1 ]; then
     _ub_log "$SLURM_NTASKS tasks on ${SLURM_JOB_NUM_NODES:-1} node(s) (${SLURM_JOB_NODELIST:-?}): one process per device via srun; monitor on $(hostname) only"
   fi
   UB_NSYS=()
@@ -270,7 +382,7 @@ train_job() {
   export UNETBENCH_STOP_FILE="$out/.stop_${run}_${SLURM_JOB_ID:-$$}"
   rm -f "$UNETBENCH_STOP_FILE"
   if [ "${#_ub_signals[@]}" -gt 0 ]; then _ub_request_stop "${_ub_signals[0]}"; fi  # came during set-up
-  job_run "${UB_LAUNCHER[@]}" "${UB_SHIELD[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
+  job_run "${UB_LAUNCHER[@]}" "${UB_NSYS[@]}" "$UB_PYTHON" "$entry" "${args[@]}"
   rm -f "$UNETBENCH_STOP_FILE"
   unset UNETBENCH_STOP_FILE
   _ub_stop_monitor
@@ -306,6 +418,7 @@ train_job() {
 prepare_job() {
   _ub_install_traps
   job_setup prepare
+  _ub_python_here prepare
   job_header prepare
   job_run "$UB_PYTHON" "$UNETBENCH_ROOT/prepare_dataset.py" "$@"
   _ub_log "prepare_dataset.py exited with status $UB_RC"
@@ -316,6 +429,7 @@ prepare_job() {
 compare_job() {
   _ub_install_traps
   job_setup compare
+  _ub_python_here compare
   job_header compare
   job_run "$UB_PYTHON" "$UNETBENCH_ROOT/compare_results.py" "$@"
   _ub_log "compare_results.py exited with status $UB_RC"
@@ -330,11 +444,10 @@ selfcheck_job() {
   # As train_job: the Gaudi bridge reads PT_HPU_LAZY_MODE when torch loads it.
   for var in $(ub_env_before_python "$backend"); do export "${var?}"; done
   _ub_install_traps
-  job_setup "$backend"
+  job_setup_backend "$backend"
   job_header "$backend"
-  _ub_launcher
-  # -m needs the checkout importable; srun's tasks get it from UB_LAUNCHER, a single process here.
-  if [ "${#UB_LAUNCHER[@]}" -eq 0 ]; then export PYTHONPATH="$UNETBENCH_ROOT${PYTHONPATH:+:$PYTHONPATH}"; fi
+  # Not shielded: the self-check has no handlers of its own, a stop ends it (UB_PATHED: -m needs the checkout).
+  _ub_launcher "${UB_PATHED[@]}"
   job_run "${UB_LAUNCHER[@]}" "$UB_PYTHON" -m unetbench.cluster.selfcheck --backend "$backend" "$@"
   _ub_log "self-check exited with status $UB_RC"
   exit "$UB_RC"

@@ -30,6 +30,7 @@ from typing import Optional
 
 from ..core.errors import UserError
 from ..core.registry import BACKENDS
+from . import container as containers
 from .selfcheck_verdict import read_verdict
 from .site_settings import Site, SiteError
 
@@ -118,14 +119,27 @@ def _load_site(path: Path, backends: list) -> Site:
     return site
 
 
+def job_environment(plan: SelfCheckPlan, site: Site, backend: str, log_dir: Path) -> dict:
+    """The backend's container, when site.env names one: the self-check then runs where its
+    training would, in the image, and sees the device through it (cluster/container.py)."""
+    container = site.container(backend)
+    if container is None:
+        return {}
+    launch, env = containers.submission(container, plan.root, [log_dir])
+    print(f"on-device: {backend} in its container: {containers.shown(container, launch, ['python3', '-m', 'unetbench.cluster.selfcheck'])}",
+          flush=True)
+    return env
+
+
 def run_jobs(plan: SelfCheckPlan, log_dir: Path) -> dict:
     """Submit one job per backend, all at once, and wait for every one: backend -> (status, log or None, sbatch's words)."""
     site = _load_site(plan.site_path, plan.backends)
     commands = {b: sbatch_command(plan, site, b, log_dir) for b in plan.backends}
     procs = {}
     for backend, cmd in commands.items():
+        env = {**os.environ, **job_environment(plan, site, backend, log_dir)}
         print(f"on-device: submitting {shlex.join(cmd)}", flush=True)
-        procs[backend] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[backend] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     print(f"on-device: waiting for {len(procs)} job(s) (squeue -u $USER -n "
           f"{','.join(f'unetbench_selfcheck_{b}' for b in procs)}); logs in {log_dir}/", flush=True)
     outcome = {}

@@ -7,7 +7,8 @@
     python3 -m unetbench.cluster.site_settings site.env cuda 4    # prints the sbatch options one per line
 
 site.env is a Bash file of variables per group (site.env.example): <GROUP>_PARTITION, _ACCOUNT,
-_QOS, _GRES, _CPUS, _MEM, _TIME, _SETUP and optionally the array <GROUP>_SBATCH_EXTRA=(...).
+_QOS, _GRES, _CPUS, _MEM, _TIME, _SETUP and optionally the array <GROUP>_SBATCH_EXTRA=(...) and,
+for a backend, its container: <GROUP>_CONTAINER and _CONTAINER_RUNTIME (cluster/container.py).
 Groups and their fallbacks come from unetbench/core/registry.py (PREPARE_* and COMPARE_* fall back
 to CPU_*). Bash itself reads the file, so it may hold anything Bash allows; Python only asks
 for the variables it needs.
@@ -30,6 +31,7 @@ from typing import Iterable, Optional, Sequence
 
 from ..core.errors import UserError
 from ..core.registry import BACKENDS, JOBS, site_groups
+from . import container as containers
 from .site_formats import format_problem
 
 KEYS = ("PARTITION", "ACCOUNT", "QOS", "GRES", "CPUS", "MEM", "TIME", "SETUP")
@@ -84,7 +86,8 @@ class Site:
         path = Path(path)
         if not path.is_file():
             raise SiteError(f"site settings {path} not found")
-        names = [f"{g}_{k}" for g in _all_groups() for k in (*KEYS, EXTRA, PRICE)] + list(SCALARS_OUTSIDE_GROUPS)
+        names = ([f"{g}_{k}" for g in _all_groups() for k in (*KEYS, EXTRA, PRICE, *containers.KEYS)]
+                 + list(SCALARS_OUTSIDE_GROUPS))
         try:
             proc = subprocess.run(["bash", "-c", _DUMP, "site.env", str(path), *names],
                                   capture_output=True, timeout=60)
@@ -149,11 +152,23 @@ class Site:
                     found.append(f"{name} still holds a placeholder: {value}")
                 elif format_problem(name, key, value):
                     found.append(format_problem(name, key, value))
+            found += self.container_problems(kind)
             price = self.scalars.get(f"{group}_{PRICE}", "")
             if price and _price(price) is None:
                 found.append(f"{group}_{PRICE} must be the price of one device-hour, a number 0 or more (e.g. 2.50), "
                              f"got {price!r}; leave it empty for no cost columns")
         return list(dict.fromkeys(found))   # a group's values serve several kinds: each problem once
+
+    def container(self, kind: str) -> Optional["containers.Container"]:
+        """The backend's container (<GROUP>_CONTAINER, _CONTAINER_RUNTIME); None for none or a non-backend job."""
+        return containers.from_site(self, kind) if kind in BACKENDS else None
+
+    def container_problems(self, kind: str) -> list[str]:
+        """The container settings' own problems, then what stops it on this machine (runtime, image)."""
+        container = self.container(kind)
+        if container is None:
+            return []
+        return containers.problems(container) or containers.availability(container)
 
     def price_per_hour(self, kind: str) -> Optional[float]:
         """The price of one device-hour for this job kind's group, or None (unset, empty, invalid)."""

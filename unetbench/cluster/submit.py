@@ -39,6 +39,7 @@ from ..core.registry import (
 from ..core.settings import parse_settings
 from ..data.prepare.cli import check_args as check_prepare_args
 from ..data.prepared import SPLITS_FILE
+from . import container as containers
 from . import preflight
 from .jobinfo import planned_environment
 from .shell_flags import HelpRequested
@@ -81,6 +82,7 @@ class Plan:
     profiles: list = field(default_factory=list)         # empty: the --profile of the training flags
     base_seed: int = 42                                  # repeat k trains with base_seed + k - 1
     workloads: list = field(default_factory=list)        # --models x --datasets (workloads.py)
+    containers: dict = field(default_factory=dict)       # backend -> its site.env container (container.py)
 
     def jobs(self) -> list[TrainJob]:
         """One per results file: workloads x backends x profiles x repeats (training_jobs.py)."""
@@ -162,7 +164,7 @@ def make_plan(o: Options) -> Plan:
     if not local and o.demo and not site_path.is_file():
         note(f"notice: --demo without {site_path}; running locally (--local)")
         local = True
-    site, sbatch_options = None, {}
+    site, sbatch_options, containers = None, {}, {}
     if not local:
         site = _load_site(site_path)
         kinds = backends + ["compare"] + (["prepare"] if prepare_job else [])
@@ -175,6 +177,7 @@ def make_plan(o: Options) -> Plan:
             sbatch_options.update({kind: site.sbatch_options(kind) for kind in JOBS})
         except UserError as err:
             raise UserError(f"{site_path}: {err}") from None
+        containers = {b: site.container(b) for b in backends if site.container(b) is not None}
     elif nodes * devices > 1:
         raise UserError("--nodes/--devices-per-node above 1 need Slurm (srun starts one process per device); "
                         "without it use torchrun by hand (docs/training.md)")
@@ -220,7 +223,7 @@ def make_plan(o: Options) -> Plan:
                 train_flags=train_flags, sbatch_options=sbatch_options,
                 repeats=positive_int(o.repeats, "--repeats"),
                 profiles=parse_profiles(o.profiles or (",".join(DEMO_PROFILES) if o.demo and not chosen else "")),
-                workloads=workloads)
+                workloads=workloads, containers=containers)
     # The flags of the other tools are checked here, with their own parsers, rather than on a
     # compute node after a wait in the queue.
     try:
@@ -361,7 +364,9 @@ class SlurmChain:
         self.plan = plan
         self.submitted: list[tuple[str, str]] = []      # (name, job id)
 
-    def submit(self, name: str, script: str, options: list, args: list) -> str:
+    def submit(self, name: str, script: str, options: list, args: list, env: Optional[dict] = None) -> str:
+        """sbatch SCRIPT ARGS with the site's options; ``env`` joins the job's environment
+        (sbatch --export=ALL passes it on; unlike --export's list, a value may hold commas)."""
         plan = self.plan
         cmd = ["sbatch", "--parsable", f"--output={plan.run_dir}/logs/%x_%j.out", "--open-mode=append",
                f"--export=ALL,UNETBENCH_ROOT={ROOT},UNETBENCH_SITE={plan.site_path}"
@@ -370,7 +375,7 @@ class SlurmChain:
         if plan.options.dry_run:
             print(shlex.join(cmd))
             return f"<{name}_jobid>"
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
         if proc.returncode != 0 or not proc.stdout.strip():
             self.cancel()
             detail = "".join(f"\n  {line}" for line in proc.stderr.splitlines())
@@ -390,6 +395,21 @@ class SlurmChain:
                 subprocess.run(["scancel", *ids])
             except OSError as err:
                 note(f"could not run scancel ({err}); cancel them yourself: scancel {' '.join(ids)}")
+
+
+def container_env(plan: Plan, backend: str, args: list) -> dict:
+    """The job's container (its binds derived from the training's own flags), as environment for
+    the job; the dry run prints the container's part of the command line instead."""
+    container = plan.containers.get(backend)
+    if container is None:
+        return {}
+    dry = plan.options.dry_run
+    launch, env = containers.submission(container, ROOT, containers.training_folders(args), dry_run=dry)
+    if dry:
+        entry = str(ROOT / f"unet_{backend}.py")
+        print(f"# {backend} job runs in its container ({container.runtime}): "
+              + containers.shown(container, launch, [python(), entry, *args]))
+    return env
 
 
 def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
@@ -417,8 +437,9 @@ def run_slurm(plan: Plan, argv: Sequence[str]) -> int:
         planned = planned_environment(BACKENDS[job.backend])
         if dry and planned:
             print(planned)
-        train_ids.append(chain.submit(job.run_name, f"submit_{job.backend}.sh", options,
-                                      plan.train_args(job.backend, job)))
+        args = plan.train_args(job.backend, job)
+        env = container_env(plan, job.backend, args)
+        train_ids.append(chain.submit(job.run_name, f"submit_{job.backend}.sh", options, args, env))
     # afterany: a failed backend still gets a report (which marks it failed).
     chain.submit("compare", "submit_compare.sh",
                  [*plan.sbatch_options["compare"], f"--dependency=afterany:{':'.join(train_ids)}"],

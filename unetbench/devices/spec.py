@@ -95,5 +95,9 @@ class BackendSpec:
     nsys_trace: Optional[str] = None
     # One line of the job header naming the device's software stack, asked only inside a job.
     software: Optional[Callable[[], Optional[str]]] = None
+    # How the device reaches a container, per runtime family (unetbench/cluster/container.py):
+    # "apptainer" (Apptainer and Singularity): options of `apptainer exec`; "pyxis": extra
+    # --container-mounts entries (SRC:DST). Missing: nothing beyond the runtime's defaults.
+    container_devices: Mapping[str, Sequence[str]] = field(default_factory=dict)
     color: str = "#9467bd"                        # plots
     note: str = ""                                # one extra comment line in the generated submit script

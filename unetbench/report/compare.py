@@ -126,9 +126,12 @@ def make_groups(runs: list[RunRecord]) -> list[Group]:
     return groups
 
 
+PER_BACKEND = ("device_settings", "container")   # each backend has its own; they must match within one
+
+
 def _unrecorded(name: str, value: Any) -> bool:
-    """Device settings a run did not record (results from before they were): unknown, not different."""
-    return name == "device_settings" and value is None
+    """Device settings or a container a run did not record (results from before they were): unknown, not different."""
+    return name in PER_BACKEND and value is None
 
 
 def _short(name: str, value: Any) -> str:
@@ -143,7 +146,7 @@ def differences(a: Group, b: Group) -> list[str]:
         if name == "precision" and a.profile != b.profile:
             continue  # profiles choose their own numerics; cross-profile comparisons are labelled instead
         vb = b.values.get(name)
-        if name == "device_settings" and (a.backend != b.backend or _unrecorded(name, va) or _unrecorded(name, vb)):
+        if name in PER_BACKEND and (a.backend != b.backend or _unrecorded(name, va) or _unrecorded(name, vb)):
             continue  # each device has its own; they must match only between runs of one backend that recorded them
         if va != vb and name not in a.conflicts and name not in b.conflicts:
             reasons.append(f"{name} differs ({_short(name, va)} vs {_short(name, vb)})")

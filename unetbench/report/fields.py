@@ -149,7 +149,22 @@ def comparability_values(data: dict) -> dict[str, Any]:
         "epochs": _get(data, "settings", "epochs"),
         "precision": math_label(_get(data, "environment", "math_mode")),   # with TF32 or not
         "device_settings": device_settings_text(data),
+        "container": container_text(data),
     }
+
+
+def container_text(data: dict):
+    """The image a run ran in, as one short text ("apptainer pytorch.sif sha256:0123abcd"), "none"
+    for the host's software, None for results older than the record (unknown, not different)."""
+    environment = _get(data, "environment") or {}
+    if "container" not in environment:
+        return None
+    record = environment["container"]
+    if not record:
+        return "none"
+    image = str(record.get("image") or "?")
+    name = image if "://" in image or "#" in image or "/" not in image else image.rsplit("/", 1)[-1]
+    return " ".join([str(record.get("runtime")), name, (record.get("digest") or "no digest")[:15]])
 
 
 def device_settings_text(data: dict) -> str | None:

@@ -62,7 +62,8 @@ def runs_table(comp: Comparison) -> Table:
 
 # Column headings of the fields that must match (report/fields.py: comparability_values).
 SETUP_HEADINGS = {"model": "model", "dataset": "dataset sha256", "crop": "crop", "batch_size": "batch/device",
-                  "epochs": "epochs", "precision": "math", "device_settings": "device settings"}
+                  "epochs": "epochs", "precision": "math", "device_settings": "device settings",
+                  "container": "container image"}
 
 
 def setup_table(comp: Comparison) -> Table:
@@ -74,7 +75,7 @@ def setup_table(comp: Comparison) -> Table:
         rows.append([g.label, str(len(g.runs))] + vals + [g.runs[0].data["environment"]["device_name"]])
     notes = ["Runs compare only when model, dataset checksum, crop, per-device batch and epochs match, "
              "precision too inside one profile, and device settings (the device's own figure-deciding "
-             "switches) between runs of one backend."]
+             "switches) and the container image (runtime, image, digest) between runs of one backend."]
     headings = ["group", "n"] + [SETUP_HEADINGS.get(k, k) for k in keys] + ["device"]
     return Table("Setup (what must match)", headings, rows, notes, "setup")
 

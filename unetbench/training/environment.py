@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from ..cluster.container import recorded as container_record
 from ..core.paths import REPO_ROOT
 
 
@@ -47,4 +48,6 @@ def environment(backend) -> dict:
         # The folder the run itself put in place (Backend.use_compile_cache), not whatever the
         # environment held before: torch._dynamo fills in a /tmp default on import.
         "compile_cache": backend.compile_cache,
+        # The image the job ran in, as the job shell names it (cluster/container.py); null: the host's software.
+        "container": container_record(),
     }
