@@ -101,11 +101,28 @@ _ub_stop_monitor() {
   fi
 }
 
+# A Pyxis container stays on the node after the job where the site keeps named containers
+# (container_scope=global): removed here, where enroot is at hand, so nodes do not fill up.
+_ub_forget_container() {
+  local word
+  for word in "${UB_PYXIS[@]}"; do
+    case "$word" in
+      --container-name=*)
+        if command -v enroot >/dev/null 2>&1; then
+          enroot list 2>/dev/null | grep -E -- "(^|_)${word#--container-name=}\$" | while read -r name; do
+            enroot remove --force "$name" >/dev/null 2>&1 || true
+          done
+        fi ;;
+    esac
+  done
+}
+
 _ub_on_exit() {
   _ub_stop_monitor
   if [ -n "$_ub_child" ] && kill -0 "$_ub_child" 2>/dev/null; then
     kill -s TERM "$_ub_child" 2>/dev/null || true
   fi
+  _ub_forget_container
 }
 
 # job_setup KIND: source site.env and run the SETUP of KIND's group; UB_PYTHON names python.
@@ -193,7 +210,8 @@ _ub_container() {
   fi
   case "$UNETBENCH_CONTAINER_RUNTIME" in
     pyxis)
-      UB_PYXIS=("${words[@]}")
+      # The container's name holds the job's id (container.py PYXIS_NAME), written as the variable.
+      UB_PYXIS=("${words[@]//\$SLURM_JOB_ID/${SLURM_JOB_ID:-$$}}")
       UB_RUN=(srun --ntasks=1 --nodes=1 "${UB_PYXIS[@]}" "${UB_SHIELD[@]}") ;;
     apptainer | singularity)
       UB_CONTAINER=("${words[@]}")

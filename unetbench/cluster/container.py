@@ -20,7 +20,7 @@ of every Python it starts, and the training records the image (training/environm
 * Apptainer/Singularity: ``apptainer exec FLAGS --bind=F ... --pwd=CWD IMAGE`` in front of the
   command (inside srun when the job has several tasks). Pyxis: ``--container-image``,
   ``--container-mounts``, ``--container-workdir`` on the srun line, so a Pyxis job always starts
-  its Python through srun; ``--container-name`` makes the job's steps share one imported image.
+  its Python through srun; ``--container-name`` (one per job) makes its steps share one import.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ PYXIS_FILE = re.compile(r"^(/|\./|\.\./)")
 # The job's environment: what the batch shell and, inside the container, the training read.
 ENV_RUNTIME, ENV_IMAGE, ENV_DIGEST, ENV_ARGS = ("UNETBENCH_CONTAINER_RUNTIME", "UNETBENCH_CONTAINER_IMAGE",
                                                 "UNETBENCH_CONTAINER_DIGEST", "UNETBENCH_CONTAINER_ARGS")
-PYXIS_NAME = "unetbench"   # one container per job: its steps (helpers, training) reuse the import
+# One container per job: its steps (helpers, training) reuse the import. Per job, because Pyxis
+# reuses a named container whatever --container-image says, and by default keeps it on the node
+# after the job (container_scope=global): the job shell puts its id in and removes it at the end.
+PYXIS_NAME = "unetbench_$SLURM_JOB_ID"
 
 
 @dataclass(frozen=True)

@@ -89,5 +89,8 @@ SPECS = (
         name="cuda", title="NVIDIA GPUs (CUDA)", package=__package__, order=10, site_group="CUDA",
         dist_backend="nccl", needs_device=True, tool=NVIDIA_SMI, visible_devices_var=VISIBLE_VAR,
         nsys_trace="cuda,nvtx,osrt,cudnn,cublas", software=cuda_software, color="#76b900",
+        # --nv: the host driver's libraries, nvidia-smi and /dev/nvidia* (Apptainer's nvliblist.conf). Pyxis:
+        # enroot's NVIDIA hook does it, for images that set NVIDIA_VISIBLE_DEVICES (NGC's do).
+        container_devices={"apptainer": ("--nv",)},
         sbatch=SbatchDefaults(time="02:00:00", cpus=8, mem="64G", gres="gpu:1")),
 )

@@ -54,6 +54,9 @@ def _gaudi(mode: str, order: int, color: str) -> BackendSpec:
         name=f"gaudi_{mode}", title=f"Intel Gaudi in {mode} mode ({MODE_VAR}={value})", package=__package__,
         order=order, site_group="GAUDI", dist_backend="hccl", needs_device=True, tool=HL_SMI,
         visible_devices_var=VISIBLE_MODULES_VAR, software=bridge_software, color=color,
+        # The cards' device nodes, bound explicitly: present also where a site mounts a minimal /dev
+        # (Apptainer's default binds all of /dev, as enroot does for Pyxis; the Gaudi user space is the image's).
+        container_devices={"apptainer": ("--bind=/dev/accel",)},
         # The Gaudi bridge reads the mode once, at import (torch >= 2.5 autoloads it with torch).
         env_before_python={MODE_VAR: value},
         note="The Gaudi GRES name differs between sites (hpu, gaudi, gpu): set GAUDI_GRES in site.env.",

@@ -103,6 +103,9 @@ SPECS = (
         dist_backend="nccl", needs_device=True, tool=AMD_SMI, visible_devices_var=VISIBLE_VAR,
         job_env=miopen_job_env, shown_vars=(HIP_VAR, *NHWC_VARS, TF32_VAR, FIND_MODE_VAR),
         software=rocm_software, color="#ed1c24",
+        # --rocm: /dev/kfd, /dev/dri and the host's ROCm libraries behind the image's own (rocmliblist.conf).
+        # Pyxis: enroot binds all of /dev by default; the ROCm user space is the image's.
+        container_devices={"apptainer": ("--rocm",)},
         # Asked for by name (--backends rocm): a site without AMD GPUs keeps its default run.
         in_cluster_default=False,
         note="Slurm: AutoDetect=rsmi with Flags=amd_gpu_env sets ROCR_VISIBLE_DEVICES only (gres.conf(5)).",
