@@ -284,3 +284,23 @@ def test_a_pyxis_job_starts_its_python_through_srun_with_the_container_options(t
     assert len(names) == 1 and "$" not in names.pop(), "one container per job, named with its id"
     results = json.loads((out / "results_cpu.json").read_text())
     assert results["environment"]["container"] == {"runtime": "pyxis", "image": ref, "digest": None}
+
+
+def test_the_on_device_self_check_job_runs_in_the_backends_image(tmp_path, monkeypatch):
+    # verify_enhanced.sh --on-device: the self-check runs where the training would, so "torch sees
+    # the device" is checked inside the image; its log folder is bound.
+    from unetbench.cluster.selfcheck_jobs import SelfCheckPlan, job_environment
+    from unetbench.cluster.site_settings import Site
+    monkeypatch.setenv("PATH", f"{STANDINS}:{os.environ['PATH']}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "start").mkdir()
+    monkeypatch.chdir(tmp_path / "start")
+    sif = image(tmp_path)
+    site = Site.load(container_site(tmp_path, CUDA=("apptainer", sif)))
+    logs = tmp_path / "elsewhere" / "selfcheck-1"
+    plan = SelfCheckPlan(backends=["cuda", "cpu"], local=False, root=REPO, log_root=logs.parent)
+    env = job_environment(plan, site, "cuda", logs)
+    words = shlex.split(env["UNETBENCH_CONTAINER_ARGS"])
+    assert words[:3] == ["apptainer", "exec", "--nv"] and f"--bind={logs}" in words and words[-1] == str(sif)
+    assert env["UNETBENCH_CONTAINER_DIGEST"].startswith("sha256:") and logs.is_dir()
+    assert job_environment(plan, site, "cpu", logs) == {}

@@ -138,7 +138,8 @@ def check_site(report: Report, site_path: Path, backends: list) -> None:
         report.fail(f"site.env: {site_path} not found (cp {ROOT}/site.env.example {site_path} and fill it in)")
     else:
         try:
-            problems = Site.load(site_path).problems([*backends, "compare"])
+            site = Site.load(site_path)
+            problems = site.problems([*backends, "compare"])
         except SiteError:
             report.fail(f"site.env: {site_path} does not source cleanly (bash -n {site_path})")
         else:
@@ -146,6 +147,12 @@ def check_site(report: Report, site_path: Path, backends: list) -> None:
                 report.fail(f"site.env {site_path}: {'; '.join(problems)}")
             else:
                 report.ok(f"site.env {site_path} complete for {' '.join(backends)} compare")
+                for name in backends:
+                    box = site.container(name)
+                    if box is not None:   # its problems (runtime, image) are among the ones above
+                        where = "image readable" if box.image_file else "image pulled on the node"
+                        report.ok(f"{name}: runs in its container, {box.runtime} {box.image} ({where}; "
+                                  f"--on-device checks torch sees the device inside it)")
     missing = [tool for tool in SLURM_TOOLS if not shutil.which(tool)]
     if missing:
         report.fail(f"slurm: {' '.join(missing)} not found (load the Slurm module, or use --local)")
