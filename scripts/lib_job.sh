@@ -196,12 +196,13 @@ _ub_container() {
     }
     local derived
     derived=$(mktemp)
-    "${UB_SHIELD[@]}" "$host_py" -m unetbench.cluster.container job "$kind" "$@" >"$derived" || {
+    "${UB_SHIELD[@]}" "$host_py" -m unetbench.cluster.jobinfo container "$kind" "$@" >"$derived" || {
       rm -f "$derived"
       exit "$UB_EXIT_USAGE"
     }
     mapfile -d '' -t words <"$derived"
     rm -f "$derived"
+    [ "${#words[@]}" -gt 3 ] || return 0
     export UNETBENCH_CONTAINER_RUNTIME=${words[0]} UNETBENCH_CONTAINER_IMAGE=${words[1]} UNETBENCH_CONTAINER_DIGEST=${words[2]}
     words=("${words[@]:3}")
   else

@@ -196,12 +196,13 @@ def test_the_image_checksum_is_read_once_per_image_version(tmp_path, monkeypatch
 
 
 def test_the_training_records_its_container(monkeypatch):
-    assert containers.recorded({}) is None
+    from unetbench.core.container_record import recorded
+    assert recorded({}) is None
     env = {"UNETBENCH_CONTAINER_RUNTIME": "pyxis", "UNETBENCH_CONTAINER_IMAGE": "nvcr.io#nvidia/pytorch:25.01-py3",
            "UNETBENCH_CONTAINER_DIGEST": ""}
-    assert containers.recorded(env) == {"runtime": "pyxis", "image": "nvcr.io#nvidia/pytorch:25.01-py3", "digest": None}
+    assert recorded(env) == {"runtime": "pyxis", "image": "nvcr.io#nvidia/pytorch:25.01-py3", "digest": None}
     # Started in Apptainer by hand: the path Apptainer sets is the record.
-    assert containers.recorded({"APPTAINER_CONTAINER": "/i/x.sif", "SINGULARITY_CONTAINER": "/i/x.sif"}) == \
+    assert recorded({"APPTAINER_CONTAINER": "/i/x.sif", "SINGULARITY_CONTAINER": "/i/x.sif"}) == \
         {"runtime": "apptainer", "image": "/i/x.sif", "digest": None}
 
 

@@ -13,7 +13,6 @@ import hashlib
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from helpers import REPO, SMALL_TRAINING, run, script_env, write_site

@@ -4,11 +4,12 @@
     CUDA_CONTAINER=/images/pytorch-25.01.sif      CUDA_CONTAINER_RUNTIME=apptainer
     CUDA_CONTAINER='nvcr.io#nvidia/pytorch:25.01-py3'   CUDA_CONTAINER_RUNTIME=pyxis
 
-    python3 -m unetbench.cluster.container job cuda --splits data/dataset_splits.json --out res
-    # -> NUL-separated: runtime, image, digest, then the launch words (what a hand-submitted job asks)
+    box = Container("cuda", "apptainer", "/images/pytorch.sif")
+    launch, env = submission(box, root, training_folders(train_args))   # the words; the job's environment
 
 What the job needs is decided here, once, on the login node by ./run_benchmark.sh and
-./verify_enhanced.sh --on-device (or in a hand-submitted job by the host's python3), and handed
+./verify_enhanced.sh --on-device (or in a hand-submitted job by the host's python3:
+``python3 -m unetbench.cluster.jobinfo container BACKEND [training flags]``), and handed
 to the batch shell in its environment (``job_env``): scripts/lib_job.sh puts the words in front
 of every Python it starts, and the training records the image (training/environment.py).
 
@@ -39,7 +40,8 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from ..core.atomic import atomic_write_text
-from ..core.errors import UserError, run_cli
+from ..core.container_record import ENV_ARGS, ENV_DIGEST, ENV_IMAGE, ENV_RUNTIME
+from ..core.errors import UserError
 from ..core.registry import BACKENDS
 
 KEYS = ("CONTAINER", "CONTAINER_RUNTIME")      # site.env: <GROUP>_CONTAINER, <GROUP>_CONTAINER_RUNTIME
@@ -47,9 +49,6 @@ FAMILIES = {"apptainer": "apptainer", "singularity": "apptainer", "pyxis": "pyxi
 URI = re.compile(r"^[a-z][a-z0-9+.-]*://")    # docker://, oras://, library:// (Apptainer pulls these)
 # A Pyxis image is a squashfs file when it is a path, else a registry reference (enroot imports it).
 PYXIS_FILE = re.compile(r"^(/|\./|\.\./)")
-# The job's environment: what the batch shell and, inside the container, the training read.
-ENV_RUNTIME, ENV_IMAGE, ENV_DIGEST, ENV_ARGS = ("UNETBENCH_CONTAINER_RUNTIME", "UNETBENCH_CONTAINER_IMAGE",
-                                                "UNETBENCH_CONTAINER_DIGEST", "UNETBENCH_CONTAINER_ARGS")
 # One container per job: its steps (helpers, training) reuse the import. Per job, because Pyxis
 # reuses a named container whatever --container-image says, and by default keeps it on the node
 # after the job (container_scope=global): the job shell puts its id in and removes it at the end.
@@ -246,44 +245,3 @@ def submission(container: Container, root: Path, folders: Sequence[Path], dry_ru
 def shown(container: Container, launch: Sequence[str], command: Sequence[str]) -> str:
     """The container part of a job's command line, for run_benchmark.sh --dry-run."""
     return shlex.join([*(launch if container.family == "apptainer" else ["srun", *launch]), *command])
-
-
-def recorded(env=os.environ) -> Optional[dict]:
-    """The container a training runs in, for its results; None when it runs on the host. A run
-    started in Apptainer by hand is recorded by the image path Apptainer itself sets."""
-    if env.get(ENV_IMAGE):
-        return {"runtime": env.get(ENV_RUNTIME), "image": env.get(ENV_IMAGE), "digest": env.get(ENV_DIGEST) or None}
-    for runtime in ("apptainer", "singularity"):
-        if env.get(f"{runtime.upper()}_CONTAINER"):
-            return {"runtime": runtime, "image": env[f"{runtime.upper()}_CONTAINER"], "digest": None}
-    return None
-
-
-# ---- a hand-submitted job ------------------------------------------------------------------
-def for_job(backend: str, site_path: Path, root: Path, args: Sequence[str]) -> Optional[list[str]]:
-    """runtime, image, digest, launch words for a job of ``backend`` with training ``args``
-    (None: its group names no container); the folders to bind are created."""
-    from .site_settings import Site
-    container = from_site(Site.load(site_path), backend)
-    if container is None:
-        return None
-    found = problems(container) or availability(container)
-    if found:
-        raise UserError(f"{site_path}: " + "; ".join(found))
-    binds = job_binds(root, Path.cwd(), training_folders(args), create=True)
-    return [container.runtime, container.image, digest(container), *container.launch(binds, os.getcwd())]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2 or args[0] != "job" or args[1] not in BACKENDS:
-        raise UserError(f"usage: python3 -m unetbench.cluster.container job BACKEND [training flags]; "
-                        f"backends: {' '.join(BACKENDS)}")
-    site = os.environ.get("UNETBENCH_SITE") or str(Path(os.environ.get("UNETBENCH_ROOT", ".")) / "site.env")
-    words = for_job(args[1], Path(site), Path(os.environ.get("UNETBENCH_ROOT") or Path.cwd()), args[2:])
-    sys.stdout.write("".join(f"{w}\0" for w in words or []))
-    return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

@@ -4,6 +4,9 @@
     python3 -m unetbench.cluster.jobinfo train-args cuda --epochs 2 --out res
     # -> NUL-separated: the output folder, the run name, the resumable checkpoint, then the
     #    arguments to train with
+    python3 -m unetbench.cluster.jobinfo container cuda --splits data/dataset_splits.json --out res
+    # -> NUL-separated: runtime, image, digest, then the container's launch words; nothing when
+    #    the backend's group names no container (asked by a hand-submitted job, on the host)
 
 ``train-args`` reads the flags with the training's own parser (config files included), so the
 batch shell knows where the checkpoint and the monitor CSV go without parsing flags itself,
@@ -16,9 +19,11 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import UserError, run_cli
+from ..core.paths import REPO_ROOT
 from ..core.registry import BACKENDS
 from ..core.settings import parse_settings
 
@@ -106,6 +111,26 @@ def train_args(backend: str, argv: Sequence[str]) -> list[str]:
     return [settings.out, run, str(last), *args]
 
 
+def container_words(backend: str, args: Sequence[str]) -> list[str]:
+    """The job's container, derived here on the node as run_benchmark.sh derives it on the login
+    node (cluster/container.py); the folders to bind are created."""
+    from . import container as containers
+    from .site_settings import Site
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend '{backend}'; valid backends: {' '.join(BACKENDS)}")
+    root = Path(os.environ.get("UNETBENCH_ROOT") or REPO_ROOT)
+    site_path = Path(os.environ.get("UNETBENCH_SITE") or root / "site.env")
+    site = Site.load(site_path)
+    box = site.container(backend)
+    if box is None:
+        return []
+    problems = site.container_problems(backend)
+    if problems:
+        raise UserError(f"{site_path}: " + "; ".join(problems))
+    launch, env = containers.submission(box, root, containers.training_folders(args))
+    return [box.runtime, box.image, env[containers.ENV_DIGEST], *launch]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) >= 2 and args[0] == "header":
@@ -114,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) >= 2 and args[0] == "train-args":
         sys.stdout.write("".join(f"{part}\0" for part in train_args(args[1], args[2:])))
         return 0
-    raise UserError("usage: python3 -m unetbench.cluster.jobinfo header KIND | train-args BACKEND [training flags]")
+    if len(args) >= 2 and args[0] == "container":
+        sys.stdout.write("".join(f"{word}\0" for word in container_words(args[1], args[2:])))
+        return 0
+    raise UserError("usage: python3 -m unetbench.cluster.jobinfo header KIND | train-args BACKEND [training flags]"
+                    " | container BACKEND [training flags]")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from ..cluster.container import recorded as container_record
+from ..core.container_record import recorded as container_record
 from ..core.paths import REPO_ROOT
 
 
