@@ -13,7 +13,11 @@
 # Environment (all optional): UNETBENCH_ROOT (the checkout; default: this file's parent),
 # UNETBENCH_SITE (site.env to source for <GROUP>_SETUP; "none" to use the current environment;
 # default: $UNETBENCH_ROOT/site.env when it exists), UNETBENCH_PYTHON (default: python3 after
-# SETUP), UNETBENCH_MAX_REQUEUES (default 10).
+# SETUP; in a container, the image's), UNETBENCH_MAX_REQUEUES (default 10), UNETBENCH_HOST_PYTHON
+# (a container job's python3 on the node itself, for the monitor and a hand-submitted job's binds).
+# UNETBENCH_CONTAINER_RUNTIME, _IMAGE, _DIGEST and _ARGS: the backend's container, as
+# ./run_benchmark.sh derived it (unetbench/cluster/container.py); the helpers, the training and
+# the self-check then run in it, and the stop signals reach them through the runtime.
 #
 # Signals: Slurm sends --signal=B:USR1@<s> to this shell only, and bash runs a trap only
 # between foreground commands, so the training runs in the background and this shell waits
@@ -37,6 +41,8 @@ UNETBENCH_ROOT=${UNETBENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd
 export UNETBENCH_ROOT
 # shellcheck source=scripts/registry.sh
 source "$UNETBENCH_ROOT/scripts/registry.sh"
+# shellcheck source=scripts/lib_container.sh
+source "$UNETBENCH_ROOT/scripts/lib_container.sh"
 
 _ub_child=""        # pid of the foreground work (training, prepare, compare)
 _ub_monitor=""      # pid of the device monitor
@@ -65,10 +71,6 @@ UB_SHIELD=(bash -c 'trap "" USR1 TERM; export PYTHONPATH="$0${PYTHONPATH:+:$PYTH
 # shellcheck disable=SC2016
 UB_PATHED=(bash -c 'export PYTHONPATH="$0${PYTHONPATH:+:$PYTHONPATH}"; exec "$@"' "$UNETBENCH_ROOT")
 
-# The site's container (unetbench/cluster/container.py decides it; docs/cluster.md, "Containers"):
-UB_CONTAINER=()       # apptainer|singularity exec FLAGS --bind=... --pwd=... IMAGE, in front of a command
-UB_PYXIS=()           # --container-image=... --container-mounts=... for srun (Pyxis)
-UB_RUN=()             # what starts one Python where the training runs (helpers), set by _ub_container
 
 _ub_request_stop() {
   [ -n "${UNETBENCH_STOP_FILE:-}" ] || return 0
@@ -99,22 +101,6 @@ _ub_stop_monitor() {
     wait "$_ub_monitor" 2>/dev/null || true
     _ub_monitor=""
   fi
-}
-
-# A Pyxis container stays on the node after the job where the site keeps named containers
-# (container_scope=global): removed here, where enroot is at hand, so nodes do not fill up.
-_ub_forget_container() {
-  local word
-  for word in "${UB_PYXIS[@]}"; do
-    case "$word" in
-      --container-name=*)
-        if command -v enroot >/dev/null 2>&1; then
-          enroot list 2>/dev/null | grep -E -- "(^|_)${word#--container-name=}\$" | while read -r name; do
-            enroot remove --force "$name" >/dev/null 2>&1 || true
-          done
-        fi ;;
-    esac
-  done
 }
 
 _ub_on_exit() {
@@ -169,68 +155,14 @@ job_setup_backend() {
   _ub_in_container || _ub_python_here "$1"
 }
 
-# _ub_py ARGS...: Python with the checkout importable, for the set-up helpers. Shielded: a stop
+# _ub_py ARGS...: Python with the checkout importable, for the set-up helpers, where the training
+# runs (UB_RUN: on this node, or in the backend's container). Shielded: a stop
 # signal sent to every process of the job (scancel --signal=USR1 without --batch, scancel) must
 # not kill a helper, which the job would take for bad input (exit 2); the shell's trap keeps it,
 # and the training acts on it once it starts.
 _ub_py() {
   "${UB_RUN[@]}" "$UB_PYTHON" "$@"
 }
-
-# _ub_container KIND [training flags...]: the job's container from its environment (set by
-# ./run_benchmark.sh or verify_enhanced.sh --on-device, which derived the binds on the login node),
-# else from site.env's <GROUP>_CONTAINER through this node's python3 (a job submitted by hand);
-# sets UB_CONTAINER or UB_PYXIS, and UB_RUN. No container: UB_RUN runs Python here.
-_ub_container() {
-  local kind=$1 group name words=() host_py
-  shift
-  UB_RUN=("${UB_SHIELD[@]}")
-  if [ -z "${UNETBENCH_CONTAINER_RUNTIME:-}" ]; then
-    group=$(ub_site_groups "$kind")
-    name="${group}_CONTAINER"
-    [ -n "${!name:-}" ] || return 0
-    host_py=$(_ub_host_python) || {
-      echo "error: $name is set in site.env, but this job was not submitted by ./run_benchmark.sh and this node has" \
-        "no python3 >= 3.10 to derive the container's binds; submit it with ./run_benchmark.sh (or set UNETBENCH_HOST_PYTHON)" >&2
-      exit "$UB_EXIT_USAGE"
-    }
-    local derived
-    derived=$(mktemp)
-    "${UB_SHIELD[@]}" "$host_py" -m unetbench.cluster.jobinfo container "$kind" "$@" >"$derived" || {
-      rm -f "$derived"
-      exit "$UB_EXIT_USAGE"
-    }
-    mapfile -d '' -t words <"$derived"
-    rm -f "$derived"
-    [ "${#words[@]}" -gt 3 ] || return 0
-    export UNETBENCH_CONTAINER_RUNTIME=${words[0]} UNETBENCH_CONTAINER_IMAGE=${words[1]} UNETBENCH_CONTAINER_DIGEST=${words[2]}
-    words=("${words[@]:3}")
-  else
-    # The words were written by Python's shlex.join (unetbench/cluster/container.py job_env).
-    eval "words=(${UNETBENCH_CONTAINER_ARGS:-})"
-  fi
-  case "$UNETBENCH_CONTAINER_RUNTIME" in
-    pyxis)
-      # The container's name holds the job's id (container.py PYXIS_NAME), written as the variable.
-      UB_PYXIS=("${words[@]//\$SLURM_JOB_ID/${SLURM_JOB_ID:-$$}}")
-      UB_RUN=(srun --ntasks=1 --nodes=1 "${UB_PYXIS[@]}" "${UB_SHIELD[@]}") ;;
-    apptainer | singularity)
-      UB_CONTAINER=("${words[@]}")
-      UB_RUN=("${UB_SHIELD[@]}" "${UB_CONTAINER[@]}" "${UB_SHIELD[@]}") ;;
-    *)
-      echo "error: UNETBENCH_CONTAINER_RUNTIME=$UNETBENCH_CONTAINER_RUNTIME: expected apptainer, singularity or pyxis" >&2
-      exit "$UB_EXIT_USAGE" ;;
-  esac
-}
-
-# _ub_host_python -> this node's python3 (UNETBENCH_HOST_PYTHON) when it is new enough for the suite.
-_ub_host_python() {
-  local py=${UNETBENCH_HOST_PYTHON:-python3}
-  command -v "$py" >/dev/null 2>&1 && "$py" "$UNETBENCH_ROOT/scripts/check_python.py" 2>/dev/null || return 1
-  echo "$py"
-}
-
-_ub_in_container() { [ "${#UB_CONTAINER[@]}" -gt 0 ] || [ "${#UB_PYXIS[@]}" -gt 0 ]; }
 
 # _ub_start_monitor BACKEND OUT RUN: the device monitor in the background, on the host: the
 # vendor tools come with the host's driver. In a container job the host needs a python3 >= 3.10

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fakes import fake_tool
@@ -58,6 +60,29 @@ def script_env(extra_path: Path | None = None, **env) -> dict:
     if extra_path is not None:
         path = f"{extra_path}:{path}"
     return {**os.environ, "PATH": path, **{k: str(v) for k, v in env.items()}}
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    """Poll ``predicate`` every ``every`` seconds until it returns something true (returned), or
+    fail after ``timeout`` seconds naming ``what``. A bound on a wait, never a measured time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def signal_mid_run(cmd, env, cwd, log: Path, marker: str, sig=signal.SIGUSR1, timeout: float = 120) -> int:
+    """Start ``cmd`` with its output in ``log``, send ``sig`` to it (only) once ``marker`` shows in the
+    log, as Slurm's --signal=B:USR1 reaches the batch shell; its exit status."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        wait_for(lambda: marker in log.read_text() or proc.poll() is not None, timeout, f"'{marker}' in {log}", 0.1)
+        assert proc.poll() is None, log.read_text()
+        os.kill(proc.pid, sig)
+        return proc.wait(timeout=timeout)
 
 
 def run(cmd, env=None, timeout=300, cwd=REPO) -> subprocess.CompletedProcess:

@@ -237,6 +237,23 @@ class SlurmCluster:
                 fields.setdefault(key, value)
         return fields
 
+    def wait_requeued(self, job_id: str, timeout: float = 120) -> None:
+        """Wait until the job has been requeued once and waits to start again (Slurm holds it: BeginTime)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.job_state(job_id)
+            if state.get("Restarts") == "1" and state.get("JobState") == "PENDING":
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for job {job_id} to be requeued: {self.job_state(job_id)}")
+
+    def release(self, job_id: str) -> None:
+        """Start a requeued job now instead of after Slurm's delay, to keep a test short; not within
+        the second of the requeue: slurmd compares credential times in whole seconds and refuses a
+        start in that second ("Job credential revoked"). Slurm's own delay avoids this on a real cluster."""
+        time.sleep(2)
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=self.env, check=True)
+
     def wait_jobs(self, job_ids, timeout: float) -> dict[str, dict[str, str]]:
         """Wait until every job has finished (any terminal state); return their states."""
         terminal = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}

@@ -16,13 +16,10 @@ import hashlib
 import json
 import os
 import shlex
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, signal_mid_run, write_site
 
 from unetbench.cluster import container as containers
 from unetbench.core.errors import UserError
@@ -226,7 +223,7 @@ def test_a_job_runs_every_python_in_the_image_and_stops_cleanly_on_usr1(tiny_spl
     sif = image(tmp_path)
     out = tmp_path / "results"
     site = job_site(tmp_path, "apptainer", sif)
-    cmd = job_command(tiny_splits, out, "--epochs", "2", "--max-steps-per-epoch", "8")
+    cmd = job_command(tiny_splits, out, "--epochs", "20", "--max-steps-per-epoch", "8")   # the signal lands mid-run
     env = script_env(STANDINS, UNETBENCH_SITE=site, STANDIN_CONTAINER_LOG=tmp_path / "container_calls.jsonl",
                      XDG_CACHE_HOME=tmp_path / "cache", UNETBENCH_HOST_PYTHON=tmp_path / "no-python")
     # Submitted by hand to a node without a Python of its own: the binds cannot be derived. Refused, clearly.
@@ -238,14 +235,7 @@ def test_a_job_runs_every_python_in_the_image_and_stops_cleanly_on_usr1(tiny_spl
     box = containers.Container("cpu", "apptainer", str(sif))
     _, job = containers.submission(box, REPO, containers.training_folders(cmd[2:]))
     log = tmp_path / "job.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**env, **job}, cwd=tmp_path)
-        deadline = time.monotonic() + 120
-        while "epoch 1/2: step 2/" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGUSR1)          # to the batch shell only, like --signal=B:USR1
-        assert proc.wait(timeout=120) == 3, log.read_text()
+    assert signal_mid_run(cmd, {**env, **job}, tmp_path, log, "epoch 1/20: step 2/") == 3, log.read_text()
     text = log.read_text()
     assert f"container : apptainer {sif} sha256:{hashlib.sha256(sif.read_bytes()).hexdigest()}" in text
     assert "python    : python3 inside the container" in text

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from fakes import fake_tool
-from helpers import REPO, SMALL_TRAINING, run, script_env
+from helpers import REPO, SMALL_TRAINING, run, script_env, signal_mid_run
 
 pytestmark = pytest.mark.slow  # every test runs a submit_*.sh job script
 
@@ -26,17 +23,10 @@ def fake_nvidia_smi(bin_dir: Path) -> Path:
 def test_usr1_is_forwarded_to_the_training_which_checkpoints_and_the_rerun_resumes(tiny_splits, tmp_path):
     out = tmp_path / "results"
     cmd = ["bash", str(REPO / "submit_cpu.sh"), "--splits", str(tiny_splits), "--out", str(out),
-           "--epochs", "2", "--max-steps-per-epoch", "8", *SMALL_TRAINING]
+           "--epochs", "6", "--max-steps-per-epoch", "8", *SMALL_TRAINING]
     env = script_env(UNETBENCH_SITE="none")
     log = tmp_path / "job.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-        deadline = time.monotonic() + 120
-        while "epoch 1/2: step 2/" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGUSR1)          # to the batch shell only, like --signal=B:USR1
-        assert proc.wait(timeout=120) == 3, log.read_text()
+    assert signal_mid_run(cmd, env, tmp_path, log, "epoch 1/6: step 2/") == 3, log.read_text()
     text = log.read_text()
     assert "received SIGUSR1; forwarding it to pid" in text
     assert "training exited with status 3" in text

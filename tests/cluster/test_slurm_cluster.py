@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, wait_for, write_site
 
 from unetbench.data.prepare.api import prepare_synthetic
 
@@ -90,14 +89,6 @@ def test_a_failing_backend_still_gets_a_report(slurm_cluster, dataset, tmp_path)
     assert "cuda" in report and "missing" in report
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster, dataset, tmp_path):
@@ -112,16 +103,14 @@ def test_a_signalled_job_checkpoints_requeues_resumes_and_finishes(slurm_cluster
     log_path = run_dir / "logs" / f"unetbench_cpu_{job}.out"
     # Mid-run: the first epoch has taken steps. Then the pre-time-limit warning, exactly as
     # --signal=B:USR1@N delivers it: USR1 to the batch shell only.
-    _wait(lambda: log_path.exists() and f"epoch 1/{epochs}: step 2/6" in log_path.read_text(), 180, "training steps")
+    wait_for(lambda: log_path.exists() and f"epoch 1/{epochs}: step 2/6" in log_path.read_text(), 180, "training steps")
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=slurm_cluster.env, check=True)
     # Slurm holds a requeued job for a while (BeginTime); release it now to keep the test short.
-    _wait(lambda: slurm_cluster.job_state(job).get("Restarts") == "1"
-          and slurm_cluster.job_state(job).get("JobState") == "PENDING", 120, "the requeue")
+    slurm_cluster.wait_requeued(job)
     interrupted = results(run_dir, "cpu")
     assert interrupted["status"] == "interrupted"
     assert (run_dir / "results" / "last_cpu.pth").exists()
-    time.sleep(2)  # releasing within the requeue's second makes slurmd refuse the revoked credential
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=slurm_cluster.env, check=True)
+    slurm_cluster.release(job)
 
     states = slurm_cluster.wait_jobs([job, ids["compare"]], timeout=240)
     assert states[job]["JobState"] == "COMPLETED" and states[job]["Restarts"] == "1"
@@ -148,7 +137,7 @@ def test_scancel_stops_without_requeue(slurm_cluster, dataset, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ids = job_ids(run_dir)
     log_path = run_dir / "logs" / f"unetbench_cpu_{ids['cpu']}.out"
-    _wait(lambda: log_path.exists() and "epoch 1/20: step 2/6" in log_path.read_text(), 180, "training steps")
+    wait_for(lambda: log_path.exists() and "epoch 1/20: step 2/6" in log_path.read_text(), 180, "training steps")
     subprocess.run(["scancel", ids["cpu"]], env=slurm_cluster.env, check=True)
     states = slurm_cluster.wait_jobs(list(ids.values()), timeout=120)
     assert states[ids["cpu"]]["JobState"] == "CANCELLED" and states[ids["cpu"]]["Restarts"] == "0"

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, wait_for, write_site
 
 from unetbench.data.prepare.api import prepare_synthetic
 
@@ -51,13 +50,6 @@ def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results" / "results_cpu_1x2.json").read_text())
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_tasks_train_one_ddp_run_through_srun(cluster, dataset, tmp_path):
@@ -90,21 +82,16 @@ def test_usr1_reaches_both_ranks_through_srun_and_the_job_requeues_and_resumes(c
     run_dir, ids = submit(cluster, tmp_path, dataset, "--epochs", str(epochs))
     job = ids["cpu_1x2"]  # jobs.tsv names each run: backend, nodes x devices
     log_path = run_dir / "logs" / f"unetbench_cpu_{job}.out"
-    _wait(lambda: log_path.exists() and f"epoch 2/{epochs}: train loss" in log_path.read_text(), 120, "two epochs")
+    wait_for(lambda: log_path.exists() and f"epoch 2/{epochs}: train loss" in log_path.read_text(), 120, "two epochs")
     # As --signal=B:USR1@N delivers it: to the batch shell only; srun must pass it on to both ranks.
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=cluster.env, check=True)
-    _wait(lambda: cluster.job_state(job).get("Restarts") == "1" and cluster.job_state(job).get("JobState") == "PENDING",
-          90, "the requeue")
+    cluster.wait_requeued(job, 90)
     interrupted = results(run_dir)
     assert interrupted["status"] == "interrupted"
     assert interrupted["distributed"]["world_size"] == 2
     stopped_at = len(interrupted["history"])
     assert 2 <= stopped_at < epochs
-    # Slurm holds a requeued job (BeginTime); release it to keep the test short, but not within the
-    # second of the requeue: slurmd compares credential times in whole seconds and refuses a start
-    # in that second ("Job credential revoked"). Slurm's own delay avoids this on a real cluster.
-    time.sleep(2)
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=cluster.env, check=True)
+    cluster.release(job)
 
     states = cluster.wait_jobs([job, ids["compare"]], timeout=180)
     assert states[job]["JobState"] == "COMPLETED" and states[job]["Restarts"] == "1"

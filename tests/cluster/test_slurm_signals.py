@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SMALL_TRAINING, run, script_env, write_site
+from helpers import REPO, SMALL_TRAINING, run, script_env, wait_for, write_site
 
 from unetbench.data.prepare.api import prepare_synthetic
 
@@ -28,13 +27,6 @@ def dataset(tmp_path_factory) -> Path:
     return out
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _start(cluster, dataset, tmp_path) -> tuple[Path, str, Path]:
@@ -46,18 +38,16 @@ def _start(cluster, dataset, tmp_path) -> tuple[Path, str, Path]:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     job = dict(line.split("\t") for line in (run_dir / "jobs.tsv").read_text().splitlines())["cpu"]
     log = run_dir / "logs" / f"unetbench_cpu_{job}.out"
-    _wait(lambda: log.exists() and f"epoch 1/{EPOCHS}: step 2/6" in log.read_text(), 180, "training steps")
+    wait_for(lambda: log.exists() and f"epoch 1/{EPOCHS}: step 2/6" in log.read_text(), 180, "training steps")
     return run_dir, job, log
 
 
 def _requeued_then_finished(cluster, run_dir: Path, job: str, log: Path) -> str:
-    _wait(lambda: cluster.job_state(job).get("Restarts") == "1"
-          and cluster.job_state(job).get("JobState") == "PENDING", 120, "the requeue")
+    cluster.wait_requeued(job)
     interrupted = json.loads((run_dir / "results" / "results_cpu.json").read_text())
     assert interrupted["status"] == "interrupted", interrupted["message"]
     assert (run_dir / "results" / "last_cpu.pth").exists()
-    time.sleep(2)  # releasing within the requeue's second makes slurmd refuse the revoked credential
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=cluster.env, check=True)
+    cluster.release(job)
     state = cluster.wait_jobs([job], timeout=240)[job]
     text = log.read_text()
     assert state["JobState"] == "COMPLETED" and state["Restarts"] == "1", text
