@@ -276,7 +276,8 @@ _ub_launcher() {
 # UNETBENCH_NSYS=1). The capture range is the traced steps (--trace-steps): the training brackets
 # them with cudaProfilerStart/Stop when UNETBENCH_NSYS_CAPTURE=1 (unetbench/training/trace.py).
 _ub_nsys() {
-  command -v nsys >/dev/null || {
+  # In a container nsys is the image's (NGC's PyTorch images carry it): not looked for on the node.
+  _ub_in_container || command -v nsys >/dev/null || {
     echo "error: --nsys: nsys (Nsight Systems) not found on $(hostname); load it in $(ub_site_groups "$3")_SETUP (site.env)" >&2
     exit "$UB_EXIT_USAGE"
   }
