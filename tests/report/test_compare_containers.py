@@ -59,6 +59,12 @@ def test_a_host_run_and_a_container_run_of_one_backend_are_not_compared(tmp_path
     assert any("container differs (apptainer pytorch.sif sha256:11111111 vs none)" in note for note in table.notes)
 
 
+def test_a_study_without_containers_gets_no_container_column(tmp_path):
+    comp = comparison(tmp_path, [in_image(make_result("cuda"), None), in_image(make_result("gaudi_lazy"), None)])
+    setup = next(t for t in build_tables(comp) if t.key == "setup")
+    assert "container image" not in setup.headers and len(setup.rows[0]) == len(setup.headers)
+
+
 def test_results_from_before_the_container_was_recorded_are_unknown_not_different(tmp_path):
     old = make_result("cuda", seed=0)
     old["environment"].pop("container", None)

@@ -66,13 +66,23 @@ SETUP_HEADINGS = {"model": "model", "dataset": "dataset sha256", "crop": "crop",
                   "container": "container image"}
 
 
+# Shown only where some run has one: a study without containers gets no column of "none".
+SHOWN_WHEN_USED = {"container": (None, "none")}
+
+
+def _setup_cell(g, key: str) -> str:
+    if key in g.conflicts:
+        return "mixed: " + "/".join(g.conflicts[key])
+    value = g.values[key]
+    return str(value)[:12] if key == "dataset" and value else fmt(value)
+
+
 def setup_table(comp: Comparison) -> Table:
-    rows, keys = [], []
-    for g in comp.groups:
-        keys = list(g.values)
-        vals = [("mixed: " + "/".join(g.conflicts[k]) if k in g.conflicts else
-                 (str(v)[:12] if k == "dataset" and v else fmt(v))) for k, v in g.values.items()]
-        rows.append([g.label, str(len(g.runs))] + vals + [g.runs[0].data["environment"]["device_name"]])
+    keys = [k for k in (comp.groups[0].values if comp.groups else {})
+            if k not in SHOWN_WHEN_USED
+            or any(g.values.get(k) not in SHOWN_WHEN_USED[k] or k in g.conflicts for g in comp.groups)]
+    rows = [[g.label, str(len(g.runs)), *(_setup_cell(g, k) for k in keys), g.runs[0].data["environment"]["device_name"]]
+            for g in comp.groups]
     notes = ["Runs compare only when model, dataset checksum, crop, per-device batch and epochs match, "
              "precision too inside one profile, and device settings (the device's own figure-deciding "
              "switches) and the container image (runtime, image, digest) between runs of one backend."]
