@@ -169,9 +169,12 @@ def test_binds_are_each_folder_once_and_refuse_what_a_bind_list_cannot_carry(tmp
     assert containers.minimal_binds([tmp_path / "ab", tmp_path / "a"]) == [str(tmp_path / "a"), str(tmp_path / "ab")]
     with pytest.raises(UserError, match="space, comma or colon"):
         containers.minimal_binds([tmp_path / "a,b"])
+    config = tmp_path / "configs" / "run.yaml"
+    config.parent.mkdir()
+    config.write_text("epochs: 3\n")
     folders = containers.training_folders(["--splits", "/d/splits.json", "--out", "/r", "--weights", "/w/x.pth",
-                                           "--compile-cache", "/c"])
-    assert folders == [Path("/d"), Path("/r"), Path("/c"), Path("/w")]
+                                           "--compile-cache", "/c", f"--config={config}"])
+    assert folders == [Path("/d"), Path("/r"), Path("/c"), Path("/w"), config.parent]
 
 
 def test_the_image_checksum_is_read_once_per_image_version(tmp_path, monkeypatch):

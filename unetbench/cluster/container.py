@@ -159,12 +159,11 @@ def training_folders(args: Sequence[str]) -> list[Path]:
     """The folders a training with these flags reads and writes: dataset, results, compile
     cache, starting weights, config file (the training reads it again inside the container)."""
     from ..core.settings import parse_settings
-    settings, _ = parse_settings(list(args), prog="training flags", raising=True)
+    settings, parsed = parse_settings(list(args), prog="training flags", raising=True)
     folders = [Path(settings.splits).parent, Path(settings.out)]
     folders += [Path(settings.compile_cache)] if settings.compile_cache else []
     folders += [Path(settings.weights).parent] if settings.weights else []
-    if "--config" in args and args.index("--config") + 1 < len(args):
-        folders.append(Path(args[args.index("--config") + 1]).parent)
+    folders += [Path(parsed.config).parent] if parsed.config else []
     return folders
 
 
@@ -243,5 +242,7 @@ def submission(container: Container, root: Path, folders: Sequence[Path], dry_ru
 
 
 def shown(container: Container, launch: Sequence[str], command: Sequence[str]) -> str:
-    """The container part of a job's command line, for run_benchmark.sh --dry-run."""
-    return shlex.join([*(launch if container.family == "apptainer" else ["srun", *launch]), *command])
+    """The container part of a job's command line, for run_benchmark.sh --dry-run: ``command``
+    after the launch words, started by the image's Python (as scripts/lib_job.sh names it)."""
+    python = os.environ.get("UNETBENCH_PYTHON") or "python3"
+    return shlex.join([*(launch if container.family == "apptainer" else ["srun", *launch]), python, *command])

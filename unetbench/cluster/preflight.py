@@ -79,8 +79,8 @@ class Report:
 def check_files(report: Report, backends: list) -> None:
     executables = ["run_benchmark.sh", "verify_enhanced.sh", *(f"submit_{j}.sh" for j in JOBS),
                    *(f"submit_{b}.sh" for b in backends)]
-    readables = ["scripts/lib_job.sh", "scripts/lib_container.sh", "scripts/registry.sh", JOB_SCRIPT, *(JOBS[j].entry for j in JOBS),
-                 *(f"unet_{b}.py" for b in backends)]
+    readables = ["scripts/lib_job.sh", "scripts/lib_container.sh", "scripts/registry.sh", JOB_SCRIPT,
+                 *(JOBS[j].entry for j in JOBS), *(f"unet_{b}.py" for b in backends)]
     missing = []
     for name in executables:
         path = ROOT / name

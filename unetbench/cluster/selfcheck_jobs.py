@@ -126,8 +126,8 @@ def job_environment(plan: SelfCheckPlan, site: Site, backend: str, log_dir: Path
     if container is None:
         return {}
     launch, env = containers.submission(container, plan.root, [log_dir])
-    print(f"on-device: {backend} in its container: {containers.shown(container, launch, ['python3', '-m', 'unetbench.cluster.selfcheck'])}",
-          flush=True)
+    shown = containers.shown(container, launch, ["-m", "unetbench.cluster.selfcheck"])
+    print(f"on-device: {backend} in its container: {shown}", flush=True)
     return env
 
 

@@ -408,7 +408,7 @@ def container_env(plan: Plan, backend: str, args: list) -> dict:
     if dry:
         entry = str(ROOT / f"unet_{backend}.py")
         print(f"# {backend} job runs in its container ({container.runtime}): "
-              + containers.shown(container, launch, [python(), entry, *args]))
+              + containers.shown(container, launch, [entry, *args]))
     return env
 
 
