@@ -164,7 +164,7 @@ def make_plan(o: Options) -> Plan:
     if not local and o.demo and not site_path.is_file():
         note(f"notice: --demo without {site_path}; running locally (--local)")
         local = True
-    site, sbatch_options, containers = None, {}, {}
+    site, sbatch_options, images = None, {}, {}
     if not local:
         site = _load_site(site_path)
         kinds = backends + ["compare"] + (["prepare"] if prepare_job else [])
@@ -177,7 +177,7 @@ def make_plan(o: Options) -> Plan:
             sbatch_options.update({kind: site.sbatch_options(kind) for kind in JOBS})
         except UserError as err:
             raise UserError(f"{site_path}: {err}") from None
-        containers = {b: site.container(b) for b in backends if site.container(b) is not None}
+        images = {b: box for b in backends if (box := site.container(b)) is not None}
     elif nodes * devices > 1:
         raise UserError("--nodes/--devices-per-node above 1 need Slurm (srun starts one process per device); "
                         "without it use torchrun by hand (docs/training.md)")
@@ -223,7 +223,7 @@ def make_plan(o: Options) -> Plan:
                 train_flags=train_flags, sbatch_options=sbatch_options,
                 repeats=positive_int(o.repeats, "--repeats"),
                 profiles=parse_profiles(o.profiles or (",".join(DEMO_PROFILES) if o.demo and not chosen else "")),
-                workloads=workloads, containers=containers)
+                workloads=workloads, containers=images)
     # The flags of the other tools are checked here, with their own parsers, rather than on a
     # compute node after a wait in the queue.
     try:
