@@ -8,7 +8,7 @@
 #   _ub_in_container && ...        # whether the job has one
 #   _ub_forget_container           # at exit: the job's Pyxis container off the node
 
-# The site's container (unetbench/cluster/container.py decides it; docs/cluster.md, "Containers"):
+# Set by _ub_container:
 UB_CONTAINER=()       # apptainer|singularity exec FLAGS --bind=... --pwd=... IMAGE, in front of a command
 UB_PYXIS=()           # --container-image=... --container-mounts=... for srun (Pyxis)
 UB_RUN=()             # what starts one Python where the training runs (helpers), set by _ub_container
