@@ -46,7 +46,7 @@ def npu_smi(bin_dir: Path) -> Path:
 
 LOGIN_NODE_VIEW = """
 import json, sys
-from unetbench.cluster import scaffold, submit, preflight
+from unetbench.cluster import scaffold, plan, preflight, submit_options
 from unetbench.cluster.site_settings import Site
 from unetbench.core.registry import BACKENDS
 files = {p.name: content for p, (content, _) in scaffold.generated_files().items()}
@@ -55,7 +55,7 @@ print(json.dumps({
     "backends": list(BACKENDS),
     "submit_npu": files.get("submit_npu.sh", ""), "unet_npu": files.get("unet_npu.py", ""),
     "registry_sh": files["registry.sh"],
-    "parsed": submit.parse_backends("npu,cpu"), "usage": submit.usage(),
+    "parsed": plan.parse_backends("npu,cpu"), "usage": submit_options.usage(),
     "site_problems": site.problems(["npu"]),
     "torch_loaded": "torch" in sys.modules,
 }))

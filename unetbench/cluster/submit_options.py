@@ -5,7 +5,7 @@
 
 Training flags are not listed here: they are every Settings field (core/settings.py) but those the
 chain sets itself (CHAIN_SETTINGS), so a new training flag reaches run_benchmark.sh unasked.
-submit.py turns the Options into a plan and runs it.
+plan.py turns the Options into a plan; submit.py runs it.
 """
 
 from __future__ import annotations
