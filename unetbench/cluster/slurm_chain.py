@@ -21,6 +21,7 @@ from .jobinfo import planned_environment
 from .plan import ROOT, Plan, make_run_dir
 from .submit_options import note
 
+
 class SlurmChain:
     """sbatch one job after another; when one is refused, cancel those already submitted."""
 
