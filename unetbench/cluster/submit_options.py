@@ -64,7 +64,8 @@ Where it runs
                        (default: {','.join(cluster_default_backends())}; {','.join(local_backends())} with --local or --demo)
   --local              run the same chain on this machine, without Slurm (chosen, with a
                        notice, when sbatch is missing)
-  --dry-run            print the exact commands (sbatch lines) and submit nothing
+  --dry-run            print the exact commands (sbatch lines, and each container's command)
+                       and submit nothing
   --repeats N          N training runs per backend (default 1), seeds S..S+N-1 from --seed S,
                        named <backend>_r1..rN; the report gives MLPerf-style time to target
                        (N >= 5) and 95% intervals, and says "within noise" when they overlap
@@ -76,7 +77,8 @@ Where it runs
   --datasets LIST      ... on each of these prepared datasets (DATA/<name>, made with
                        prepare_dataset.py --dataset NAME --out DATA/NAME), from: {' '.join(DATASETS)};
                        runs named <backend>[_<model>]_<dataset>
-  --site FILE          site settings (default: site.env beside this script)
+  --site FILE          site settings (default: site.env beside this script); a backend whose
+                       <GROUP>_CONTAINER names an image runs in it (docs/cluster.md, Containers)
   --nodes N            nodes per training job (default 1; Slurm only)
   --devices-per-node G devices (GPUs, HPUs; CPU: processes) per node (default 1; Slurm only).
                        With N x G > 1 each training job is one DDP run: sbatch gets
