@@ -115,9 +115,10 @@ def availability(container: Container) -> list[str]:
         found.append(f"{container.runtime} not found on PATH ({group}_CONTAINER_RUNTIME): load it "
                      f"(e.g. module load {container.runtime}) before ./run_benchmark.sh, and in {group}_SETUP")
     if container.family == "pyxis":
-        if shutil.which("srun") is None:
+        srun = shutil.which("srun")
+        if srun is None:
             found.append(f"srun not found on PATH: {group}_CONTAINER_RUNTIME=pyxis starts the container through srun")
-        elif not pyxis_installed():
+        elif not pyxis_installed(srun):
             found.append(f"{group}_CONTAINER_RUNTIME=pyxis, but `srun --help` lists no --container-image: "
                          "this cluster's srun has no Pyxis plugin; use apptainer or singularity with a .sif image")
     path = container.image_file
@@ -131,10 +132,12 @@ def availability(container: Container) -> list[str]:
     return found
 
 
-def pyxis_installed() -> bool:
-    """Pyxis adds its options to srun's own --help (a SPANK plugin's options are listed there)."""
+@functools.lru_cache(maxsize=None)
+def pyxis_installed(srun: str) -> bool:
+    """Pyxis adds its options to srun's own --help (a SPANK plugin's options are listed there).
+    Asked once per srun: the plan, the preflight and the self-check all check the site."""
     try:
-        return "--container-image" in subprocess.run(["srun", "--help"], capture_output=True, text=True,
+        return "--container-image" in subprocess.run([srun, "--help"], capture_output=True, text=True,
                                                       timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return False
@@ -236,8 +239,9 @@ def submission(container: Container, root: Path, folders: Sequence[Path], dry_ru
                ) -> tuple[list[str], dict[str, str]]:
     """For one job started from this folder: its launch words and the environment to submit it
     with (``job_env``). A dry run creates no folder and reads no image."""
-    binds = job_binds(root, Path.cwd(), folders, create=not dry_run)
-    launch = container.launch(binds, os.getcwd())
+    workdir = Path.cwd()
+    binds = job_binds(root, workdir, folders, create=not dry_run)
+    launch = container.launch(binds, str(workdir))
     return launch, job_env(container, launch, "" if dry_run else _digest_once(container))
 
 
